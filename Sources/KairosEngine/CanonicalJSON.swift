@@ -1,0 +1,335 @@
+/// RFC 8785 (JCS) canonical JSON, written into a reusable byte buffer without Foundation:
+/// sorted keys, no whitespace, numbers exactly as ECMAScript's `Number.prototype.toString`.
+public struct CanonicalJSONWriter {
+    /// The bytes written so far.
+    public var bytes: [UInt8] = []
+    private var digits = DigitSink()
+
+    public init(capacity: Int = 4096) {
+        bytes.reserveCapacity(capacity)
+        digits.bytes.reserveCapacity(32)
+    }
+
+    public mutating func reset() { bytes.removeAll(keepingCapacity: true) }
+
+    @inline(__always)
+    mutating func raw(_ s: StaticString) {
+        bytes.append(contentsOf: UnsafeBufferPointer(start: s.utf8Start, count: s.utf8CodeUnitCount))
+    }
+
+    @inline(__always)
+    public mutating func byte(_ b: UInt8) { bytes.append(b) }
+
+    /// Writes an integer (`Int` values print exactly).
+    public mutating func integer(_ value: Int) {
+        if value < 0 {
+            bytes.append(UInt8(ascii: "-"))
+            unsigned(value.magnitude)
+        } else {
+            unsigned(UInt(value))
+        }
+    }
+
+    private mutating func unsigned(_ value: UInt) {
+        if value < 10 {
+            bytes.append(0x30 + UInt8(value))
+            return
+        }
+        var v = value
+        var tmp: (UInt64, UInt64, UInt64) = (0, 0, 0)
+        var n = 0
+        withUnsafeMutableBytes(of: &tmp) { buf in
+            while v > 0 {
+                buf[23 - n] = 0x30 + UInt8(v % 10)
+                v /= 10
+                n += 1
+            }
+            bytes.append(contentsOf: buf[(24 - n)...])
+        }
+    }
+
+    /// Writes a finite double as ECMAScript would print it; `-0` prints as `0`.
+    /// Precondition: `value` is finite (the engine and validators never produce NaN/∞).
+    public mutating func number(_ value: Double) {
+        if value == 0 {
+            bytes.append(0x30)
+            return
+        }
+        // Integral values below 2^53 print as integers in every ECMAScript layout.
+        if value.magnitude < 9_007_199_254_740_992, value == value.rounded(.towardZero) {
+            integer(Int(value))
+            return
+        }
+        guard value.isFinite else {
+            raw("null")
+            return
+        }
+        digits.bytes.removeAll(keepingCapacity: true)
+        value.magnitude.write(to: &digits)
+        if value < 0 { bytes.append(UInt8(ascii: "-")) }
+        Self.formatECMAScript(swiftText: digits.bytes, into: &bytes)
+    }
+
+    /// Re-lays Swift's shortest round-trip text (`1e-07`, `100.0`, `1.25e+21`) in
+    /// ECMAScript's layout. Both print the shortest digit string that round-trips, closest to
+    /// the value, so only the layout differs.
+    static func formatECMAScript(swiftText: [UInt8], into out: inout [UInt8]) {
+        var d: [UInt8] = []
+        d.reserveCapacity(20)
+        var pointPosition = -1
+        var exponent = 0
+        var index = 0
+        while index < swiftText.count {
+            let c = swiftText[index]
+            if c == UInt8(ascii: ".") {
+                pointPosition = d.count
+            } else if c == UInt8(ascii: "e") || c == UInt8(ascii: "E") {
+                var sign = 1
+                var j = index + 1
+                if j < swiftText.count, swiftText[j] == UInt8(ascii: "-") {
+                    sign = -1
+                    j += 1
+                } else if j < swiftText.count, swiftText[j] == UInt8(ascii: "+") {
+                    j += 1
+                }
+                var e = 0
+                while j < swiftText.count {
+                    e = e * 10 + Int(swiftText[j] - 0x30)
+                    j += 1
+                }
+                exponent = sign * e
+                break
+            } else {
+                d.append(c)
+            }
+            index += 1
+        }
+        if pointPosition < 0 { pointPosition = d.count }
+        var lead = 0
+        while lead < d.count - 1, d[lead] == 0x30 { lead += 1 }
+        var end = d.count
+        while end > lead + 1, d[end - 1] == 0x30 { end -= 1 }
+        let k = end - lead
+        let n = pointPosition - lead + exponent
+        let s = d[lead ..< end]
+        if k <= n && n <= 21 {
+            out.append(contentsOf: s)
+            for _ in 0 ..< (n - k) { out.append(0x30) }
+        } else if 0 < n && n <= 21 {
+            out.append(contentsOf: s.prefix(n))
+            out.append(UInt8(ascii: "."))
+            out.append(contentsOf: s.dropFirst(n))
+        } else if -6 < n && n <= 0 {
+            out.append(0x30)
+            out.append(UInt8(ascii: "."))
+            for _ in 0 ..< -n { out.append(0x30) }
+            out.append(contentsOf: s)
+        } else {
+            let e = n - 1
+            out.append(s[s.startIndex])
+            if k > 1 {
+                out.append(UInt8(ascii: "."))
+                out.append(contentsOf: s.dropFirst())
+            }
+            out.append(UInt8(ascii: "e"))
+            out.append(e < 0 ? UInt8(ascii: "-") : UInt8(ascii: "+"))
+            var digits: [UInt8] = []
+            var m = e.magnitude
+            repeat {
+                digits.append(0x30 + UInt8(m % 10))
+                m /= 10
+            } while m > 0
+            out.append(contentsOf: digits.reversed())
+        }
+    }
+
+    /// Writes a string with the escapes RFC 8785 requires and nothing else escaped.
+    public mutating func string(_ value: String) {
+        bytes.append(UInt8(ascii: "\""))
+        var v = value
+        v.withUTF8 { utf8 in
+            var runStart = 0
+            for (i, c) in utf8.enumerated() where c < 0x20 || c == 0x22 || c == 0x5C {
+                bytes.append(contentsOf: UnsafeBufferPointer(rebasing: utf8[runStart ..< i]))
+                runStart = i + 1
+                switch c {
+                case 0x22: raw("\\\"")
+                case 0x5C: raw("\\\\")
+                case 0x08: raw("\\b")
+                case 0x09: raw("\\t")
+                case 0x0A: raw("\\n")
+                case 0x0C: raw("\\f")
+                case 0x0D: raw("\\r")
+                default:
+                    raw("\\u00")
+                    let hex: StaticString = "0123456789abcdef"
+                    bytes.append(hex.utf8Start[Int(c >> 4)])
+                    bytes.append(hex.utf8Start[Int(c & 0xF)])
+                }
+            }
+            bytes.append(contentsOf: UnsafeBufferPointer(rebasing: utf8[runStart...]))
+        }
+        bytes.append(UInt8(ascii: "\""))
+    }
+
+    /// Writes any JSON value canonically: object members sorted by UTF-16 code units.
+    public mutating func value(_ value: JSONValue) {
+        switch value {
+        case .null: raw("null")
+        case .bool(let b): if b { raw("true") } else { raw("false") }
+        case .number(let n): number(n)
+        case .string(let s): string(s)
+        case .array(let items):
+            bytes.append(UInt8(ascii: "["))
+            for (i, item) in items.enumerated() {
+                if i > 0 { bytes.append(UInt8(ascii: ",")) }
+                self.value(item)
+            }
+            bytes.append(UInt8(ascii: "]"))
+        case .object(let members):
+            bytes.append(UInt8(ascii: "{"))
+            let sorted = members.sorted { $0.key.utf16.lexicographicallyPrecedes($1.key.utf16) }
+            for (i, member) in sorted.enumerated() {
+                if i > 0 { bytes.append(UInt8(ascii: ",")) }
+                string(member.key)
+                bytes.append(UInt8(ascii: ":"))
+                self.value(member.value)
+            }
+            bytes.append(UInt8(ascii: "}"))
+        }
+    }
+
+    /// Writes a trace step canonically, keys in sorted order by construction.
+    public mutating func step(_ s: TraceStep) {
+        raw("{\"agents\":[")
+        for (i, a) in s.agents.enumerated() {
+            if i > 0 { bytes.append(UInt8(ascii: ",")) }
+            raw("{\"id\":")
+            string(a.id)
+            raw(",\"policy\":{\"gamma\":")
+            number(a.gamma)
+            raw(",\"lambda\":")
+            number(a.lambda)
+            raw("},\"state\":{\"alignment\":")
+            number(a.alignment)
+            raw(",\"capability\":")
+            number(a.capability)
+            raw(",\"guardrail\":")
+            number(a.guardrail)
+            raw(",\"pressure\":")
+            number(a.pressure)
+            raw("}}")
+        }
+        raw("],\"loss\":")
+        if let l = s.loss {
+            raw("{\"agent\":")
+            if let agent = l.agent { string(agent) } else { raw("null") }
+            raw(",\"basin\":")
+            integer(l.basin)
+            raw(",\"magnitude\":")
+            number(l.magnitude)
+            raw(",\"tick\":")
+            integer(l.tick)
+            raw("}")
+        } else {
+            raw("null")
+        }
+        raw(",\"move\":")
+        string(s.move)
+        raw(",\"paradox\":")
+        if let p = s.paradox {
+            raw("{\"kind\":")
+            string(p.kind)
+            raw(",\"prophecy\":")
+            integer(p.prophecy)
+            raw(",\"tick\":")
+            integer(p.tick)
+            raw("}")
+        } else {
+            raw("null")
+        }
+        raw(",\"prophecy\":")
+        if let p = s.prophecy {
+            raw("{\"horizon\":")
+            integer(p.horizon)
+            raw(",\"id\":")
+            integer(p.id)
+            raw(",\"predictedLoss\":")
+            if let loss = p.predictedLoss { integer(loss) } else { raw("null") }
+            raw(",\"predictedStability\":")
+            number(p.predictedStability)
+            raw(",\"tick\":")
+            integer(p.tick)
+            raw("}")
+        } else {
+            raw("null")
+        }
+        raw(",\"state\":{\"basin\":")
+        integer(s.state.basin)
+        raw(",\"ceiling\":")
+        number(s.state.ceiling)
+        raw(",\"phase\":\"")
+        raw(s.state.phase.staticName)
+        raw("\",\"pressure\":")
+        number(s.state.pressure)
+        raw(",\"stability\":")
+        number(s.state.stability)
+        raw("},\"tick\":")
+        integer(s.tick)
+        raw(",\"warning\":")
+        if let w = s.warning {
+            raw("{\"level\":\"")
+            raw(w.level == .caution ? "caution" : "danger")
+            raw("\",\"stability\":")
+            number(w.stability)
+            raw(",\"threshold\":")
+            number(w.threshold)
+            raw("}")
+        } else {
+            raw("null")
+        }
+        raw("}")
+    }
+}
+
+extension Phase {
+    var staticName: StaticString {
+        switch self {
+        case .stable: "stable"
+        case .strained: "strained"
+        case .critical: "critical"
+        case .collapsed: "collapsed"
+        }
+    }
+}
+
+/// Receives Swift's float printing without allocating a `String`.
+private struct DigitSink: TextOutputStream {
+    var bytes: [UInt8] = []
+    mutating func write(_ string: String) { bytes.append(contentsOf: string.utf8) }
+    mutating func _writeASCII(_ buffer: UnsafeBufferPointer<UInt8>) { bytes.append(contentsOf: buffer) }
+}
+
+/// Canonical text helpers.
+public enum CanonicalJSON {
+    /// The canonical text of a value.
+    public static func string(_ value: JSONValue) -> String {
+        var w = CanonicalJSONWriter(capacity: 256)
+        w.value(value)
+        return String(decoding: w.bytes, as: UTF8.self)
+    }
+
+    /// The canonical text of a step (one NDJSON line without its newline).
+    public static func string(_ step: TraceStep) -> String {
+        var w = CanonicalJSONWriter(capacity: 512)
+        w.step(step)
+        return String(decoding: w.bytes, as: UTF8.self)
+    }
+
+    /// ECMAScript's text for a number.
+    public static func number(_ value: Double) -> String {
+        var w = CanonicalJSONWriter(capacity: 32)
+        w.number(value)
+        return String(decoding: w.bytes, as: UTF8.self)
+    }
+}

@@ -1,0 +1,45 @@
+/// Fixed-point text with `places` decimals, rounding half away from zero on the decimal
+/// text (no locale, no Foundation): `formatFixed(0.55783, 4) == "0.5578"`.
+public func formatFixed(_ value: Double, _ places: Int) -> String {
+    guard value.isFinite else { return value.isNaN ? "nan" : (value < 0 ? "-inf" : "inf") }
+    var scale = 1.0
+    for _ in 0 ..< places { scale *= 10 }
+    let scaled = (value.magnitude * scale).rounded(.toNearestOrAwayFromZero)
+    guard scaled < 9e15 else { return CanonicalJSON.number(value) }
+    let n = Int(scaled)
+    let whole = n / Int(scale)
+    let frac = n % Int(scale)
+    var text = (value < 0 && n != 0 ? "-" : "") + String(whole)
+    if places > 0 {
+        let f = String(frac)
+        text += "." + String(repeating: "0", count: places - f.count) + f
+    }
+    return text
+}
+
+/// Unicode block sparklines for a series, resampled to `width` columns (mean per column).
+public enum Sparkline {
+    static let blocks: [Character] = ["▁", "▂", "▃", "▄", "▅", "▆", "▇", "█"]
+
+    public static func render(_ series: [Double], width: Int = 40, lower: Double? = nil, upper: Double? = nil) -> String {
+        guard !series.isEmpty, width > 0 else { return "" }
+        let columns = min(width, series.count)
+        var values: [Double] = []
+        values.reserveCapacity(columns)
+        for c in 0 ..< columns {
+            let start = c * series.count / columns
+            let end = max(start + 1, (c + 1) * series.count / columns)
+            var sum = 0.0
+            for i in start ..< end { sum += series[i] }
+            values.append(sum / Double(end - start))
+        }
+        let lo = lower ?? values.min() ?? 0
+        let hi = upper ?? values.max() ?? 1
+        let span = hi - lo
+        return String(values.map { v -> Character in
+            guard span > 0 else { return blocks[3] }
+            let level = Int(((v - lo) / span * 7).rounded())
+            return blocks[max(0, min(7, level))]
+        })
+    }
+}

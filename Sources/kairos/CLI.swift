@@ -1,0 +1,57 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Process-level helpers for the command line: stderr, exit codes, whole-file reads.
+enum CLI {
+    static func fail(_ message: String, code: Int32) -> Never {
+        writeStderr(message.hasSuffix("\n") ? message : message + "\n")
+        exit(code)
+    }
+
+    static func writeStderr(_ text: String) {
+        var t = text
+        t.withUTF8 { buf in
+            var off = 0
+            while off < buf.count {
+                let n = write(STDERR_FILENO, buf.baseAddress.map { $0 + off }, buf.count - off)
+                if n <= 0 { return }
+                off += n
+            }
+        }
+    }
+
+    static func writeStdout(_ bytes: [UInt8]) {
+        bytes.withUnsafeBytes { raw in
+            guard let base = raw.baseAddress else { return }
+            var off = 0
+            while off < raw.count {
+                let n = write(STDOUT_FILENO, base + off, raw.count - off)
+                if n < 0, errno == EINTR { continue }
+                if n <= 0 { return }
+                off += n
+            }
+        }
+    }
+
+    /// Reads a whole file, or standard input for "-"; nil when it cannot be read.
+    static func readAll(_ path: String) -> [UInt8]? {
+        let fd = path == "-" ? STDIN_FILENO : open(path, O_RDONLY)
+        guard fd >= 0 else { return nil }
+        defer { if path != "-" { close(fd) } }
+        var st = stat()
+        if fstat(fd, &st) == 0, (st.st_mode & S_IFMT) == S_IFDIR { return nil }
+        var result: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 1 << 16)
+        while true {
+            let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+            if n < 0 {
+                if errno == EINTR { continue }
+                return nil
+            }
+            if n == 0 { break }
+            result.append(contentsOf: chunk[0 ..< n])
+        }
+        return result
+    }
+}
