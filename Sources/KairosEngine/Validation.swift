@@ -123,7 +123,7 @@ public func closestName(to name: String, in candidates: some Sequence<String>) -
     }
     guard let (candidate, distance) = best else { return nil }
     let limit = max(1, min(3, (name.count + 2) / 3))
-    return distance <= limit && distance > 0 ? candidate : nil
+    return distance <= limit && distance > 0 && distance < name.count ? candidate : nil
 }
 
 /// Validates native scenarios and decrees (ENGINE.md), reporting every issue by path.

@@ -33,12 +33,12 @@ struct Simulate: ParsableCommand {
 
     func validate() throws {
         if let ticks, ticks < 0 { throw ValidationError("--ticks must be 0 or more") }
-        if let engine, EngineVersion(engine).flatMap(EngineRegistry.physics(for:)) == nil {
-            throw ValidationError("engine \(engine) is not available; offered: \(EngineRegistry.available.map(\.description).joined(separator: ", "))")
-        }
     }
 
     func run() throws {
+        if let engine, EngineVersion(engine).flatMap(EngineRegistry.physics(for:)) == nil {
+            CLI.fail("error: engine \(engine) is not available; offered: \(EngineRegistry.available.map(\.description).joined(separator: ", "))", code: 2)
+        }
         let request: ScenarioRequest
         do {
             request = try ScenarioFile.load(file)

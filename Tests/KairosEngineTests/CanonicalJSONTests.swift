@@ -1,0 +1,62 @@
+import Foundation
+import KairosEngine
+import Testing
+
+@Suite struct CanonicalJSONTests {
+    /// ~28 000 doubles whose ECMAScript text was produced by node's Number.prototype.toString
+    /// (scripts/dev/gen-ecmascript-numbers.js): random bit patterns, every power of ten,
+    /// subnormals, 17-digit values and large integers.
+    @Test func numbersMatchECMAScriptTable() throws {
+        let text = String(decoding: try Fixtures.data("ecmascript-numbers.tsv"), as: UTF8.self)
+        var checked = 0
+        var failures: [String] = []
+        for line in text.split(separator: "\n") {
+            let parts = line.split(separator: "\t")
+            guard parts.count == 2, let bits = UInt64(parts[0], radix: 16) else { continue }
+            let value = Double(bitPattern: bits)
+            let got = CanonicalJSON.number(value)
+            if got != parts[1] { failures.append("\(parts[0]): expected \(parts[1]), got \(got)") }
+            checked += 1
+        }
+        #expect(checked > 25_000)
+        #expect(failures.isEmpty, "\(failures.prefix(20))")
+    }
+
+    @Test(arguments: [
+        (1e-7, "1e-7"), (1e21, "1e+21"), (1e20, "100000000000000000000"), (5e-324, "5e-324"), (-0.0, "0"),
+        (0.0, "0"), (1.0, "1"), (-1.0, "-1"), (100.0, "100"), (0.1, "0.1"), (1e-6, "0.000001"),
+        (1.5e-7, "1.5e-7"), (123456789012345680.0, "123456789012345680"), (0.30000000000000004, "0.30000000000000004"),
+        (1.7976931348623157e308, "1.7976931348623157e+308"), (9007199254740993.0, "9007199254740992"),
+        (0.6400000000000001, "0.6400000000000001"), (2.5e-5, "0.000025"), (1.2345678901234566e-7, "1.2345678901234566e-7"),
+        (-1.5e300, "-1.5e+300"), (4.35, "4.35"), (12345.6789, "12345.6789"),
+    ])
+    func knownNumbers(value: Double, expected: String) {
+        #expect(CanonicalJSON.number(value) == expected)
+    }
+
+    @Test func stringsEscapeOnlyWhatRFC8785Requires() {
+        let value = JSONValue.string("a\"b\\c\n\t\u{08}\u{0C}\r\u{01}\u{1F}é€😀\u{2028}/\u{7F}")
+        #expect(CanonicalJSON.string(value) == "\"a\\\"b\\\\c\\n\\t\\b\\f\\r\\u0001\\u001fé€😀\u{2028}/\u{7F}\"")
+    }
+
+    @Test func objectKeysSortByUTF16CodeUnits() {
+        // RFC 8785's example ordering: "\r" < "1" < "\u0080" < "ö" < "€" < "😀" < "\uFB33" (UTF-16 order).
+        let value = JSONValue.object([
+            JSONMember(key: "€", value: 1), JSONMember(key: "\r", value: 2), JSONMember(key: "\u{FB33}", value: 3),
+            JSONMember(key: "1", value: 4), JSONMember(key: "😀", value: 5), JSONMember(key: "\u{80}", value: 6),
+            JSONMember(key: "ö", value: 7),
+        ])
+        #expect(CanonicalJSON.string(value) == "{\"\\r\":2,\"1\":4,\"\u{80}\":6,\"ö\":7,\"€\":1,\"😀\":5,\"\u{FB33}\":3}")
+    }
+
+    @Test func nestedValuesHaveNoWhitespace() {
+        let value: JSONValue = .object(["b": [1, 2.5, nil, true], "a": .object(["z": "x", "y": false])])
+        #expect(CanonicalJSON.string(value) == "{\"a\":{\"y\":false,\"z\":\"x\"},\"b\":[1,2.5,null,true]}")
+    }
+
+    @Test func parsedThenCanonicalRoundTrips() throws {
+        let text = "{\"numbers\": [1.0, 1e-7, 1E21, -0, 0.000001, 123456789.5e3],\n \"s\": \"\\u00e9\\ud83d\\ude00\"}"
+        let value = try JSONParser.parse(text)
+        #expect(CanonicalJSON.string(value) == "{\"numbers\":[1,1e-7,1e+21,0,0.000001,123456789500],\"s\":\"é😀\"}")
+    }
+}
