@@ -29,7 +29,7 @@ let package = Package(
         .executableTarget(name: "KairosBench", dependencies: ["KairosEngine"]),
         .testTarget(
             name: "KairosEngineTests",
-            dependencies: ["KairosEngine", "KairosAPI"],
+            dependencies: ["KairosEngine", "KairosAPI", "kairos"],
             resources: [.copy("Fixtures")]
         ),
     ]
