@@ -26,6 +26,8 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
+        .systemLibrary(name: "CLibEdit", pkgConfig: "libedit", providers: [.apt(["libedit-dev"])]),
+        .target(name: "KairosREPL", dependencies: ["CLibEdit"]),
         .executableTarget(name: "KairosBench", dependencies: ["KairosEngine"]),
         .testTarget(
             name: "KairosEngineTests",
