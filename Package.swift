@@ -27,12 +27,13 @@ let package = Package(
             ]
         ),
         .systemLibrary(name: "CLibEdit", pkgConfig: "libedit", providers: [.apt(["libedit-dev"])]),
-        .target(name: "KairosREPL", dependencies: ["CLibEdit"]),
+        .target(name: "KairosREPL", dependencies: ["CLibEdit", "KairosEngine"]),
         .executableTarget(name: "KairosBench", dependencies: ["KairosEngine"]),
         .testTarget(
             name: "KairosEngineTests",
             dependencies: ["KairosEngine", "KairosAPI", "kairos"],
             resources: [.copy("Fixtures")]
         ),
+        .testTarget(name: "KairosREPLTests", dependencies: ["KairosREPL", "kairos"]),
     ]
 )
