@@ -8,6 +8,7 @@ let package = Package(
         .executable(name: "kairos", targets: ["kairos"]),
         .library(name: "KairosEngine", targets: ["KairosEngine"]),
         .library(name: "KairosAPI", targets: ["KairosAPI"]),
+        .library(name: "KairosScript", targets: ["KairosScript"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -19,10 +20,11 @@ let package = Package(
             dependencies: [.product(name: "Crypto", package: "swift-crypto")]
         ),
         .target(name: "KairosAPI", dependencies: ["KairosEngine"]),
+        .target(name: "KairosScript", dependencies: ["KairosEngine"]),
         .executableTarget(
             name: "kairos",
             dependencies: [
-                "KairosEngine", "KairosAPI",
+                "KairosEngine", "KairosAPI", "KairosScript",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -31,6 +33,11 @@ let package = Package(
             name: "KairosEngineTests",
             dependencies: ["KairosEngine", "KairosAPI"],
             resources: [.copy("Fixtures")]
+        ),
+        .testTarget(
+            name: "KairosScriptTests",
+            dependencies: ["KairosScript", "KairosEngine"],
+            exclude: ["Conformance"]
         ),
     ]
 )
