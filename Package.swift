@@ -8,6 +8,7 @@ let package = Package(
         .executable(name: "kairos", targets: ["kairos"]),
         .library(name: "KairosEngine", targets: ["KairosEngine"]),
         .library(name: "KairosAPI", targets: ["KairosAPI"]),
+        .library(name: "KairosScript", targets: ["KairosScript"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -19,20 +20,26 @@ let package = Package(
             dependencies: [.product(name: "Crypto", package: "swift-crypto")]
         ),
         .target(name: "KairosAPI", dependencies: ["KairosEngine"]),
+        .target(name: "KairosScript", dependencies: ["KairosEngine"]),
         .executableTarget(
             name: "kairos",
             dependencies: [
-                "KairosEngine", "KairosAPI",
+                "KairosEngine", "KairosAPI", "KairosScript", "KairosREPL",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
         .systemLibrary(name: "CLibEdit", pkgConfig: "libedit", providers: [.apt(["libedit-dev"])]),
-        .target(name: "KairosREPL", dependencies: ["CLibEdit", "KairosEngine"]),
+        .target(name: "KairosREPL", dependencies: ["CLibEdit", "KairosEngine", "KairosScript"]),
         .executableTarget(name: "KairosBench", dependencies: ["KairosEngine"]),
         .testTarget(
             name: "KairosEngineTests",
             dependencies: ["KairosEngine", "KairosAPI", "kairos"],
             resources: [.copy("Fixtures")]
+        ),
+        .testTarget(
+            name: "KairosScriptTests",
+            dependencies: ["KairosScript", "KairosEngine"],
+            exclude: ["Conformance"]
         ),
         .testTarget(name: "KairosREPLTests", dependencies: ["KairosREPL", "kairos"]),
     ]

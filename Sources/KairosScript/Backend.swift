@@ -1,0 +1,171 @@
+import Dispatch
+import KairosEngine
+import Synchronization
+
+/// A cooperative stop request (Ctrl-C in the REPL): the interpreter and the backends check
+/// it inside their loops, so a long `run` or `stream` stops within milliseconds.
+public final class CancellationFlag: Sendable {
+    private let state = Atomic<Bool>(false)
+    public init() {}
+    public func cancel() { state.store(true, ordering: .relaxed) }
+    public func reset() { state.store(false, ordering: .relaxed) }
+    public var isCancelled: Bool { state.load(ordering: .relaxed) }
+}
+
+/// Why a backend could not do what was asked.
+public struct BackendError: Error, Sendable, Equatable {
+    public var message: String
+    public var hint: String?
+    public init(_ message: String, hint: String? = nil) {
+        self.message = message
+        self.hint = hint
+    }
+
+    public static let cancelled = BackendError("interrupted")
+}
+
+/// Where `run`, `stream` and `start` execute: the embedded engine, or (issue 7) a Kairos
+/// server. Scenarios cross this boundary as `RunRequest`s, whose `scenario.requestJSON`
+/// is exactly the body `POST /v1/simulations/run` takes.
+public protocol SimulationBackend: Sendable {
+    /// Runs every request, concurrently where the backend can, results in request order.
+    func run(_ requests: [RunRequest], cancellation: CancellationFlag) -> [Result<TraceValue, BackendError>]
+    /// Steps one request lazily; memory stays flat however many ticks are drawn.
+    func stream(_ request: RunRequest) throws(BackendError) -> any StepStream
+    /// A live simulation steered between steps.
+    func start(_ request: RunRequest) throws(BackendError) -> any LiveSimulation
+}
+
+/// A pull-based sequence of steps. Dropping it stops the underlying simulation.
+public protocol StepStream: AnyObject {
+    /// The next step, or nil after the last one.
+    func next() throws(BackendError) -> TraceStep?
+}
+
+/// A simulation that a script steps and steers.
+public protocol LiveSimulation: AnyObject {
+    var engineVersion: EngineVersion { get }
+    /// The next tick to compute.
+    var tick: Int { get }
+    func step() throws(BackendError) -> TraceStep
+    /// Queues a decree for the next tick computed; returns that tick.
+    func submit(_ decree: Action) throws(BackendError) -> Int
+    func snapshot() throws(BackendError) -> SimulationSnapshot
+}
+
+/// The in-process engine.
+public struct EmbeddedBackend: SimulationBackend {
+    public init() {}
+
+    static func simulation(_ request: RunRequest) throws(BackendError) -> any Simulation {
+        let scenario = request.scenario.native
+        guard let sim = EngineRegistry.start(scenario, version: request.engine) else {
+            throw BackendError("engine \(request.engine?.description ?? "?") is not available",
+                               hint: "offered: \(EngineRegistry.available.map(\.description).joined(separator: ", "))")
+        }
+        return sim
+    }
+
+    /// Runs one request to a trace, checking for cancellation every 256 ticks.
+    public static func runOne(_ request: RunRequest, cancellation: CancellationFlag) -> Result<TraceValue, BackendError> {
+        let sim: any Simulation
+        do {
+            sim = try simulation(request)
+        } catch {
+            return .failure(error)
+        }
+        let initial = sim.snapshot()
+        var steps: [TraceStep] = []
+        steps.reserveCapacity(request.ticks)
+        var digest = TraceDigest()
+        var summary = TraceSummary()
+        var writer = CanonicalJSONWriter(capacity: 1024)
+        for i in 0 ..< request.ticks {
+            if i & 255 == 255, cancellation.isCancelled { return .failure(.cancelled) }
+            let s = sim.step()
+            writer.reset()
+            writer.step(s)
+            digest.add(line: writer.bytes)
+            summary.add(s)
+            steps.append(s)
+        }
+        let trace = Trace(
+            metadata: TraceMetadata(simulationId: nil, scenarioId: nil, engineVersion: sim.engineVersion,
+                                    seed: request.scenario.seed, ticks: steps.count, digest: digest.finalize()),
+            initialState: initial, steps: steps)
+        return .success(TraceValue(trace: trace, summary: summary, name: request.scenario.name))
+    }
+
+    public func run(_ requests: [RunRequest], cancellation: CancellationFlag) -> [Result<TraceValue, BackendError>] {
+        if requests.count == 1 { return [Self.runOne(requests[0], cancellation: cancellation)] }
+        let results = ResultSlots<Result<TraceValue, BackendError>>(count: requests.count)
+        DispatchQueue.concurrentPerform(iterations: requests.count) { i in
+            results.set(i, Self.runOne(requests[i], cancellation: cancellation))
+        }
+        return results.values.map { $0 ?? .failure(.cancelled) }
+    }
+
+    public func stream(_ request: RunRequest) throws(BackendError) -> any StepStream {
+        EmbeddedStepStream(simulation: try Self.simulation(request), remaining: request.ticks)
+    }
+
+    public func start(_ request: RunRequest) throws(BackendError) -> any LiveSimulation {
+        EmbeddedLiveSimulation(simulation: try Self.simulation(request))
+    }
+}
+
+/// One slot per concurrent task; each task writes only its own index.
+final class ResultSlots<T: Sendable>: @unchecked Sendable {
+    private let lock = Mutex<Void>(())
+    private var slots: [T?]
+    init(count: Int) { slots = Array(repeating: nil, count: count) }
+    func set(_ i: Int, _ value: T) { lock.withLock { _ in slots[i] = value } }
+    var values: [T?] { lock.withLock { _ in slots } }
+}
+
+final class EmbeddedStepStream: StepStream {
+    private let simulation: any Simulation
+    private var remaining: Int
+
+    init(simulation: any Simulation, remaining: Int) {
+        self.simulation = simulation
+        self.remaining = remaining
+    }
+
+    func next() throws(BackendError) -> TraceStep? {
+        guard remaining > 0 else { return nil }
+        remaining -= 1
+        return simulation.step()
+    }
+}
+
+final class EmbeddedLiveSimulation: LiveSimulation {
+    private let simulation: any Simulation
+    init(simulation: any Simulation) { self.simulation = simulation }
+
+    var engineVersion: EngineVersion { simulation.engineVersion }
+    var tick: Int { simulation.tick }
+    func step() throws(BackendError) -> TraceStep { simulation.step() }
+
+    func submit(_ decree: Action) throws(BackendError) -> Int {
+        do {
+            return try simulation.submit(decree)
+        } catch {
+            throw BackendError(error.description)
+        }
+    }
+
+    func snapshot() throws(BackendError) -> SimulationSnapshot { simulation.snapshot() }
+}
+
+/// A backend that answers every request with the same error (a remote target before the
+/// client exists).
+public struct UnavailableBackend: SimulationBackend {
+    public let error: BackendError
+    public init(_ error: BackendError) { self.error = error }
+    public func run(_ requests: [RunRequest], cancellation: CancellationFlag) -> [Result<TraceValue, BackendError>] {
+        requests.map { _ in .failure(error) }
+    }
+    public func stream(_ request: RunRequest) throws(BackendError) -> any StepStream { throw error }
+    public func start(_ request: RunRequest) throws(BackendError) -> any LiveSimulation { throw error }
+}

@@ -1,0 +1,166 @@
+/// The recursive-descent parser. Each parse function carries its grammar rule (the same rule
+/// as in `grammar/kairos.ebnf`) in its doc comment. Errors are recorded, never thrown: a
+/// failed statement recovers at the next statement so one run reports several problems.
+public struct Parser {
+    var tokens: [Token]
+    var index = 0
+    public internal(set) var diagnostics: [Diagnostic] = []
+    /// Set after an error until the parser resynchronises, so one mistake is reported once.
+    var panicking = false
+    /// Scenario declarations are allowed only directly in a scenario body (not in a nested fn).
+    var inScenario = false
+    var loopDepth = 0
+    var functionDepth = 0
+    var nestingDepth = 0
+
+    /// How deep expressions and blocks may nest before the parser gives up (protects the stack).
+    static let maxNesting = 160
+
+    /// Words with a meaning only in one place (scenario declarations, `use`, `compile … as`,
+    /// `prophecy …`). They are ordinary names everywhere else.
+    public static let contextualWords: Set<String> = [
+        "seed", "stability", "basin", "model", "agent", "prophecy", "every", "horizon", "depth",
+        "embedded", "remote", "engine", "domain",
+    ]
+
+    public init(_ source: String, start: SourceLocation = .start) {
+        let (tokens, lexical) = Lexer.tokenize(source, start: start)
+        self.tokens = tokens
+        diagnostics = lexical
+    }
+
+    /// Parses a whole file or REPL input.
+    public static func parse(_ source: String) -> (program: Program, diagnostics: [Diagnostic]) {
+        var parser = Parser(source)
+        let program = parser.parseProgram()
+        return (program, parser.diagnostics)
+    }
+
+    /// program → separator* (statement (separator+ statement)*)? separator* EOF
+    public mutating func parseProgram() -> Program {
+        var statements: [Stmt] = []
+        skipSeparators()
+        while !check(.eof) {
+            let before = index
+            if check(.rightBrace) {
+                error("unexpected '}' with no '{' open", at: advance().range)
+                panicking = false
+                skipSeparators()
+                continue
+            }
+            if let s = statement() { statements.append(s) }
+            endStatement()
+            guard madeProgress(since: before) else { break }
+        }
+        return Program(statements: statements)
+    }
+
+    // MARK: Cursor
+
+    func peek(_ ahead: Int = 0) -> Token {
+        let i = min(index + ahead, tokens.count - 1)
+        return tokens[i]
+    }
+
+    var previous: Token { tokens[max(0, index - 1)] }
+
+    func check(_ kind: TokenKind) -> Bool { peek().kind == kind }
+
+    @discardableResult
+    mutating func advance() -> Token {
+        let t = peek()
+        if index < tokens.count - 1 { index += 1 }
+        return t
+    }
+
+    mutating func match(_ kinds: TokenKind...) -> Bool {
+        guard kinds.contains(peek().kind) else { return false }
+        advance()
+        return true
+    }
+
+    /// Consumes a token of `kind`, or reports `expected <what>` and returns nil.
+    mutating func expect(_ kind: TokenKind, _ what: String) -> Token? {
+        if check(kind) { return advance() }
+        error("expected \(what), got \(describe(peek()))", at: peek().range)
+        return nil
+    }
+
+    /// Consumes the closer of `opener`, or reports which opener is left open.
+    mutating func expectCloser(_ kind: TokenKind, opener: Token) -> Token? {
+        if check(kind) { return advance() }
+        error("expected '\(kind.rawValue)' to close '\(opener.kind.rawValue)' at \(opener.range.start)", at: peek().range,
+              id: "unclosed")
+        return nil
+    }
+
+    func describe(_ t: Token) -> String {
+        switch t.kind {
+        case .identifier: "'\(t.text)'"
+        case .number: "number \(t.text)"
+        default: t.kind.displayName
+        }
+    }
+
+    /// Every parser loop calls this: it asserts progress in debug builds and stops the loop
+    /// (instead of spinning) if a bug ever breaks that promise in release builds.
+    func madeProgress(since before: Int) -> Bool {
+        assert(index > before || check(.eof), "parser made no progress at \(peek().range.start)")
+        return index > before
+    }
+
+    mutating func error(_ message: String, at range: SourceRange, id: String = "syntax-error", hint: String? = nil) {
+        defer { panicking = true }
+        guard !panicking else { return }
+        // The lexer already reported the bad token itself.
+        if peek().kind == .error, range == peek().range { return }
+        diagnostics.append(Diagnostic(id, message, at: range, phase: .syntax, hint: hint))
+    }
+
+    // MARK: Statement boundaries
+
+    mutating func skipSeparators() {
+        while match(.newline, .semicolon) {}
+    }
+
+    /// After a statement: a newline or `;`, or the `}`/end that closes the enclosing block.
+    mutating func endStatement() {
+        if panicking {
+            synchronize()
+        } else if check(.newline) || check(.semicolon) {
+            skipSeparators()
+        } else if !check(.rightBrace), !check(.eof) {
+            error("expected a newline or ';' after the statement, got \(describe(peek()))", at: peek().range)
+            synchronize()
+        }
+    }
+
+    /// Skips to the start of the next statement: past a newline or `;` at this nesting
+    /// level, or up to the `}` that closes the current block.
+    mutating func synchronize() {
+        var depth = 0
+        while !check(.eof) {
+            let before = index
+            switch peek().kind {
+            case .leftBrace:
+                depth += 1
+            case .rightBrace:
+                if depth == 0 {
+                    panicking = false
+                    return
+                }
+                depth -= 1
+            case .newline, .semicolon:
+                if depth == 0 {
+                    skipSeparators()
+                    panicking = false
+                    return
+                }
+            default: break
+            }
+            advance()
+            guard madeProgress(since: before) else { break }
+        }
+        panicking = false
+    }
+}

@@ -1,0 +1,177 @@
+import KairosEngine
+
+/// A finished run: the engine's trace plus its summary figures. Immutable and Sendable, so
+/// concurrent runs hand it back across threads.
+public final class TraceValue: Sendable {
+    public let trace: Trace
+    public let summary: TraceSummary
+    /// The scenario it ran, when known.
+    public let name: String?
+
+    public init(trace: Trace, summary: TraceSummary, name: String?) {
+        self.trace = trace
+        self.summary = summary
+        self.name = name
+    }
+
+    /// Members a trace has (LANGUAGE.md "Running and compiling"), for completion.
+    public static let members = [
+        "steps", "ticks", "seed", "engine", "digest", "final_phase", "final_stability", "mean_stability",
+        "min_stability", "losses", "warnings", "prophecies", "paradoxes", "stability", "agent", "at",
+    ]
+    static let methods: Set<String> = ["agent", "at"]
+
+    var stabilitySeries: [Double] { trace.steps.map(\.state.stability) }
+
+    /// A property; nil for unknown names and for methods.
+    func property(_ name: String) -> Value? {
+        let s = summary
+        switch name {
+        case "steps": return .list(trace.steps.map { .step($0) })
+        case "ticks": return .number(Double(trace.steps.count))
+        case "seed": return .number(Double(trace.metadata.seed))
+        case "engine": return .string(trace.metadata.engineVersion.description)
+        case "digest": return .string(trace.metadata.digest)
+        case "final_phase": return s.finalPhase.map { .string($0.rawValue) } ?? .null
+        case "final_stability": return s.finalStability.map { .number($0) } ?? .null
+        case "mean_stability": return s.meanStability.map { .number($0) } ?? .null
+        case "min_stability": return s.minStability.map { .number($0) } ?? .null
+        case "losses": return .list(s.losses.map { Value(json: $0.jsonValue) })
+        case "warnings":
+            return .list(trace.steps.compactMap { step in
+                step.warning.map { w in
+                    .record(Record([("tick", .number(Double(step.tick))), ("level", .string(w.level.rawValue)),
+                                    ("threshold", .number(w.threshold)), ("stability", .number(w.stability))]))
+                }
+            })
+        case "prophecies": return .list(trace.steps.compactMap { $0.prophecy.map { Value(json: $0.jsonValue) } })
+        case "paradoxes": return .list(trace.steps.compactMap { $0.paradox.map { p in
+            .record(Record([("tick", .number(Double(p.tick))), ("prophecy", .number(Double(p.prophecy))),
+                            ("kind", .string(p.kind))]))
+        } })
+        case "stability": return .list(stabilitySeries.map { .number($0) })
+        default: return nil
+        }
+    }
+
+    /// `t.agent(id)`: the agent's series, one list per quantity.
+    func agentSeries(_ id: String) -> Value? {
+        guard let index = trace.initialState.agents.firstIndex(where: { $0.id == id })
+            ?? trace.steps.first?.agents.firstIndex(where: { $0.id == id }) else { return nil }
+        var capability: [Value] = [], alignment: [Value] = [], guardrail: [Value] = [], pressure: [Value] = []
+        for s in trace.steps where index < s.agents.count {
+            let a = s.agents[index]
+            capability.append(.number(a.capability))
+            alignment.append(.number(a.alignment))
+            guardrail.append(.number(a.guardrail))
+            pressure.append(.number(a.pressure))
+        }
+        return .record(Record([("id", .string(id)), ("capability", .list(capability)), ("alignment", .list(alignment)),
+                               ("guardrail", .list(guardrail)), ("pressure", .list(pressure))]))
+    }
+
+    var agentIDs: [String] { (trace.steps.first?.agents ?? trace.initialState.agents).map(\.id) }
+
+    /// `<trace sweep: 500 ticks, stable, sha256:d9ed2099…>`, for lists and records.
+    var shortDescription: String {
+        let digest = trace.metadata.digest
+        let short = digest.count > 15 ? String(digest.prefix(15)) + "…" : digest
+        return "<trace \(name.map { $0 + ": " } ?? "")\(trace.steps.count) ticks, \(summary.finalPhase?.rawValue ?? "empty"), \(short)>"
+    }
+
+    /// What `print(t)` shows: the summary figures and a sparkline of stability.
+    public var summaryText: String {
+        let s = summary
+        func fmt(_ v: Double?) -> String { v.map { formatFixed($0, 4) } ?? "-" }
+        var lines = ["trace\(name.map { " " + $0 } ?? "") · \(trace.steps.count) ticks · seed \(trace.metadata.seed) · engine \(trace.metadata.engineVersion)"]
+        lines.append("  phase      \(s.finalPhase?.rawValue ?? "-") (final stability \(fmt(s.finalStability)))")
+        lines.append("  stability  mean \(fmt(s.meanStability))  min \(fmt(s.minStability))")
+        if !trace.steps.isEmpty {
+            lines.append("             \(Sparkline.render(stabilitySeries, width: 60, lower: 0, upper: 1))")
+        }
+        let lossText = s.losses.map { "tick \($0.tick)" }.joined(separator: ", ")
+        lines.append("  losses     \(s.losses.count)\(s.losses.isEmpty ? "" : " (" + lossText + ")")")
+        lines.append("  warnings   \(s.warnings)  prophecies \(s.prophecies)  paradoxes \(s.paradoxes)")
+        lines.append("  digest     \(trace.metadata.digest)")
+        return lines.joined(separator: "\n")
+    }
+}
+
+/// Members of a step value (`s.stability`, `s.tick`, …).
+enum StepMembers {
+    static let names = ["tick", "move", "stability", "basin", "phase", "pressure", "ceiling", "warning", "loss", "prophecy",
+                        "paradox", "agents", "state", "agent"]
+
+    static func property(_ s: TraceStep, _ name: String) -> Value? {
+        switch name {
+        case "tick": .number(Double(s.tick))
+        case "move": .string(s.move)
+        case "stability": .number(s.state.stability)
+        case "basin": .number(Double(s.state.basin))
+        case "phase": .string(s.state.phase.rawValue)
+        case "pressure": .number(s.state.pressure)
+        case "ceiling": .number(s.state.ceiling)
+        case "warning", "loss", "prophecy", "paradox", "agents", "state":
+            Value(json: s.jsonValue[name] ?? .null)
+        default: nil
+        }
+    }
+
+    /// `s.agent(id)`: the agent's record at this step.
+    static func agent(_ s: TraceStep, _ id: String) -> Value? {
+        s.agents.first { $0.id == id }.map { Value(json: $0.jsonValue) }
+    }
+}
+
+/// A live simulation as a script holds it, with the steps computed so far.
+public final class SimulationHandle: CustomStringConvertible {
+    let live: any LiveSimulation
+    let request: RunRequest
+    var steps: [TraceStep] = []
+    var digest = TraceDigest()
+    var summary = TraceSummary()
+    private var writer = CanonicalJSONWriter(capacity: 1024)
+
+    let initial: SimulationSnapshot
+
+    init(live: any LiveSimulation, request: RunRequest, initial: SimulationSnapshot) {
+        self.live = live
+        self.request = request
+        self.initial = initial
+    }
+
+    public static let members = ["step", "decree", "policy", "trace", "state", "tick"]
+
+    func record(_ s: TraceStep) {
+        writer.reset()
+        writer.step(s)
+        digest.add(line: writer.bytes)
+        summary.add(s)
+        steps.append(s)
+    }
+
+    func traceValue() -> TraceValue {
+        let trace = Trace(metadata: TraceMetadata(simulationId: nil, scenarioId: nil, engineVersion: live.engineVersion,
+                                                  seed: request.scenario.seed, ticks: steps.count, digest: digest.finalize()),
+                          initialState: initial, steps: steps)
+        return TraceValue(trace: trace, summary: summary, name: request.scenario.name)
+    }
+
+    public var description: String {
+        "<simulation \(request.scenario.name) at tick \(live.tick)\(steps.last.map { ", stability \(formatFixed($0.state.stability, 4)) \($0.state.phase.rawValue)" } ?? "")>"
+    }
+}
+
+extension Value {
+    /// A script value for a JSON document: objects become records (keys in order).
+    public init(json: JSONValue) {
+        switch json {
+        case .null: self = .null
+        case .bool(let b): self = .bool(b)
+        case .number(let n): self = .number(n)
+        case .string(let s): self = .string(s)
+        case .array(let a): self = .list(a.map { Value(json: $0) })
+        case .object(let m): self = .record(Record(m.map { ($0.key, Value(json: $0.value)) }))
+        }
+    }
+}

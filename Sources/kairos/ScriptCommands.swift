@@ -1,0 +1,175 @@
+import ArgumentParser
+import Dispatch
+import KairosEngine
+import KairosScript
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `kairos run FILE.krs`: run a Kairos Script.
+struct Run: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run a Kairos Script (.krs) file.",
+        discussion: """
+        Use - for standard input. A file starting with #!/usr/bin/env kairos runs directly. \
+        Exit status: 0 ok, 1 runtime error or failed assert, 2 syntax or semantic errors.
+        """)
+
+    @Argument(help: "Script file, or - for standard input.")
+    var file: String
+
+    func run() throws {
+        let script = ScriptFile.read(file)
+        let output = StdoutSink()
+        let interpreter = Interpreter(output: output)
+        let stopOnInterrupt = InterruptHandler(interpreter.cancellation)
+        let result = interpreter.evaluate(source: script.text, fileName: script.name)
+        output.flush()
+        withExtendedLifetime(stopOnInterrupt) {}
+        ScriptFile.report(result.diagnostics, script)
+        if result.exitStatus != 0 { throw ExitCode(result.exitStatus) }
+    }
+}
+
+/// `kairos check FILE.krs`: syntax and semantic diagnostics only.
+struct Check: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Check Kairos Script files without running them.",
+        discussion: "Prints every syntax and semantic error; exit status 2 when there is one, else 0.")
+
+    @Argument(help: "Script files, or - for standard input.")
+    var files: [String]
+
+    func run() throws {
+        var failed = false
+        for file in files {
+            let script = ScriptFile.read(file)
+            let diagnostics = Interpreter(output: StdoutSink()).check(source: script.text, fileName: script.name)
+            ScriptFile.report(diagnostics, script)
+            failed = failed || !diagnostics.isEmpty
+        }
+        if failed { throw ExitCode(2) }
+    }
+}
+
+/// `kairos compile FILE.krs`: every top-level scenario value as the JSON the API takes.
+struct Compile: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Print every top-level scenario of a Kairos Script as JSON.",
+        discussion: """
+        One line per scenario, each a run request that `kairos simulate -` and POST /v1/simulations/run \
+        accept: {"domain": "ai-safety", "input": …, "ticks": N} for scenarios of models only, else \
+        {"scenario": …, "ticks": N}. Runs, streams and prints in the file are not executed.
+        """)
+
+    enum Form: String, ExpressibleByArgument, CaseIterable {
+        case scenario, domain
+    }
+
+    @Argument(help: "Script file, or - for standard input.")
+    var file: String
+
+    @Option(name: .customLong("as"), help: "scenario | domain (default: domain input where possible)")
+    var form: Form?
+
+    func run() throws {
+        let script = ScriptFile.read(file)
+        let interpreter = Interpreter(output: StdoutSink())
+        let (scenarios, diagnostics) = interpreter.compileScenarios(source: script.text, fileName: script.name)
+        ScriptFile.report(diagnostics, script)
+        if !diagnostics.isEmpty { throw ExitCode(diagnostics.contains { $0.phase == .runtime } ? 1 : 2) }
+        let compileForm: CompileForm = switch form {
+        case .scenario: .scenario
+        case .domain: .domain
+        case nil: .automatic
+        }
+        var out = ""
+        for (name, scenario) in scenarios {
+            guard let json = scenario.requestJSON(form: compileForm, engine: interpreter.engine) else {
+                CLI.fail("\(script.name): error: scenario \(name) cannot be compiled as a domain input: \(scenario.domainObstacle ?? "")", code: 1)
+            }
+            out += CanonicalJSON.string(json) + "\n"
+        }
+        if scenarios.isEmpty { CLI.writeStderr("\(script.name): warning: no top-level scenario values\n") }
+        CLI.writeStdout(Array(out.utf8))
+    }
+}
+
+/// A script's text and the name diagnostics use.
+struct ScriptFile {
+    var name: String
+    var text: String
+
+    static func read(_ path: String) -> ScriptFile {
+        let name = path == "-" ? "<stdin>" : path
+        guard let bytes = CLI.readAll(path) else { CLI.fail("\(name): cannot read file", code: 2) }
+        return ScriptFile(name: name, text: String(decoding: bytes, as: UTF8.self))
+    }
+
+    static func report(_ diagnostics: [Diagnostic], _ script: ScriptFile) {
+        guard !diagnostics.isEmpty else { return }
+        let source = SourceText(script.text, fileName: script.name)
+        CLI.writeStderr(DiagnosticRenderer.render(diagnostics, source: source) + "\n")
+    }
+}
+
+/// Standard output through a buffer, flushed at every newline when it is a terminal (so
+/// progress prints show up) and in 64 KiB blocks otherwise.
+final class StdoutSink: OutputSink {
+    private var buffer: [UInt8] = []
+    private let interactive = isatty(STDOUT_FILENO) != 0
+
+    func write(_ text: String) {
+        buffer.append(contentsOf: text.utf8)
+        if interactive || buffer.count >= 1 << 16 { flush() }
+    }
+
+    func flush() {
+        CLI.writeStdout(buffer)
+        buffer.removeAll(keepingCapacity: true)
+    }
+
+    deinit { flush() }
+}
+
+/// Turns Ctrl-C into a cooperative stop of the running script.
+final class InterruptHandler {
+    private let source: any DispatchSourceSignal
+
+    init(_ flag: CancellationFlag) {
+        signal(SIGINT, SIG_IGN)
+        source = DispatchSource.makeSignalSource(signal: SIGINT, queue: .global())
+        source.setEventHandler { flag.cancel() }
+        source.resume()
+    }
+
+    deinit {
+        source.cancel()
+        signal(SIGINT, SIG_DFL)
+    }
+}
+
+extension Kairos {
+    /// `kairos FILE.krs [args]` runs the file (so `#!/usr/bin/env kairos` scripts work);
+    /// `kairos` with no arguments and standard input not a terminal runs standard input.
+    static func main() async {
+        var arguments = Array(CommandLine.arguments.dropFirst())
+        let subcommands = Set(configuration.subcommands.map { $0._commandName })
+        if let first = arguments.first, !first.hasPrefix("-") || first == "-", !subcommands.contains(first), first != "help" {
+            arguments.insert("run", at: 0)
+        } else if arguments.isEmpty, isatty(STDIN_FILENO) == 0 {
+            arguments = ["run", "-"]
+        }
+        do {
+            var command = try parseAsRoot(arguments)
+            if var asyncCommand = command as? AsyncParsableCommand {
+                try await asyncCommand.run()
+            } else {
+                try command.run()
+            }
+        } catch {
+            exit(withError: error)
+        }
+    }
+}
