@@ -93,10 +93,12 @@ public final class REPL {
         let evaluation = withInterruptWatcher { interpreter.evaluate(source: source, fileName: fileName) }
         let elapsed = clock.now - started
         let text = SourceText(source, fileName: fileName)
-        if !evaluation.diagnostics.isEmpty {
+        if evaluation.diagnostics.first?.id == "interrupted" {
+            output.write(output.dim("interrupted") + "\n")
+        } else if !evaluation.diagnostics.isEmpty {
             output.writeError(DiagnosticRenderer.render(evaluation.diagnostics, source: text) + "\n")
-        } else if showValue, let value = evaluation.value, !value.isNothing {
-            output.write(value.repr + "\n")
+        } else if showValue, let value = evaluation.value, !value.isNull {
+            output.write(Self.display(value) + "\n")
         }
         if timing { output.write(output.dim("(\(Self.format(elapsed)))") + "\n") }
     }
@@ -165,7 +167,7 @@ public final class REPL {
         case .engine(let version):
             evaluate("use engine \(Self.quoted(version))", fileName: "<:engine>", showValue: false)
         case .compile(let expression):
-            evaluate("json_pretty(compile \(expression))", fileName: "<:compile>")
+            compile(expression)
         case .time(let on):
             timing = on
             output.write("timing \(on ? "on" : "off")\n")
@@ -180,10 +182,22 @@ public final class REPL {
         return true
     }
 
+    /// `:compile EXPR`: the JSON the API takes, pretty-printed.
+    private func compile(_ expression: String) {
+        let source = "json(compile \(expression))"
+        let evaluation = withInterruptWatcher { interpreter.evaluate(source: source, fileName: "<:compile>") }
+        if !evaluation.diagnostics.isEmpty {
+            output.writeError(DiagnosticRenderer.render(evaluation.diagnostics, source: SourceText(source, fileName: "<:compile>")) + "\n")
+            return
+        }
+        guard case .string(let text)? = evaluation.value, let json = try? JSONParser.parse(text) else { return }
+        output.write(json.prettyPrinted() + "\n")
+    }
+
     // MARK: Completion
 
     func completion(for line: String) -> Completion {
-        if let quote = line.range(of: ":load \"") ?? line.range(of: ":load "), line.hasPrefix(":load") {
+        if let quote = line.firstRange(of: ":load \"") ?? line.firstRange(of: ":load "), line.hasPrefix(":load") {
             let typed = String(line[quote.upperBound...])
             return Completion(prefix: typed, candidates: FileCompletion.candidates(for: typed))
         }
@@ -208,6 +222,12 @@ public final class REPL {
     }
 
     // MARK: Helpers
+
+    /// How the REPL shows an expression's value: traces as their summary with a sparkline.
+    static func display(_ value: Value) -> String {
+        if case .trace(let trace) = value { return trace.summaryText }
+        return value.repr
+    }
 
     static func quoted(_ s: String) -> String {
         "\"" + s.replacingAll("\\", with: "\\\\").replacingAll("\"", with: "\\\"").replacingAll("{", with: "\\{") + "\""
@@ -254,5 +274,12 @@ private final class WatcherState: Sendable {
 extension String {
     func replacingAll(_ target: String, with replacement: String) -> String {
         split(separator: target, omittingEmptySubsequences: false).joined(separator: replacement)
+    }
+}
+
+extension Value {
+    var isNull: Bool {
+        if case .null = self { return true }
+        return false
     }
 }

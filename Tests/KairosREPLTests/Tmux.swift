@@ -28,15 +28,19 @@ final class TmuxSession {
     /// Runs tmux; returns its standard output, or nil when it exits non-zero.
     @discardableResult
     static func tmux(_ arguments: [String]) throws -> String? {
+        // Output goes through a file: `new-session` forks a server that would keep a pipe open.
+        let outPath = NSTemporaryDirectory() + "tmux-out-\(UUID().uuidString)"
+        FileManager.default.createFile(atPath: outPath, contents: nil)
+        defer { try? FileManager.default.removeItem(atPath: outPath) }
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/tmux")
         process.arguments = arguments
-        let out = Pipe()
-        process.standardOutput = out
-        process.standardError = Pipe()
+        process.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: outPath))
+        process.standardError = FileHandle.nullDevice
+        process.standardInput = FileHandle.nullDevice
         try process.run()
-        let data = out.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()
+        let data = (try? Data(contentsOf: URL(fileURLWithPath: outPath))) ?? Data()
         return process.terminationStatus == 0 ? String(decoding: data, as: UTF8.self) : nil
     }
 

@@ -1,0 +1,119 @@
+import Foundation
+import Testing
+
+/// Drives the real `kairos` binary on a pseudo-terminal (tmux): prompt, a multi-line
+/// scenario, a run's summary, tab completion of a trace member, Ctrl-C cancelling a 10^7-tick
+/// stream with the session still answering, history after a restart, and `:quit`.
+@Suite(.serialized, .enabled(if: TmuxSession.available, "needs tmux"))
+struct REPLTerminalTests {
+    static var kairos: String {
+        var url = Bundle.main.bundleURL
+        if url.pathExtension == "xctest" { url = url.deletingLastPathComponent() }
+        for candidate in [url, URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()] {
+            let path = candidate.appendingPathComponent("kairos").path
+            if FileManager.default.isExecutableFile(atPath: path) { return path }
+        }
+        return url.appendingPathComponent("kairos").path
+    }
+
+    static func start(historyFile: String, extra: [String: String] = [:]) throws -> TmuxSession {
+        try TmuxSession(command: [kairos], environment: ["KAIROS_HISTORY_FILE": historyFile, "TERM": "xterm"].merging(extra) { $1 },
+                        directory: FileManager.default.currentDirectoryPath)
+    }
+
+    static func lastPromptReady(_ screen: String) -> Bool {
+        screen.split(separator: "\n", omittingEmptySubsequences: false).reversed()
+            .first { !$0.trimmingCharacters(in: .whitespaces).isEmpty }?.hasPrefix("krs> ") == true
+    }
+
+    @Test func interactiveSession() throws {
+        let history = NSTemporaryDirectory() + "kairos-history-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: history) }
+        var repl = try Self.start(historyFile: history)
+
+        let banner = try repl.waitFor { $0.contains("krs> ") }
+        #expect(banner.screen.contains("engine 1.0.0"))
+        #expect(banner.screen.contains(":help"))
+
+        // A multi-line scenario definition: continuation prompts while the brace is open.
+        try repl.type("scenario sweep(cap) {")
+        try repl.press("Enter")
+        try repl.waitFor { $0.contains("...> ") }
+        for line in ["  seed cap", "  ticks 500", "  model \"model\" { capability cap; alignment 70; guardrails 60 }",
+                     "  at 100 capability_jump \"model\" by 0.3", "}"] {
+            try repl.type(line)
+            try repl.press("Enter")
+        }
+        try repl.type("let t = run sweep(748)")
+        try repl.press("Enter")
+        try repl.type("t")
+        try repl.press("Enter")
+        let summary = try repl.waitFor { $0.contains("sha256:") && Self.lastPromptReady($0) }
+        #expect(summary.screen.contains("500 ticks") || summary.screen.contains("ticks      500") || summary.screen.contains("500"))
+        #expect(summary.screen.contains("strained"))
+        #expect(summary.screen.contains("▁") || summary.screen.contains("█") || summary.screen.contains("▄"))
+
+        // Tab completes a trace member.
+        try repl.type("t.mean_st")
+        try repl.press("Tab")
+        try repl.waitFor { $0.contains("t.mean_stability") }
+        try repl.press("Enter")
+        try repl.waitFor { $0.contains("0.4") || $0.contains("0.5") }
+
+        // Ctrl-C cancels a 10^7-tick stream within a second; the session keeps its bindings.
+        try repl.type("for s in stream sweep(900) ticks 10_000_000 { }")
+        try repl.press("Enter")
+        usleep(500_000)
+        let before = Date()
+        try repl.press("C-c")
+        let cancelled = try repl.waitFor(timeout: 5) { $0.contains("interrupted") && Self.lastPromptReady($0) }
+        let seconds = Date().timeIntervalSince(before)
+        #expect(seconds < 1.0, "cancelled after \(seconds) s")
+        #expect(!cancelled.screen.contains("error: interrupted"))
+        try repl.type("print(\"still here: {t.ticks}\")")
+        try repl.press("Enter")
+        try repl.waitFor { $0.contains("still here: 500") }
+
+        try repl.type(":quit")
+        try repl.press("Enter")
+        let deadline = Date().addingTimeInterval(5)
+        while repl.isRunning, Date() < deadline { usleep(20_000) }
+        #expect(!repl.isRunning)
+
+        // After a restart, the up arrow recalls the last input (":quit"), then the one before.
+        repl = try Self.start(historyFile: history)
+        try repl.waitFor { $0.contains("krs> ") }
+        try repl.press("Up")
+        try repl.waitFor { $0.contains("krs> :quit") }
+        try repl.press("Up")
+        try repl.waitFor { $0.contains("krs> print(\"still here: {t.ticks}\")") }
+        try repl.press("C-c")
+        try repl.type(":quit")
+        try repl.press("Enter")
+    }
+
+    @Test func errorsKeepTheSessionAndCtrlDLeaves() throws {
+        let history = NSTemporaryDirectory() + "kairos-history-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: history) }
+        let repl = try Self.start(historyFile: history, extra: ["NO_COLOR": "1"])
+        try repl.waitFor { $0.contains("krs> ") }
+        try repl.type("let x = 41")
+        try repl.press("Enter")
+        try repl.type("print(y)")
+        try repl.press("Enter")
+        let error = try repl.waitFor { $0.contains("error:") }
+        #expect(error.screen.contains("<input>:1:7: error:"))
+        #expect(error.screen.contains("^"))
+        #expect(!error.screen.contains("\u{1B}["))
+        try repl.type(":tme on")
+        try repl.press("Enter")
+        try repl.waitFor { $0.contains("did you mean :time?") }
+        try repl.type("x + 1")
+        try repl.press("Enter")
+        try repl.waitFor { $0.contains("\n42") }
+        try repl.press("C-d")
+        let deadline = Date().addingTimeInterval(5)
+        while repl.isRunning, Date() < deadline { usleep(20_000) }
+        #expect(!repl.isRunning)
+    }
+}
