@@ -74,7 +74,7 @@ public final class Interpreter {
     /// The scenario being built while a scenario body runs.
     var builder: ScenarioBuilder?
     var callDepth = 0
-    static let maxCallDepth = 200
+    static let maxCallDepth = 1000
     /// The file being evaluated, for `assert` messages and diagnostics.
     var fileName = ""
 
@@ -90,16 +90,24 @@ public final class Interpreter {
     /// Parses, checks and runs `source`. Stops at the first runtime error; syntax and
     /// semantic errors stop it before anything runs.
     public func evaluate(source: String, fileName: String) -> Evaluation {
-        self.fileName = fileName
-        let diagnostics = check(source: source, fileName: fileName)
-        guard diagnostics.isEmpty else { return Evaluation(diagnostics: diagnostics, value: nil) }
-        let (program, _) = Parser.parse(source)
-        return run(program)
+        LargeStack.run {
+            self.fileName = fileName
+            let (program, syntax) = Parser.parse(source)
+            let diagnostics = self.diagnose(program, syntax, fileName: fileName)
+            guard diagnostics.isEmpty else { return Evaluation(diagnostics: diagnostics, value: nil) }
+            return self.runHere(program)
+        }
     }
 
     /// Syntax and semantic diagnostics only (what `kairos check` prints); nothing runs.
     public func check(source: String, fileName: String) -> [Diagnostic] {
-        let (program, syntax) = Parser.parse(source)
+        LargeStack.run {
+            let (program, syntax) = Parser.parse(source)
+            return diagnose(program, syntax, fileName: fileName)
+        }
+    }
+
+    func diagnose(_ program: Program, _ syntax: [Diagnostic], fileName: String) -> [Diagnostic] {
         var diagnostics = syntax
         if syntax.isEmpty {
             diagnostics = Checker.check(program, knownNames: Set(globals.visibleNames))
@@ -109,6 +117,10 @@ public final class Interpreter {
 
     /// Runs a parsed program in the session.
     public func run(_ program: Program) -> Evaluation {
+        LargeStack.run { runHere(program) }
+    }
+
+    func runHere(_ program: Program) -> Evaluation {
         var last: Value?
         do throws(RuntimeError) {
             for (i, statement) in program.statements.enumerated() {

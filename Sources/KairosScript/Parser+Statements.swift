@@ -20,7 +20,7 @@ extension Parser {
             return Stmt(start.kind == .kwBreak ? .breakLoop : .continueLoop, start.range)
         case .kwUse: return useStatement()
         case .kwTicks, .kwAt: return declaration()
-        case .identifier where Parser.declarationWords.contains(start.text) && startsDeclaration():
+        case .identifier where Parser.declarationWords.contains(start.text) && startsDeclaration(start.text):
             return declaration()
         default: return expressionStatement()
         }
@@ -29,8 +29,11 @@ extension Parser {
     static let declarationWords: Set<String> = ["seed", "stability", "basin", "model", "agent", "prophecy"]
 
     /// A declaration word followed by something that cannot continue an expression.
-    func startsDeclaration() -> Bool {
-        switch peek(1).kind {
+    func startsDeclaration(_ word: String) -> Bool {
+        if word == "prophecy" {
+            return [.identifier, .newline, .semicolon, .rightBrace, .eof].contains(peek(1).kind)
+        }
+        return switch peek(1).kind {
         case .equal, .leftParen, .dot, .leftBracket, .newline, .semicolon, .rightBrace, .eof, .plus, .star, .slash,
              .percent, .equalEqual, .bangEqual, .less, .lessEqual, .greater, .greaterEqual, .kwAnd, .kwOr, .dotDot,
              .arrow, .rightParen, .rightBracket, .comma:
@@ -127,8 +130,9 @@ extension Parser {
         skipSeparators()
         while !check(.rightBrace), !check(.eof) {
             let before = index
-            if let s = statement() { statements.append(s) }
-            endStatement()
+            let s = statement()
+            if let s { statements.append(s) }
+            endStatement(s, startedAt: before)
             guard madeProgress(since: before) else { break }
         }
         guard let close = expectCloser(.rightBrace, opener: open) else { return nil }
@@ -261,7 +265,7 @@ extension Parser {
         }
     }
 
-    /// entityName → STRING | IDENT
+    /// entityName → STRING | IDENT   (an identifier names a variable holding the name)
     mutating func entityName(_ what: String) -> EntityName? {
         let t = peek()
         switch t.kind {
@@ -270,7 +274,7 @@ extension Parser {
             return EntityName(expr: e)
         case .identifier:
             advance()
-            return EntityName(expr: Expr(.string([.text(t.text)]), t.range))
+            return EntityName(expr: Expr(.name(t.text), t.range))
         default:
             error("expected \(what), got \(describe(t))", at: t.range)
             return nil
