@@ -36,7 +36,7 @@ let package = Package(
         ),
         .testTarget(
             name: "KairosScriptTests",
-            dependencies: ["KairosScript", "KairosEngine"],
+            dependencies: ["KairosScript", "KairosEngine", "KairosAPI"],
             exclude: ["Conformance"]
         ),
     ]
