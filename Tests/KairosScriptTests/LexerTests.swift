@@ -61,7 +61,7 @@ import Testing
     @Test func locationsCountScalarsNotBytes() {
         let tokens = Lexer.tokenize("\"é✓\" x").tokens
         #expect(tokens[1].range.start.column == 6)
-        #expect(tokens[1].range.start.offset == 7)
+        #expect(tokens[1].range.start.offset == 8)
     }
 
     @Test func errorsAreDiagnosticsNotCrashes() {
