@@ -286,8 +286,9 @@ extension Interpreter {
             } else if !args.isEmpty {
                 throw RuntimeError("step takes a tick count", at: site.arg(0), id: "type-error")
             }
-            guard count >= 1, count == count.rounded(), count <= FieldRules.maxTicks else {
-                throw RuntimeError("step takes a whole number of ticks, at least 1", at: site.arg(0), id: "out-of-range")
+            guard count >= 1, count == count.rounded(), count <= Double(FieldRules.maxKeptTicks) else {
+                throw RuntimeError("step takes a whole number of ticks from 1 to \(FieldRules.maxKeptTicks)", at: site.arg(0),
+                                   id: "out-of-range")
             }
             var last: TraceStep?
             for i in 0 ..< Int(count) {

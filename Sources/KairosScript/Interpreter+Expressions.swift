@@ -342,6 +342,10 @@ extension Interpreter {
             throw RuntimeError("run takes a scenario or a list of scenarios, got \(v.typeName)", at: subject.range,
                                id: "type-error", hint: v.typeName == "function" ? "call it first: run name(arguments)" : nil)
         }
+        if let long = requests.first(where: { $0.ticks > FieldRules.maxKeptTicks }) {
+            throw RuntimeError("run keeps every step in memory: at most \(FieldRules.maxKeptTicks) ticks, not \(long.ticks)",
+                               at: range, id: "out-of-range", hint: "stream steps through longer runs in constant memory")
+        }
         let results = try backend(at: range).run(requests, cancellation: cancellation)
         var traces: [Value] = []
         for r in results {

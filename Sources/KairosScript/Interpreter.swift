@@ -168,6 +168,15 @@ public final class Interpreter {
     var declarationsOnly = false
     static let skippedRunID = "skipped-run"
 
+    /// Whether `source` stops in the middle of something (an open `{`, `(` or `[`, a
+    /// trailing operator): a REPL then asks for another line instead of reporting an error.
+    public static func needsMoreInput(_ source: String) -> Bool {
+        let (tokens, lexical) = Lexer.tokenize(source)
+        guard lexical.isEmpty, let end = tokens.last?.range.start else { return false }
+        if let last = tokens.dropLast().last, last.kind.continuesLine { return true }
+        return LargeStack.run { Parser.parse(source).diagnostics.contains { $0.range.start == end } }
+    }
+
     /// Every name a script can use here: bindings of the session, then built-ins.
     public var namesInScope: [String] {
         globals.visibleNames + Builtins.names.filter { globals.values[$0] == nil }

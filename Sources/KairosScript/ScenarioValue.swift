@@ -140,7 +140,10 @@ enum FieldRules {
         var integer: Bool = false
     }
 
-    static let maxTicks = 100_000_000.0
+    /// A stream keeps nothing, so it may be as long as anyone will wait.
+    static let maxTicks = 1_000_000_000_000.0
+    /// `run` and `sim.step` keep every step in memory (about 300 bytes each).
+    static let maxKeptTicks = 1_000_000
 
     static func model(_ field: String) -> Rule? {
         switch field {

@@ -54,7 +54,7 @@ public enum Value {
         case .list(let items): "[" + items.map(\.repr).joined(separator: ", ") + "]"
         case .record(let r): "{" + r.fields.map { "\($0.key): \($0.value.repr)" }.joined(separator: ", ") + "}"
         case .range(let r): r.description
-        case .function(let f): "<fn \(f.name)>"
+        case .function(let f): "<\(f.isScenario ? "scenario" : "fn") \(f.name)(\(f.params.joined(separator: ", ")))>"
         case .builtin(let b): "<builtin \(b.name)>"
         case .method(let m): "<method \(m.name) of \(m.receiver.typeName)>"
         case .scenario(let s): s.description
@@ -63,6 +63,13 @@ public enum Value {
         case .simulation(let h): h.description
         case .stream(let s): "<stream of \(s.request.scenario.name), \(s.request.ticks) ticks>"
         }
+    }
+
+    /// How a REPL shows the value of an expression: like `repr`, but a trace as its
+    /// summary with a sparkline.
+    public var replText: String {
+        if case .trace(let t) = self { return t.summaryText }
+        return repr
     }
 
     var truthy: Bool? {

@@ -28,6 +28,8 @@ struct Run: ParsableCommand {
         output.flush()
         withExtendedLifetime(stopOnInterrupt) {}
         ScriptFile.report(result.diagnostics, script)
+        // Stopped by Ctrl-C: the conventional status of a SIGINT.
+        if result.diagnostics.contains(where: { $0.id == "interrupted" }) { throw ExitCode(130) }
         if result.exitStatus != 0 { throw ExitCode(result.exitStatus) }
     }
 }

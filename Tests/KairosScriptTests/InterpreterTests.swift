@@ -111,6 +111,24 @@ import Testing
         #expect(r.value?.repr == "true")
     }
 
+    @Test func incompleteInputIsRecognised() {
+        #expect(Interpreter.needsMoreInput("scenario s {\n  seed 1"))
+        #expect(Interpreter.needsMoreInput("let x = 1 +"))
+        #expect(Interpreter.needsMoreInput("print(1,"))
+        #expect(Interpreter.needsMoreInput("if x > 1 {"))
+        #expect(!Interpreter.needsMoreInput("let x = 1"))
+        #expect(!Interpreter.needsMoreInput("let = 1"))
+        #expect(!Interpreter.needsMoreInput("print(\"open"))
+    }
+
+    @Test func replTextShowsTracesAsSummaries() {
+        let session = Interpreter(output: CollectedOutput())
+        let r = session.evaluate(source: Self.sweep + "\nrun sweep(550) ticks 10", fileName: "")
+        #expect(r.value?.replText.hasPrefix("trace sweep · 10 ticks · seed 550 · engine 1.0.0") == true)
+        #expect(session.evaluate(source: "sweep", fileName: "").value?.replText == "<scenario sweep(cap)>")
+        #expect(session.evaluate(source: "\"a\"", fileName: "").value?.replText == "\"a\"")
+    }
+
     @Test func numbersPrintWithoutNeedlessFractions() {
         #expect(formatNumber(3) == "3")
         #expect(formatNumber(-0.0) == "0")
