@@ -290,12 +290,16 @@ extension Interpreter {
                 throw RuntimeError("step takes a whole number of ticks from 1 to \(FieldRules.maxKeptTicks)", at: site.arg(0),
                                    id: "out-of-range")
             }
+            // In batches, so Ctrl-C is seen between them and a remote backend makes few requests.
+            var remaining = Int(count)
             var last: TraceStep?
-            for i in 0 ..< Int(count) {
-                if i & 255 == 255 { try checkCancelled(site.range) }
-                let s = try live { () throws(BackendError) in try h.live.step() }
-                h.record(s)
-                last = s
+            while remaining > 0 {
+                try checkCancelled(site.range)
+                let batch = min(remaining, 1000)
+                let steps = try live { () throws(BackendError) in try h.live.step(batch) }
+                for s in steps { h.record(s) }
+                last = steps.last ?? last
+                remaining -= batch
             }
             return last.map { .step($0) } ?? .null
         case "decree":

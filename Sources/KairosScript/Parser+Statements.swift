@@ -119,6 +119,10 @@ extension Parser {
 
     /// block → "{" separator* (statement (separator+ statement)*)? separator* "}"
     mutating func block() -> (statements: [Stmt], range: SourceRange)? {
+        if check(.equal) {
+            error("expected '{', got '='", at: peek().range, hint: "compare with '==' (a condition cannot assign)")
+            return nil
+        }
         guard let open = expect(.leftBrace, "'{'") else { return nil }
         nestingDepth += 1
         defer { nestingDepth -= 1 }
@@ -222,6 +226,14 @@ extension Parser {
     /// exprStmt → expr ("=" expr)?
     mutating func expressionStatement() -> Stmt? {
         guard let expr = expression() else { return nil }
+        // `modle "m" { … }`, `fnc f() { … }`: a misspelt keyword or declaration word.
+        if case .name(let word) = expr.kind, [.identifier, .string, .leftBrace, .number].contains(peek().kind) {
+            let words = TokenKind.keywords.keys.sorted() + (inScenario ? Parser.declarationWords.sorted() : [])
+            if let hint = didYouMean(word, in: words) {
+                error("unknown statement '\(word)'", at: expr.range, id: "unknown-statement", hint: hint)
+                return nil
+            }
+        }
         if check(.equal) {
             let equal = advance()
             switch expr.kind {
