@@ -1,3 +1,4 @@
+import Dispatch
 import Foundation
 import KairosScript
 import Testing
@@ -100,6 +101,26 @@ import Testing
         for _ in 0 ..< 500 {
             let diagnostics = session.check(source: Self.mutate(g.pick(corpus), &g), fileName: "f.krs")
             #expect(diagnostics.allSatisfy { $0.fileName == "f.krs" && $0.severity == .error })
+        }
+    }
+}
+
+/// Heavy: runs mutated scripts (not only checks them), each stopped after two seconds.
+/// `KAIROS_HEAVY_TESTS=1 swift test --filter ExecutionFuzzTests`.
+@Suite(.enabled(if: ProcessInfo.processInfo.environment["KAIROS_HEAVY_TESTS"] == "1"))
+struct ExecutionFuzzTests {
+    @Test func mutatedScriptsRunWithoutCrashing() {
+        let corpus = FuzzTests.corpus
+        var g = FuzzTests.Generator(state: 0x4558_4543)
+        for i in 0 ..< 10_000 {
+            let source = FuzzTests.mutate(g.pick(corpus), &g)
+            let session = Interpreter(output: CollectedOutput())
+            let flag = session.cancellation
+            let timer = DispatchWorkItem { flag.cancel() }
+            DispatchQueue.global().asyncAfter(deadline: .now() + 2, execute: timer)
+            let result = session.evaluate(source: source, fileName: "m\(i).krs")
+            timer.cancel()
+            #expect(result.diagnostics.allSatisfy { !$0.message.isEmpty })
         }
     }
 }
