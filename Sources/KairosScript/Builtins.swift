@@ -249,7 +249,10 @@ extension Interpreter {
             guard args.count == 1, case .number(let n) = args[0] else {
                 throw RuntimeError("at needs a tick number", at: site.arg(0), id: "type-error")
             }
-            guard let step = t.trace.steps.first(where: { Double($0.tick) == n }) else {
+            let steps = t.trace.steps
+            // Steps are stored by tick from 0, so the tick is the index (a loaded trace may differ).
+            let direct = n >= 0 && n < Double(steps.count) && n == n.rounded() ? steps[Int(n)] : nil
+            guard let step = direct?.tick == Int(exactly: n) ? direct : steps.first(where: { Double($0.tick) == n }) else {
                 throw RuntimeError("trace has no tick \(formatNumber(n)) (it has 0 to \(t.trace.steps.count - 1))",
                                    at: site.arg(0), id: "index-range")
             }

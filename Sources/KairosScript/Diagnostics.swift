@@ -50,7 +50,7 @@ public enum DiagnosticPhase: String, Sendable, Equatable {
 }
 
 /// One problem, as plain data. Rendering (source line, caret) happens in `DiagnosticRenderer`.
-public struct Diagnostic: Sendable, Equatable, Error, CustomStringConvertible {
+public struct Diagnostic: Sendable, Equatable, CustomStringConvertible {
     /// A stable identifier such as `unknown-name`, for tests and tools.
     public var id: String
     public var severity: Severity

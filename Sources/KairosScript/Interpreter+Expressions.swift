@@ -48,6 +48,13 @@ extension Interpreter {
         case .call(let callee, let args):
             return try call(callee, args, e.range, env)
         case .index(let base, let index):
+            // `t.steps[i]` and `t.stability[i]` without building the whole list each time.
+            if case .member(let owner, let name) = base.kind, name == "steps" || name == "stability",
+               case .trace(let t) = try evaluate(owner, env) {
+                let i = try listIndex(try evaluate(index, env), count: t.trace.steps.count, at: index.range)
+                let step = t.trace.steps[i]
+                return name == "steps" ? .step(step) : .number(step.state.stability)
+            }
             return try subscriptValue(try evaluate(base, env), try evaluate(index, env), base: base, index: index)
         case .member(let base, let name):
             return try member(try evaluate(base, env), name, e.range)

@@ -123,10 +123,9 @@ extension Parser {
         }
     }
 
-    /// runExpr → runHead postfixOps | runHead
-    /// runHead → ("run" | "stream") runOperand ("ticks" unary)? | "start" runOperand
-    ///         | "compile" runOperand ("as" ("scenario" | "domain"))?
-    /// runOperand → "(" expr runSuffix? ")" | postfix
+    /// runExpr → runVerb "(" expr runSuffix? ")" runSuffix? postfixOps
+    ///         | runVerb postfix runSuffix?
+    /// runVerb → "run" | "stream" | "start" | "compile"
     ///
     /// With parentheses the verb reads like a call, and member access applies to the
     /// result: `run(calm).digest`, `compile(s).input`; the suffix (`ticks N`, `as …`) may
@@ -238,8 +237,7 @@ extension Parser {
     }
 
     /// primary → NUMBER | STRING | "true" | "false" | "null" | IDENT | lambda | "(" expr ")"
-    ///         | "[" args? "]" | "{" (field ("," field)* ","?)? "}"
-    /// field → (IDENT | keyword | STRING) ":" expr
+    ///         | "[" args? "]" | record
     mutating func primary() -> Expr? {
         let t = peek()
         switch t.kind {
@@ -278,6 +276,8 @@ extension Parser {
         }
     }
 
+    /// record → "{" (recordField ("," recordField)* ","?)? "}"
+    /// recordField → (IDENT | keyword | STRING) ":" expr
     mutating func record() -> Expr? {
         let open = advance()
         var fields: [RecordField] = []
@@ -361,7 +361,8 @@ extension Parser {
         return Expr(.lambda(params: params, body: .expression(body)), start.range.union(body.range))
     }
 
-    /// Splits a string token into text and parsed interpolations.
+    /// string → '"' (character | escape | "{" expr "}")* '"'  (the lexer splits the pieces;
+    /// each interpolation is parsed here as an expression at its own source location)
     mutating func stringLiteral(_ t: Token) -> Expr? {
         var segments: [StringSegment] = []
         for piece in t.pieces {
