@@ -182,6 +182,9 @@ public final class Interpreter {
         globals.visibleNames + Builtins.names.filter { globals.values[$0] == nil }
     }
 
+    /// Binds a global (the CLI binds `args`; a REPL may preload values).
+    public func define(_ name: String, _ value: Value) { globals.define(name, value) }
+
     /// The global binding `name`, if any.
     public func value(named name: String) -> Value? { globals.lookup(name) }
 

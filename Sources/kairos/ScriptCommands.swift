@@ -19,10 +19,14 @@ struct Run: ParsableCommand {
     @Argument(help: "Script file, or - for standard input.")
     var file: String
 
+    @Argument(parsing: .captureForPassthrough, help: "Arguments for the script, as the list `args`.")
+    var arguments: [String] = []
+
     func run() throws {
         let script = ScriptFile.read(file)
         let output = StdoutSink()
         let interpreter = Interpreter(output: output)
+        interpreter.define("args", .list(arguments.map { .string($0) }))
         let stopOnInterrupt = InterruptHandler(interpreter.cancellation)
         let result = interpreter.evaluate(source: script.text, fileName: script.name)
         output.flush()

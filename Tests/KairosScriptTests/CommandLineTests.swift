@@ -37,6 +37,9 @@ import Testing
         #expect(try KairosBinary.run(["run", "-"], stdin: "print(3)").stdout == "3\n")
         #expect(try KairosBinary.run([], stdin: "print(4)").stdout == "4\n")
         #expect(try KairosBinary.run(["-"], stdin: "print(5)").stdout == "5\n")
+        let withArgs = try Self.script("print(args)")
+        defer { try? FileManager.default.removeItem(at: withArgs) }
+        #expect(try KairosBinary.run([withArgs.path, "a", "--b"]).stdout == "[\"a\", \"--b\"]\n")
     }
 
     @Test func checkOnlyDiagnoses() throws {
