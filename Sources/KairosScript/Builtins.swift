@@ -134,8 +134,13 @@ extension Interpreter {
         case "plot":
             try arity(1 ... 2)
             let series: [Double]
-            if case .trace(let t) = args[0] { series = t.stabilitySeries } else { series = try numbers(args[0], 0) }
-            let title = args.count == 2 ? try str(1) : nil
+            var title = args.count == 2 ? try str(1) : nil
+            if case .trace(let t) = args[0] {
+                series = t.stabilitySeries
+                title = title ?? "stability · \(t.name ?? "trace") · \(t.trace.steps.count) ticks"
+            } else {
+                series = try numbers(args[0], 0)
+            }
             emit(TextRendering.plot(series, title: title) + "\n")
             return .null
         case "save":
