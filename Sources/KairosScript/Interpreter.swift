@@ -143,25 +143,27 @@ public final class Interpreter {
     /// skipped), then returns every global scenario value in declaration order: what
     /// `kairos compile FILE` prints.
     public func compileScenarios(source: String, fileName: String) -> (scenarios: [(name: String, value: ScenarioValue)], diagnostics: [Diagnostic]) {
-        self.fileName = fileName
-        let diagnostics = check(source: source, fileName: fileName)
-        guard diagnostics.isEmpty else { return ([], diagnostics) }
-        let (program, _) = Parser.parse(source)
-        declarationsOnly = true
-        defer { declarationsOnly = false }
-        for statement in program.statements {
-            switch statement.kind {
-            case .scenario, .function, .use, .letBinding: break
-            default: continue
+        LargeStack.run {
+            self.fileName = fileName
+            let (program, syntax) = Parser.parse(source)
+            let diagnostics = diagnose(program, syntax, fileName: fileName)
+            guard diagnostics.isEmpty else { return ([], diagnostics) }
+            declarationsOnly = true
+            defer { declarationsOnly = false }
+            for statement in program.statements {
+                switch statement.kind {
+                case .scenario, .function, .use, .letBinding: break
+                default: continue
+                }
+                let result = runHere(Program(statements: [statement]))
+                if let d = result.diagnostics.first, d.id != Interpreter.skippedRunID { return ([], result.diagnostics) }
             }
-            let result = run(Program(statements: [statement]))
-            if let d = result.diagnostics.first, d.id != Interpreter.skippedRunID { return ([], result.diagnostics) }
+            let scenarios = globals.order.compactMap { name -> (String, ScenarioValue)? in
+                guard case .scenario(let s)? = globals.values[name] else { return nil }
+                return (name, s)
+            }
+            return (scenarios, [])
         }
-        let scenarios = globals.order.compactMap { name -> (String, ScenarioValue)? in
-            guard case .scenario(let s)? = globals.values[name] else { return nil }
-            return (name, s)
-        }
-        return (scenarios, [])
     }
 
     /// Set while `compileScenarios` runs declarations: output is dropped and runs refuse.
