@@ -24,14 +24,16 @@ let package = Package(
         .executableTarget(
             name: "kairos",
             dependencies: [
-                "KairosEngine", "KairosAPI", "KairosScript",
+                "KairosEngine", "KairosAPI", "KairosScript", "KairosREPL",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
+        .systemLibrary(name: "CLibEdit", pkgConfig: "libedit", providers: [.apt(["libedit-dev"])]),
+        .target(name: "KairosREPL", dependencies: ["CLibEdit", "KairosEngine", "KairosScript"]),
         .executableTarget(name: "KairosBench", dependencies: ["KairosEngine"]),
         .testTarget(
             name: "KairosEngineTests",
-            dependencies: ["KairosEngine", "KairosAPI"],
+            dependencies: ["KairosEngine", "KairosAPI", "kairos"],
             resources: [.copy("Fixtures")]
         ),
         .testTarget(
@@ -39,5 +41,6 @@ let package = Package(
             dependencies: ["KairosScript", "KairosEngine", "KairosAPI"],
             exclude: ["Conformance"]
         ),
+        .testTarget(name: "KairosREPLTests", dependencies: ["KairosREPL", "kairos"]),
     ]
 )

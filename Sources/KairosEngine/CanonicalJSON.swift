@@ -67,6 +67,12 @@ public struct CanonicalJSONWriter {
         digits.bytes.removeAll(keepingCapacity: true)
         value.magnitude.write(to: &digits)
         if value < 0 { bytes.append(UInt8(ascii: "-")) }
+        // Non-integral values that Swift prints without an exponent (about 1e-4 up to 2^53)
+        // are already in ECMAScript's layout: copy them through. (2^53 itself prints "….0".)
+        if !digits.bytes.contains(UInt8(ascii: "e")), digits.bytes.last != UInt8(ascii: "0") {
+            bytes.append(contentsOf: digits.bytes)
+            return
+        }
         Self.formatECMAScript(swiftText: digits.bytes, into: &bytes)
     }
 
@@ -74,15 +80,21 @@ public struct CanonicalJSONWriter {
     /// ECMAScript's layout. Both print the shortest digit string that round-trips, closest to
     /// the value, so only the layout differs.
     static func formatECMAScript(swiftText: [UInt8], into out: inout [UInt8]) {
-        var d: [UInt8] = []
-        d.reserveCapacity(20)
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: swiftText.count) { buffer in
+            formatECMAScript(swiftText: swiftText, scratch: buffer, into: &out)
+        }
+    }
+
+    private static func formatECMAScript(swiftText: [UInt8], scratch: UnsafeMutableBufferPointer<UInt8>,
+                                         into out: inout [UInt8]) {
+        var dCount = 0
         var pointPosition = -1
         var exponent = 0
         var index = 0
         while index < swiftText.count {
             let c = swiftText[index]
             if c == UInt8(ascii: ".") {
-                pointPosition = d.count
+                pointPosition = dCount
             } else if c == UInt8(ascii: "e") || c == UInt8(ascii: "E") {
                 var sign = 1
                 var j = index + 1
@@ -100,10 +112,12 @@ public struct CanonicalJSONWriter {
                 exponent = sign * e
                 break
             } else {
-                d.append(c)
+                scratch[dCount] = c
+                dCount += 1
             }
             index += 1
         }
+        let d = UnsafeBufferPointer(rebasing: scratch[0 ..< dCount])
         if pointPosition < 0 { pointPosition = d.count }
         var lead = 0
         while lead < d.count - 1, d[lead] == 0x30 { lead += 1 }
@@ -133,13 +147,10 @@ public struct CanonicalJSONWriter {
             }
             out.append(UInt8(ascii: "e"))
             out.append(e < 0 ? UInt8(ascii: "-") : UInt8(ascii: "+"))
-            var digits: [UInt8] = []
-            var m = e.magnitude
-            repeat {
-                digits.append(0x30 + UInt8(m % 10))
-                m /= 10
-            } while m > 0
-            out.append(contentsOf: digits.reversed())
+            let m = e.magnitude
+            if m >= 100 { out.append(0x30 + UInt8(m / 100)) }
+            if m >= 10 { out.append(0x30 + UInt8(m / 10 % 10)) }
+            out.append(0x30 + UInt8(m % 10))
         }
     }
 

@@ -141,7 +141,7 @@ enum SummaryText {
         lines.append("ticks      \(s.ticks)")
         lines.append("phase      \(s.finalPhase?.rawValue ?? "-")  (final stability \(fmt(s.finalStability)))")
         lines.append("stability  mean \(fmt(s.meanStability))  min \(fmt(s.minStability))")
-        if !series.isEmpty { lines.append("           \(Sparkline.render(series, width: 60))") }
+        if !series.isEmpty { lines.append("           \(Sparkline.render(series, width: 60, lower: 0, upper: 1))") }
         let lossText = s.losses.isEmpty ? "none" : s.losses.map { "tick \($0.tick) (\($0.agent ?? "-"), magnitude \(formatFixed($0.magnitude, 4)))" }.joined(separator: ", ")
         lines.append("losses     \(s.losses.count)\(s.losses.isEmpty ? "" : ": " + lossText)")
         lines.append("warnings   \(s.warnings)   prophecies \(s.prophecies)   paradoxes \(s.paradoxes)")
