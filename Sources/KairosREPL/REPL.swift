@@ -183,7 +183,7 @@ public final class REPL {
     // MARK: Completion
 
     func completion(for line: String) -> Completion {
-        if let quote = line.range(of: ":load \"") ?? line.range(of: ":load "), line.hasPrefix(":load") {
+        if let quote = line.firstRange(of: ":load \"") ?? line.firstRange(of: ":load "), line.hasPrefix(":load") {
             let typed = String(line[quote.upperBound...])
             return Completion(prefix: typed, candidates: FileCompletion.candidates(for: typed))
         }

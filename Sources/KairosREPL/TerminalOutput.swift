@@ -34,7 +34,7 @@ final class TerminalOutput: OutputSink {
 
     private func colourDiagnostics(_ text: String) -> String {
         text.split(separator: "\n", omittingEmptySubsequences: false).map { line -> String in
-            if let r = line.range(of: ": error: ") {
+            if let r = line.firstRange(of: ": error: ") {
                 return "\u{1B}[1m" + line[..<r.lowerBound] + "\u{1B}[0m: " + red("error: ") + line[r.upperBound...]
             }
             if line.hasPrefix("hint: ") { return "\u{1B}[36mhint:\u{1B}[0m " + line.dropFirst(6) }

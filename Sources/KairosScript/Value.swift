@@ -72,6 +72,12 @@ public enum Value {
         return repr
     }
 
+    /// Whether the value is `null` (a REPL shows nothing for it).
+    public var isNothing: Bool {
+        if case .null = self { return true }
+        return false
+    }
+
     var truthy: Bool? {
         if case .bool(let b) = self { return b }
         return nil
