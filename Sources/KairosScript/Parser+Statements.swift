@@ -149,6 +149,8 @@ extension Parser {
         guard let condition = expression(), let then = block() else { return nil }
         var otherwise: [Stmt]?
         var end = then.range
+        // `}` and `else` may stand on different lines.
+        if check(.newline), peek(1).kind == .kwElse { advance() }
         if match(.kwElse) {
             if check(.kwIf) {
                 guard let nested = ifStatement() else { return nil }

@@ -15,7 +15,8 @@ import Testing
 
     static func expectations(_ source: String) -> Expectation {
         var e = Expectation()
-        for rawLine in source.split(separator: "\n", omittingEmptySubsequences: false) {
+        for fullLine in source.split(separator: "\n", omittingEmptySubsequences: false) {
+            let rawLine = fullLine.hasSuffix("\r") ? fullLine.dropLast() : fullLine
             guard let range = rawLine.range(of: "# expect") else { continue }
             let rest = rawLine[range.upperBound...]
             if rest.hasPrefix(": ") || rest == ":" {
