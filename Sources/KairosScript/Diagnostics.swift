@@ -95,14 +95,14 @@ public struct SourceText: Sendable {
     public init(_ text: String, fileName: String) {
         self.text = text
         self.fileName = fileName
-        lines = text.split(separator: "\n", omittingEmptySubsequences: false)
+        // "\r\n" is one Character in Swift; split on both line endings.
+        lines = text.split(omittingEmptySubsequences: false) { $0 == "\n" || $0 == "\r\n" }
     }
 
     /// Line `n` (1-based) without its newline, or nil past the end.
     public func line(_ n: Int) -> Substring? {
         guard n >= 1, n <= lines.count else { return nil }
-        let l = lines[n - 1]
-        return l.hasSuffix("\r") ? l.dropLast() : l
+        return lines[n - 1]
     }
 }
 

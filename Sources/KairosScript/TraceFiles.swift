@@ -131,7 +131,7 @@ enum TraceFiles {
             return Value(json: json)
         case .csv:
             let text = String(decoding: bytes, as: UTF8.self)
-            var lines = text.split(separator: "\n", omittingEmptySubsequences: true).map { splitCSV(String($0)) }
+            var lines = text.split { $0 == "\n" || $0 == "\r\n" }.map { splitCSV(String($0)) }
             guard !lines.isEmpty else { return .list([]) }
             let header = lines.removeFirst()
             return .list(lines.map { row in
@@ -147,7 +147,7 @@ enum TraceFiles {
         var out: [String] = []
         var field = ""
         var quoted = false
-        var chars = Array(line.hasSuffix("\r") ? String(line.dropLast()) : line)[...]
+        var chars = Array(line)[...]
         while let c = chars.popFirst() {
             if quoted {
                 if c == "\"" {

@@ -15,8 +15,7 @@ import Testing
 
     static func expectations(_ source: String) -> Expectation {
         var e = Expectation()
-        for fullLine in source.split(separator: "\n", omittingEmptySubsequences: false) {
-            let rawLine = fullLine.hasSuffix("\r") ? fullLine.dropLast() : fullLine
+        for rawLine in source.split(omittingEmptySubsequences: false, whereSeparator: { $0 == "\n" || $0 == "\r\n" }) {
             guard let range = rawLine.range(of: "# expect") else { continue }
             let rest = rawLine[range.upperBound...]
             if rest.hasPrefix(": ") || rest == ":" {

@@ -64,7 +64,7 @@ import Testing
         // A bad token is always reported.
         if tokens.contains(where: { $0.kind == .error }) { #expect(!lexical.isEmpty, "\(label): an error token without a diagnostic") }
         let (program, syntax) = Parser.parse(source)
-        let lineCount = source.split(separator: "\n", omittingEmptySubsequences: false).count
+        let lineCount = source.split(omittingEmptySubsequences: false, whereSeparator: { $0 == "\n" || $0 == "\r\n" }).count
         let diagnostics = syntax.isEmpty ? Checker.check(program, knownNames: []) : syntax
         if !lexical.isEmpty { #expect(!syntax.isEmpty, "\(label): lexical errors must fail the parse") }
         for d in diagnostics {
