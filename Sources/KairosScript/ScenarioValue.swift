@@ -180,6 +180,10 @@ enum FieldRules {
     static func violation(_ value: Double, _ rule: Rule) -> String? {
         if rule.integer, value != value.rounded(.towardZero) || !value.isFinite { return "must be an integer" }
         guard rule.range.contains(value) else {
+            // Bounds no one reaches by accident (2^53 − 1, 10^12) read better as "or more".
+            if value < rule.range.lowerBound, rule.range.upperBound >= 1e12 {
+                return "must be \(rule.integer ? "an integer" : "a number") of \(formatNumber(rule.range.lowerBound)) or more"
+            }
             return "must be \(rule.integer ? "an integer " : "")between \(formatNumber(rule.range.lowerBound)) and \(formatNumber(rule.range.upperBound))"
         }
         return nil
