@@ -144,7 +144,8 @@ public struct RangeValue: Sendable, CustomStringConvertible {
         guard span >= 0 else { return 0 }
         // A little slack so `0..1 step 0.1` reaches 1 despite binary fractions.
         let n = Int(min(span + 1e-9, 1e15).rounded(.down))
-        if !inclusive, element(n) >= high - 1e-9 * Swift.max(1, abs(high)) { return n }
+        // An exclusive range stops before an element that lands on its end.
+        if !inclusive, abs(element(n) - high) <= 1e-9 * Swift.max(1, abs(high)) { return n }
         return n + 1
     }
 
