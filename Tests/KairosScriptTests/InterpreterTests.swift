@@ -145,6 +145,16 @@ import Testing
         #expect(out.text.isEmpty)
     }
 
+    @Test func excerptsOfCRLFSources() {
+        let source = "let a = 1\r\nprint(b)\r\n"
+        let d = Interpreter(output: CollectedOutput()).check(source: source, fileName: "w.krs")
+        #expect(DiagnosticRenderer.render(d, source: SourceText(source, fileName: "w.krs")) == """
+        w.krs:2:7: error: unknown name 'b'
+          print(b)
+                ^
+        """)
+    }
+
     @Test func renderedDiagnosticHasLineCaretAndHint() {
         let source = "scenario s {\n  model \"model\" { capability 1; alignment 2; guardrails 3 }\n  at 100 capability_jump \"modle\" by 0.3\n}"
         let d = Interpreter(output: CollectedOutput()).check(source: source, fileName: "s.krs")
