@@ -162,7 +162,9 @@ extension Kairos {
     static func main() async {
         var arguments = Array(CommandLine.arguments.dropFirst())
         let subcommands = Set(configuration.subcommands.map { $0._commandName })
-        if let first = arguments.first, !first.hasPrefix("-") || first == "-", !subcommands.contains(first), first != "help" {
+        // Only what looks like a script: a misspelt subcommand still gets its "did you mean".
+        if let first = arguments.first, !subcommands.contains(first), first != "help",
+           first == "-" || (!first.hasPrefix("-") && (first.hasSuffix(".krs") || first.contains("/") || access(first, F_OK) == 0)) {
             arguments.insert("run", at: 0)
         } else if arguments.isEmpty, isatty(STDIN_FILENO) == 0 {
             arguments = ["run", "-"]
