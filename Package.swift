@@ -38,7 +38,7 @@ let package = Package(
         ),
         .testTarget(
             name: "KairosScriptTests",
-            dependencies: ["KairosScript", "KairosEngine"],
+            dependencies: ["KairosScript", "KairosEngine", "KairosAPI", "kairos"],
             exclude: ["Conformance"]
         ),
         .testTarget(name: "KairosREPLTests", dependencies: ["KairosREPL", "kairos"]),

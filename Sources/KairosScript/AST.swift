@@ -1,5 +1,6 @@
 /// The syntax tree: plain enums and structs, every node with its source range.
 
+/// An expression and where it is written.
 public struct Expr: Sendable, Equatable {
     public var kind: ExprKind
     public var range: SourceRange
@@ -9,12 +10,14 @@ public struct Expr: Sendable, Equatable {
     }
 }
 
+/// Binary operators, loosest (`or`) to tightest (`* / %`) as LANGUAGE.md orders them.
 public enum BinaryOperator: String, Sendable, Equatable {
     case add = "+", subtract = "-", multiply = "*", divide = "/", remainder = "%"
     case equal = "==", notEqual = "!=", less = "<", lessEqual = "<=", greater = ">", greaterEqual = ">="
     case and, or
 }
 
+/// `-x` and `not x`.
 public enum UnaryOperator: String, Sendable, Equatable {
     case negate = "-", not
 }
@@ -27,11 +30,13 @@ public enum CompileForm: String, Sendable, Equatable {
     case scenario
 }
 
+/// A piece of a string literal: text, or an interpolated `{expr}`.
 public enum StringSegment: Sendable, Equatable {
     case text(String)
     case expr(Expr)
 }
 
+/// `key: value` in a record literal.
 public struct RecordField: Sendable, Equatable {
     public var key: String
     public var value: Expr
@@ -63,11 +68,13 @@ public indirect enum ExprKind: Sendable, Equatable {
     case compile(Expr, as: CompileForm)
 }
 
+/// A lambda body (`x => x * 2`) or a block (`fn f() { … }`, `x => { … }`).
 public enum FunctionBody: Sendable, Equatable {
     case expression(Expr)
     case block([Stmt])
 }
 
+/// A statement and where it is written.
 public struct Stmt: Sendable, Equatable {
     public var kind: StmtKind
     public var range: SourceRange
@@ -102,6 +109,7 @@ public struct EntityField: Sendable, Equatable {
     public var value: Expr
 }
 
+/// `model` (AI-safety scales, 0–100) or `agent` (native scales, 0–1).
 public enum EntityKind: String, Sendable, Equatable {
     case model, agent
 
@@ -121,6 +129,7 @@ public enum EntityKind: String, Sendable, Equatable {
     }
 }
 
+/// `at TICK KIND [TARGET] [by MAGNITUDE] [for N ticks]`.
 public struct EventDecl: Sendable, Equatable {
     public var tick: Expr
     public var kind: String
@@ -130,12 +139,14 @@ public struct EventDecl: Sendable, Equatable {
     public var duration: Expr?
 }
 
+/// `prophecy every N horizon H depth D` (each part optional).
 public struct ProphecyDecl: Sendable, Equatable {
     public var every: Expr?
     public var horizon: Expr?
     public var depth: Expr?
 }
 
+/// `use embedded`, `use remote URL`, `use engine VERSION`.
 public enum UseTarget: Sendable, Equatable {
     case embedded
     case remote(Expr)

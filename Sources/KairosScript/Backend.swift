@@ -47,7 +47,9 @@ public protocol LiveSimulation: AnyObject {
     var engineVersion: EngineVersion { get }
     /// The next tick to compute.
     var tick: Int { get }
-    func step() throws(BackendError) -> TraceStep
+    /// Computes `count` ticks (at least 1) and returns their steps; a remote backend makes
+    /// this one request.
+    func step(_ count: Int) throws(BackendError) -> [TraceStep]
     /// Queues a decree for the next tick computed; returns that tick.
     func submit(_ decree: Action) throws(BackendError) -> Int
     func snapshot() throws(BackendError) -> SimulationSnapshot
@@ -145,7 +147,9 @@ final class EmbeddedLiveSimulation: LiveSimulation {
 
     var engineVersion: EngineVersion { simulation.engineVersion }
     var tick: Int { simulation.tick }
-    func step() throws(BackendError) -> TraceStep { simulation.step() }
+    func step(_ count: Int) throws(BackendError) -> [TraceStep] {
+        (0 ..< max(1, count)).map { _ in simulation.step() }
+    }
 
     func submit(_ decree: Action) throws(BackendError) -> Int {
         do {

@@ -134,8 +134,13 @@ extension Interpreter {
         case "plot":
             try arity(1 ... 2)
             let series: [Double]
-            if case .trace(let t) = args[0] { series = t.stabilitySeries } else { series = try numbers(args[0], 0) }
-            let title = args.count == 2 ? try str(1) : nil
+            var title = args.count == 2 ? try str(1) : nil
+            if case .trace(let t) = args[0] {
+                series = t.stabilitySeries
+                title = title ?? "stability · \(t.name ?? "trace") · \(t.trace.steps.count) ticks"
+            } else {
+                series = try numbers(args[0], 0)
+            }
             emit(TextRendering.plot(series, title: title) + "\n")
             return .null
         case "save":
@@ -249,7 +254,10 @@ extension Interpreter {
             guard args.count == 1, case .number(let n) = args[0] else {
                 throw RuntimeError("at needs a tick number", at: site.arg(0), id: "type-error")
             }
-            guard let step = t.trace.steps.first(where: { Double($0.tick) == n }) else {
+            let steps = t.trace.steps
+            // Steps are stored by tick from 0, so the tick is the index (a loaded trace may differ).
+            let direct = n >= 0 && n < Double(steps.count) && n == n.rounded() ? steps[Int(n)] : nil
+            guard let step = direct?.tick == Int(exactly: n) ? direct : steps.first(where: { Double($0.tick) == n }) else {
                 throw RuntimeError("trace has no tick \(formatNumber(n)) (it has 0 to \(t.trace.steps.count - 1))",
                                    at: site.arg(0), id: "index-range")
             }
@@ -286,15 +294,20 @@ extension Interpreter {
             } else if !args.isEmpty {
                 throw RuntimeError("step takes a tick count", at: site.arg(0), id: "type-error")
             }
-            guard count >= 1, count == count.rounded(), count <= FieldRules.maxTicks else {
-                throw RuntimeError("step takes a whole number of ticks, at least 1", at: site.arg(0), id: "out-of-range")
+            guard count >= 1, count == count.rounded(), count <= Double(FieldRules.maxKeptTicks) else {
+                throw RuntimeError("step takes a whole number of ticks from 1 to \(FieldRules.maxKeptTicks)", at: site.arg(0),
+                                   id: "out-of-range")
             }
+            // In batches, so Ctrl-C is seen between them and a remote backend makes few requests.
+            var remaining = Int(count)
             var last: TraceStep?
-            for i in 0 ..< Int(count) {
-                if i & 255 == 255 { try checkCancelled(site.range) }
-                let s = try live { () throws(BackendError) in try h.live.step() }
-                h.record(s)
-                last = s
+            while remaining > 0 {
+                try checkCancelled(site.range)
+                let batch = min(remaining, 1000)
+                let steps = try live { () throws(BackendError) in try h.live.step(batch) }
+                for s in steps { h.record(s) }
+                last = steps.last ?? last
+                remaining -= batch
             }
             return last.map { .step($0) } ?? .null
         case "decree":

@@ -102,7 +102,7 @@ public struct Checker {
         case .basin(let e):
             literal(e, "basin", FieldRules.basin)
         case .entity(let kind, let name, let fields):
-            expr(name.expr)
+            entityName(name)
             var seen = Set<String>()
             for f in fields {
                 expr(f.value)
@@ -129,7 +129,7 @@ public struct Checker {
                 expr(d)
                 literal(d, "the moratorium length", FieldRules.duration)
             }
-            if let t = e.target { expr(t.expr) }
+            if let t = e.target { entityName(t) }
             guard let (kind, _) = FieldRules.eventKind(e.kind) else {
                 report("unknown-kind", "unknown event kind '\(e.kind)'", e.kindRange,
                        hint: didYouMean(e.kind, in: FieldRules.allEventKinds))
@@ -189,6 +189,17 @@ public struct Checker {
             report("unknown-target", "unknown target \(quote(n))", range,
                    hint: didYouMean(n, in: names) ?? (names.isEmpty ? "declare a model or agent first" : "declared: \(names.joined(separator: ", "))"))
         }
+    }
+
+    /// A model, agent or target name: a string, or a variable holding one.
+    private mutating func entityName(_ name: EntityName) {
+        if case .name(let n) = name.expr.kind, !isKnown(n) {
+            report("unknown-name", "unknown name '\(n)'", name.expr.range,
+                   hint: didYouMean(n, in: visible).map { "\($0), or a literal name in quotes: \"\(n)\"" }
+                       ?? "a literal name goes in quotes: \"\(n)\"")
+            return
+        }
+        expr(name.expr)
     }
 
     /// A literal number (or a negated one) checked against its rule.

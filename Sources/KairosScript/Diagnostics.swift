@@ -50,7 +50,7 @@ public enum DiagnosticPhase: String, Sendable, Equatable {
 }
 
 /// One problem, as plain data. Rendering (source line, caret) happens in `DiagnosticRenderer`.
-public struct Diagnostic: Sendable, Equatable, Error, CustomStringConvertible {
+public struct Diagnostic: Sendable, Equatable, CustomStringConvertible {
     /// A stable identifier such as `unknown-name`, for tests and tools.
     public var id: String
     public var severity: Severity
@@ -95,14 +95,14 @@ public struct SourceText: Sendable {
     public init(_ text: String, fileName: String) {
         self.text = text
         self.fileName = fileName
-        lines = text.split(separator: "\n", omittingEmptySubsequences: false)
+        // "\r\n" is one Character in Swift; split on both line endings.
+        lines = text.split(omittingEmptySubsequences: false) { $0 == "\n" || $0 == "\r\n" }
     }
 
     /// Line `n` (1-based) without its newline, or nil past the end.
     public func line(_ n: Int) -> Substring? {
         guard n >= 1, n <= lines.count else { return nil }
-        let l = lines[n - 1]
-        return l.hasSuffix("\r") ? l.dropLast() : l
+        return lines[n - 1]
     }
 }
 

@@ -48,6 +48,13 @@ extension Interpreter {
         case .call(let callee, let args):
             return try call(callee, args, e.range, env)
         case .index(let base, let index):
+            // `t.steps[i]` and `t.stability[i]` without building the whole list each time.
+            if case .member(let owner, let name) = base.kind, name == "steps" || name == "stability",
+               case .trace(let t) = try evaluate(owner, env) {
+                let i = try listIndex(try evaluate(index, env), count: t.trace.steps.count, at: index.range)
+                let step = t.trace.steps[i]
+                return name == "steps" ? .step(step) : .number(step.state.stability)
+            }
             return try subscriptValue(try evaluate(base, env), try evaluate(index, env), base: base, index: index)
         case .member(let base, let name):
             return try member(try evaluate(base, env), name, e.range)
@@ -341,6 +348,10 @@ extension Interpreter {
         default:
             throw RuntimeError("run takes a scenario or a list of scenarios, got \(v.typeName)", at: subject.range,
                                id: "type-error", hint: v.typeName == "function" ? "call it first: run name(arguments)" : nil)
+        }
+        if let long = requests.first(where: { $0.ticks > FieldRules.maxKeptTicks }) {
+            throw RuntimeError("run keeps every step in memory: at most \(FieldRules.maxKeptTicks) ticks, not \(long.ticks)",
+                               at: range, id: "out-of-range", hint: "stream steps through longer runs in constant memory")
         }
         let results = try backend(at: range).run(requests, cancellation: cancellation)
         var traces: [Value] = []

@@ -74,7 +74,7 @@ public final class Interpreter {
     /// The scenario being built while a scenario body runs.
     var builder: ScenarioBuilder?
     var callDepth = 0
-    static let maxCallDepth = 200
+    static let maxCallDepth = 1000
     /// The file being evaluated, for `assert` messages and diagnostics.
     var fileName = ""
 
@@ -90,16 +90,24 @@ public final class Interpreter {
     /// Parses, checks and runs `source`. Stops at the first runtime error; syntax and
     /// semantic errors stop it before anything runs.
     public func evaluate(source: String, fileName: String) -> Evaluation {
-        self.fileName = fileName
-        let diagnostics = check(source: source, fileName: fileName)
-        guard diagnostics.isEmpty else { return Evaluation(diagnostics: diagnostics, value: nil) }
-        let (program, _) = Parser.parse(source)
-        return run(program)
+        LargeStack.run {
+            self.fileName = fileName
+            let (program, syntax) = Parser.parse(source)
+            let diagnostics = self.diagnose(program, syntax, fileName: fileName)
+            guard diagnostics.isEmpty else { return Evaluation(diagnostics: diagnostics, value: nil) }
+            return self.runHere(program)
+        }
     }
 
     /// Syntax and semantic diagnostics only (what `kairos check` prints); nothing runs.
     public func check(source: String, fileName: String) -> [Diagnostic] {
-        let (program, syntax) = Parser.parse(source)
+        LargeStack.run {
+            let (program, syntax) = Parser.parse(source)
+            return diagnose(program, syntax, fileName: fileName)
+        }
+    }
+
+    func diagnose(_ program: Program, _ syntax: [Diagnostic], fileName: String) -> [Diagnostic] {
         var diagnostics = syntax
         if syntax.isEmpty {
             diagnostics = Checker.check(program, knownNames: Set(globals.visibleNames))
@@ -109,6 +117,10 @@ public final class Interpreter {
 
     /// Runs a parsed program in the session.
     public func run(_ program: Program) -> Evaluation {
+        LargeStack.run { runHere(program) }
+    }
+
+    func runHere(_ program: Program) -> Evaluation {
         var last: Value?
         do throws(RuntimeError) {
             for (i, statement) in program.statements.enumerated() {
@@ -131,35 +143,49 @@ public final class Interpreter {
     /// skipped), then returns every global scenario value in declaration order: what
     /// `kairos compile FILE` prints.
     public func compileScenarios(source: String, fileName: String) -> (scenarios: [(name: String, value: ScenarioValue)], diagnostics: [Diagnostic]) {
-        self.fileName = fileName
-        let diagnostics = check(source: source, fileName: fileName)
-        guard diagnostics.isEmpty else { return ([], diagnostics) }
-        let (program, _) = Parser.parse(source)
-        declarationsOnly = true
-        defer { declarationsOnly = false }
-        for statement in program.statements {
-            switch statement.kind {
-            case .scenario, .function, .use, .letBinding: break
-            default: continue
+        LargeStack.run {
+            self.fileName = fileName
+            let (program, syntax) = Parser.parse(source)
+            let diagnostics = diagnose(program, syntax, fileName: fileName)
+            guard diagnostics.isEmpty else { return ([], diagnostics) }
+            declarationsOnly = true
+            defer { declarationsOnly = false }
+            for statement in program.statements {
+                switch statement.kind {
+                case .scenario, .function, .use, .letBinding: break
+                default: continue
+                }
+                let result = runHere(Program(statements: [statement]))
+                if let d = result.diagnostics.first, d.id != Interpreter.skippedRunID { return ([], result.diagnostics) }
             }
-            let result = run(Program(statements: [statement]))
-            if let d = result.diagnostics.first, d.id != Interpreter.skippedRunID { return ([], result.diagnostics) }
+            let scenarios = globals.order.compactMap { name -> (String, ScenarioValue)? in
+                guard case .scenario(let s)? = globals.values[name] else { return nil }
+                return (name, s)
+            }
+            return (scenarios, [])
         }
-        let scenarios = globals.order.compactMap { name -> (String, ScenarioValue)? in
-            guard case .scenario(let s)? = globals.values[name] else { return nil }
-            return (name, s)
-        }
-        return (scenarios, [])
     }
 
     /// Set while `compileScenarios` runs declarations: output is dropped and runs refuse.
     var declarationsOnly = false
     static let skippedRunID = "skipped-run"
 
+    /// Whether `source` stops in the middle of something (an open `{`, `(` or `[`, a
+    /// trailing operator): a REPL then asks for another line instead of reporting an error.
+    public static func needsMoreInput(_ source: String) -> Bool {
+        let (tokens, lexical) = Lexer.tokenize(source)
+        guard lexical.isEmpty, let end = tokens.last?.range.start else { return false }
+        if let last = tokens.dropLast().last, last.kind.continuesLine { return true }
+        return LargeStack.run { Parser.parse(source).diagnostics.contains { $0.range.start == end } }
+    }
+
     /// Every name a script can use here: bindings of the session, then built-ins.
     public var namesInScope: [String] {
         globals.visibleNames + Builtins.names.filter { globals.values[$0] == nil }
     }
+
+    /// Binds a global (the CLI binds `args`; a REPL may preload values).
+    public func define(_ name: String, _ value: Value) { globals.define(name, value) }
 
     /// The global binding `name`, if any.
     public func value(named name: String) -> Value? { globals.lookup(name) }

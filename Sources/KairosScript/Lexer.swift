@@ -78,6 +78,8 @@ public struct Lexer {
         line = start.line
         column = start.column
         baseOffset = start.offset
+        // A byte-order mark some editors write is not part of the program.
+        if bytes.starts(with: [0xEF, 0xBB, 0xBF]) { index = 3 }
     }
 
     /// Every token, ending with `.eof`.

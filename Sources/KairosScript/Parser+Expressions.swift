@@ -103,8 +103,6 @@ extension Parser {
     }
 
     /// unary → "-" unary | runExpr | postfix
-    /// runExpr → ("run" | "stream") postfix ("ticks" unary)? | "start" postfix
-    ///         | "compile" postfix ("as" ("scenario" | "domain"))?
     mutating func unary() -> Expr? {
         let t = peek()
         switch t.kind {
@@ -118,47 +116,84 @@ extension Parser {
             }
             guard let operand = unary() else { return nil }
             return Expr(.unary(.negate, operand), t.range.union(operand.range))
-        case .kwRun, .kwStream:
-            advance()
-            guard let subject = postfix() else { return nil }
-            var ticks: Expr?
-            if match(.kwTicks) {
-                guard let n = unary() else { return nil }
-                ticks = n
-            }
-            let range = t.range.union((ticks ?? subject).range)
-            return Expr(t.kind == .kwRun ? .run(subject, ticks: ticks) : .stream(subject, ticks: ticks), range)
-        case .kwStart:
-            advance()
-            guard let subject = postfix() else { return nil }
-            return Expr(.start(subject), t.range.union(subject.range))
-        case .kwCompile:
-            advance()
-            guard let subject = postfix() else { return nil }
-            var form = CompileForm.automatic
-            var end = subject.range
-            if match(.kwAs) {
-                let word = advance()
-                switch word.kind == .kwScenario ? "scenario" : word.text {
-                case "scenario": form = .scenario
-                case "domain": form = .domain
-                default:
-                    error("expected 'scenario' or 'domain' after 'as', got \(describe(word))", at: word.range,
-                          hint: word.kind == .identifier ? didYouMean(word.text, in: ["scenario", "domain"]) : nil)
-                    return nil
-                }
-                end = word.range
-            }
-            return Expr(.compile(subject, as: form), t.range.union(end))
+        case .kwRun, .kwStream, .kwStart, .kwCompile:
+            return runExpression()
         default:
             return postfix()
         }
     }
 
-    /// postfix → primary ("(" args? ")" | "[" expr "]" | "." memberName)*
-    /// args → expr ("," expr)* ","?
+    /// runExpr → runVerb "(" expr runSuffix? ")" runSuffix? postfixOps
+    ///         | runVerb postfix runSuffix?
+    /// runVerb → "run" | "stream" | "start" | "compile"
+    ///
+    /// With parentheses the verb reads like a call, and member access applies to the
+    /// result: `run(calm).digest`, `compile(s).input`; the suffix (`ticks N`, `as …`) may
+    /// go inside or after them.
+    mutating func runExpression() -> Expr? {
+        let verb = advance()
+        var subject: Expr
+        var suffix: Expr?
+        var form = CompileForm.automatic
+        var end = verb.range
+        var parenthesized = false
+        if check(.leftParen), !lambdaAhead() {
+            let open = advance()
+            guard let inner = expression() else { return nil }
+            subject = inner
+            guard runSuffix(verb, &suffix, &form, &end) else { return nil }
+            guard let close = expectCloser(.rightParen, opener: open) else { return nil }
+            end = close.range
+            parenthesized = true
+        } else {
+            guard let operand = postfix() else { return nil }
+            subject = operand
+            end = operand.range
+        }
+        if suffix == nil, form == .automatic {
+            guard runSuffix(verb, &suffix, &form, &end) else { return nil }
+        }
+        let range = verb.range.union(end)
+        let expr: Expr = switch verb.kind {
+        case .kwRun: Expr(.run(subject, ticks: suffix), range)
+        case .kwStream: Expr(.stream(subject, ticks: suffix), range)
+        case .kwStart: Expr(.start(subject), range)
+        default: Expr(.compile(subject, as: form), range)
+        }
+        return parenthesized ? postfixOperators(expr) : expr
+    }
+
+    /// runSuffix → "ticks" unary (run, stream) | "as" ("scenario" | "domain") (compile)
+    mutating func runSuffix(_ verb: Token, _ ticks: inout Expr?, _ form: inout CompileForm, _ end: inout SourceRange) -> Bool {
+        if verb.kind == .kwRun || verb.kind == .kwStream, match(.kwTicks) {
+            guard let n = unary() else { return false }
+            ticks = n
+            end = n.range
+        } else if verb.kind == .kwCompile, match(.kwAs) {
+            let word = advance()
+            switch word.kind == .kwScenario ? "scenario" : word.text {
+            case "scenario": form = .scenario
+            case "domain": form = .domain
+            default:
+                error("expected 'scenario' or 'domain' after 'as', got \(describe(word))", at: word.range,
+                      hint: word.kind == .identifier ? didYouMean(word.text, in: ["scenario", "domain"]) : nil)
+                return false
+            }
+            end = word.range
+        }
+        return true
+    }
+
+    /// postfix → primary postfixOps
     mutating func postfix() -> Expr? {
-        guard var expr = primary() else { return nil }
+        guard let expr = primary() else { return nil }
+        return postfixOperators(expr)
+    }
+
+    /// postfixOps → ("(" args? ")" | "[" expr "]" | "." memberName)*
+    /// args → expr ("," expr)* ","?
+    mutating func postfixOperators(_ start: Expr) -> Expr? {
+        var expr = start
         while true {
             switch peek().kind {
             case .leftParen:
@@ -202,8 +237,7 @@ extension Parser {
     }
 
     /// primary → NUMBER | STRING | "true" | "false" | "null" | IDENT | lambda | "(" expr ")"
-    ///         | "[" args? "]" | "{" (field ("," field)* ","?)? "}"
-    /// field → (IDENT | keyword | STRING) ":" expr
+    ///         | "[" args? "]" | record
     mutating func primary() -> Expr? {
         let t = peek()
         switch t.kind {
@@ -242,6 +276,8 @@ extension Parser {
         }
     }
 
+    /// record → "{" (recordField ("," recordField)* ","?)? "}"
+    /// recordField → (IDENT | keyword | STRING) ":" expr
     mutating func record() -> Expr? {
         let open = advance()
         var fields: [RecordField] = []
@@ -268,8 +304,7 @@ extension Parser {
             advance()
             guard expect(.colon, "':' after the record key") != nil, let value = expression() else { return nil }
             if fields.contains(where: { $0.key == name }) {
-                error("duplicate record key '\(name)'", at: key.range)
-                return nil
+                report("duplicate record key '\(name)'", at: key.range)
             }
             fields.append(RecordField(key: name, value: value, range: key.range.union(value.range)))
             skipNewlines()
@@ -326,7 +361,8 @@ extension Parser {
         return Expr(.lambda(params: params, body: .expression(body)), start.range.union(body.range))
     }
 
-    /// Splits a string token into text and parsed interpolations.
+    /// string → '"' (character | escape | "{" expr "}")* '"'  (the lexer splits the pieces;
+    /// each interpolation is parsed here as an expression at its own source location)
     mutating func stringLiteral(_ t: Token) -> Expr? {
         var segments: [StringSegment] = []
         for piece in t.pieces {
@@ -337,6 +373,7 @@ extension Parser {
                 var inner = Parser(code, start: location)
                 inner.nestingDepth = nestingDepth
                 inner.inScenario = false
+                inner.inInterpolation = true
                 let e = inner.expression()
                 if e != nil, !inner.check(.eof), !inner.panicking {
                     inner.error("expected '}' to end the interpolation, got \(inner.describe(inner.peek()))", at: inner.peek().range)

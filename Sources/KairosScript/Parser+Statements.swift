@@ -20,7 +20,7 @@ extension Parser {
             return Stmt(start.kind == .kwBreak ? .breakLoop : .continueLoop, start.range)
         case .kwUse: return useStatement()
         case .kwTicks, .kwAt: return declaration()
-        case .identifier where Parser.declarationWords.contains(start.text) && startsDeclaration():
+        case .identifier where Parser.declarationWords.contains(start.text) && startsDeclaration(start.text):
             return declaration()
         default: return expressionStatement()
         }
@@ -29,8 +29,11 @@ extension Parser {
     static let declarationWords: Set<String> = ["seed", "stability", "basin", "model", "agent", "prophecy"]
 
     /// A declaration word followed by something that cannot continue an expression.
-    func startsDeclaration() -> Bool {
-        switch peek(1).kind {
+    func startsDeclaration(_ word: String) -> Bool {
+        if word == "prophecy" {
+            return [.identifier, .newline, .semicolon, .rightBrace, .eof].contains(peek(1).kind)
+        }
+        return switch peek(1).kind {
         case .equal, .leftParen, .dot, .leftBracket, .newline, .semicolon, .rightBrace, .eof, .plus, .star, .slash,
              .percent, .equalEqual, .bangEqual, .less, .lessEqual, .greater, .greaterEqual, .kwAnd, .kwOr, .dotDot,
              .arrow, .rightParen, .rightBracket, .comma:
@@ -116,6 +119,10 @@ extension Parser {
 
     /// block → "{" separator* (statement (separator+ statement)*)? separator* "}"
     mutating func block() -> (statements: [Stmt], range: SourceRange)? {
+        if check(.equal) {
+            error("expected '{', got '='", at: peek().range, hint: "compare with '==' (a condition cannot assign)")
+            return nil
+        }
         guard let open = expect(.leftBrace, "'{'") else { return nil }
         nestingDepth += 1
         defer { nestingDepth -= 1 }
@@ -127,8 +134,9 @@ extension Parser {
         skipSeparators()
         while !check(.rightBrace), !check(.eof) {
             let before = index
-            if let s = statement() { statements.append(s) }
-            endStatement()
+            let s = statement()
+            if let s { statements.append(s) }
+            endStatement(s, startedAt: before)
             guard madeProgress(since: before) else { break }
         }
         guard let close = expectCloser(.rightBrace, opener: open) else { return nil }
@@ -141,6 +149,8 @@ extension Parser {
         guard let condition = expression(), let then = block() else { return nil }
         var otherwise: [Stmt]?
         var end = then.range
+        // `}` and `else` may stand on different lines.
+        if check(.newline), peek(1).kind == .kwElse { advance() }
         if match(.kwElse) {
             if check(.kwIf) {
                 guard let nested = ifStatement() else { return nil }
@@ -218,6 +228,14 @@ extension Parser {
     /// exprStmt → expr ("=" expr)?
     mutating func expressionStatement() -> Stmt? {
         guard let expr = expression() else { return nil }
+        // `modle "m" { … }`, `fnc f() { … }`: a misspelt keyword or declaration word.
+        if case .name(let word) = expr.kind, [.identifier, .string, .leftBrace, .number].contains(peek().kind) {
+            let words = TokenKind.keywords.keys.sorted() + (inScenario ? Parser.declarationWords.sorted() : [])
+            if let hint = didYouMean(word, in: words) {
+                error("unknown statement '\(word)'", at: expr.range, id: "unknown-statement", hint: hint)
+                return nil
+            }
+        }
         if check(.equal) {
             let equal = advance()
             switch expr.kind {
@@ -261,7 +279,7 @@ extension Parser {
         }
     }
 
-    /// entityName → STRING | IDENT
+    /// entityName → STRING | IDENT   (an identifier names a variable holding the name)
     mutating func entityName(_ what: String) -> EntityName? {
         let t = peek()
         switch t.kind {
@@ -270,7 +288,7 @@ extension Parser {
             return EntityName(expr: e)
         case .identifier:
             advance()
-            return EntityName(expr: Expr(.string([.text(t.text)]), t.range))
+            return EntityName(expr: Expr(.name(t.text), t.range))
         default:
             error("expected \(what), got \(describe(t))", at: t.range)
             return nil

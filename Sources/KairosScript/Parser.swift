@@ -12,6 +12,8 @@ public struct Parser {
     var loopDepth = 0
     var functionDepth = 0
     var nestingDepth = 0
+    /// Parsing the code of a string interpolation, whose end is the closing `}`.
+    var inInterpolation = false
 
     /// How deep expressions and blocks may nest before the parser gives up (protects the stack).
     static let maxNesting = 160
@@ -48,8 +50,9 @@ public struct Parser {
                 skipSeparators()
                 continue
             }
-            if let s = statement() { statements.append(s) }
-            endStatement()
+            let s = statement()
+            if let s { statements.append(s) }
+            endStatement(s, startedAt: before)
             guard madeProgress(since: before) else { break }
         }
         return Program(statements: statements)
@@ -95,7 +98,8 @@ public struct Parser {
     }
 
     func describe(_ t: Token) -> String {
-        switch t.kind {
+        if t.kind == .eof, inInterpolation { return "'}'" }
+        return switch t.kind {
         case .identifier: "'\(t.text)'"
         case .number: "number \(t.text)"
         default: t.kind.displayName
@@ -117,6 +121,12 @@ public struct Parser {
         diagnostics.append(Diagnostic(id, message, at: range, phase: .syntax, hint: hint))
     }
 
+    /// Records an error that leaves the parse on track (no resynchronising needed).
+    mutating func report(_ message: String, at range: SourceRange, id: String = "syntax-error") {
+        guard !panicking else { return }
+        diagnostics.append(Diagnostic(id, message, at: range, phase: .syntax))
+    }
+
     // MARK: Statement boundaries
 
     mutating func skipSeparators() {
@@ -124,21 +134,27 @@ public struct Parser {
     }
 
     /// After a statement: a newline or `;`, or the `}`/end that closes the enclosing block.
-    mutating func endStatement() {
+    /// A statement that ends in a block (`if … { … }`) may be followed directly by another.
+    mutating func endStatement(_ statement: Stmt?, startedAt start: Int) {
         if panicking {
-            synchronize()
+            synchronize(from: start)
         } else if check(.newline) || check(.semicolon) {
             skipSeparators()
-        } else if !check(.rightBrace), !check(.eof) {
+        } else if !check(.rightBrace), !check(.eof), !(statement?.kind.endsInBlock ?? false) {
             error("expected a newline or ';' after the statement, got \(describe(peek()))", at: peek().range)
-            synchronize()
+            synchronize(from: start)
         }
     }
 
-    /// Skips to the start of the next statement: past a newline or `;` at this nesting
-    /// level, or up to the `}` that closes the current block.
-    mutating func synchronize() {
+    /// Skips to the start of the next statement: past a newline or `;` at the nesting level
+    /// of the statement that began at token `start`, or up to the `}` that closes the block
+    /// around it.
+    mutating func synchronize(from start: Int) {
+        // Braces the failed statement opened and did not close are still open.
         var depth = 0
+        for t in tokens[min(start, index) ..< index] {
+            if t.kind == .leftBrace { depth += 1 } else if t.kind == .rightBrace, depth > 0 { depth -= 1 }
+        }
         while !check(.eof) {
             let before = index
             switch peek().kind {
@@ -162,5 +178,15 @@ public struct Parser {
             guard madeProgress(since: before) else { break }
         }
         panicking = false
+    }
+}
+
+extension StmtKind {
+    /// Statements whose last token is the `}` of their own block.
+    var endsInBlock: Bool {
+        switch self {
+        case .ifElse, .forIn, .whileLoop, .function, .scenario, .entity: true
+        default: false
+        }
     }
 }

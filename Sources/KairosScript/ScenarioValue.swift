@@ -140,7 +140,10 @@ enum FieldRules {
         var integer: Bool = false
     }
 
-    static let maxTicks = 100_000_000.0
+    /// A stream keeps nothing, so it may be as long as anyone will wait.
+    static let maxTicks = 1_000_000_000_000.0
+    /// `run` and `sim.step` keep every step in memory (about 300 bytes each).
+    static let maxKeptTicks = 1_000_000
 
     static func model(_ field: String) -> Rule? {
         switch field {
@@ -177,6 +180,10 @@ enum FieldRules {
     static func violation(_ value: Double, _ rule: Rule) -> String? {
         if rule.integer, value != value.rounded(.towardZero) || !value.isFinite { return "must be an integer" }
         guard rule.range.contains(value) else {
+            // Bounds no one reaches by accident (2^53 − 1, 10^12) read better as "or more".
+            if value < rule.range.lowerBound, rule.range.upperBound >= 1e12 {
+                return "must be \(rule.integer ? "an integer" : "a number") of \(formatNumber(rule.range.lowerBound)) or more"
+            }
             return "must be \(rule.integer ? "an integer " : "")between \(formatNumber(rule.range.lowerBound)) and \(formatNumber(rule.range.upperBound))"
         }
         return nil

@@ -10,6 +10,10 @@ enum TextRendering {
         }
         var header: [String] = []
         var cells: [[Value?]] = []
+        if !rows.isEmpty, rows.allSatisfy({ if case .trace = $0 { true } else { false } }) {
+            // A list of traces: one line of summary figures each.
+            return try table(.list(rows.compactMap { if case .trace(let t) = $0 { .record(t.tableRow) } else { nil } }), at: range)
+        }
         if rows.allSatisfy({ if case .record = $0 { true } else { false } }) {
             for case .record(let r) in rows {
                 for k in r.keys where !header.contains(k) { header.append(k) }

@@ -124,14 +124,14 @@ enum TraceFiles {
             if let steps = json["steps"]?.arrayValue {
                 let decoded = steps.compactMap(StepDecoder.step)
                 if decoded.count == steps.count {
-                    let seed = json["metadata"]?["seed"]?.numberValue.map { UInt64(max(0, $0)) } ?? 0
+                    let seed = StepDecoder.int(json["metadata"]?["seed"]).map { UInt64(max(0, $0)) } ?? 0
                     return .trace(StepDecoder.trace(decoded, seed: seed, name: path))
                 }
             }
             return Value(json: json)
         case .csv:
             let text = String(decoding: bytes, as: UTF8.self)
-            var lines = text.split(separator: "\n", omittingEmptySubsequences: true).map { splitCSV(String($0)) }
+            var lines = text.split { $0 == "\n" || $0 == "\r\n" }.map { splitCSV(String($0)) }
             guard !lines.isEmpty else { return .list([]) }
             let header = lines.removeFirst()
             return .list(lines.map { row in
@@ -147,7 +147,7 @@ enum TraceFiles {
         var out: [String] = []
         var field = ""
         var quoted = false
-        var chars = Array(line.hasSuffix("\r") ? String(line.dropLast()) : line)[...]
+        var chars = Array(line)[...]
         while let c = chars.popFirst() {
             if quoted {
                 if c == "\"" {
@@ -197,35 +197,38 @@ enum TraceFiles {
 
 /// Reads trace steps back from their JSON form (ENGINE.md "Trace step").
 enum StepDecoder {
+    /// A whole number that fits, or nil (a file may hold anything).
+    static func int(_ j: JSONValue?) -> Int? {
+        guard let d = j?.numberValue, d == d.rounded(), abs(d) <= 9_007_199_254_740_991 else { return nil }
+        return Int(d)
+    }
+
     static func step(_ j: JSONValue) -> TraceStep? {
-        guard let tick = j["tick"]?.numberValue, let move = j["move"]?.stringValue, let state = j["state"],
+        guard let tick = int(j["tick"]), let move = j["move"]?.stringValue, let state = j["state"],
               let world = self.world(state), let agents = j["agents"]?.arrayValue else { return nil }
-        var s = TraceStep(tick: Int(tick), move: move, state: world, agents: agents.compactMap(agent))
+        var s = TraceStep(tick: tick, move: move, state: world, agents: agents.compactMap(agent))
         if let w = j["warning"], w != .null, let level = w["level"]?.stringValue.flatMap(WarningLevel.init(rawValue:)),
            let threshold = w["threshold"]?.numberValue, let stability = w["stability"]?.numberValue {
             s.warning = StabilityWarning(level: level, threshold: threshold, stability: stability)
         }
-        if let l = j["loss"], l != .null, let t = l["tick"]?.numberValue, let m = l["magnitude"]?.numberValue,
-           let b = l["basin"]?.numberValue {
-            s.loss = BasinLoss(tick: Int(t), magnitude: m, agent: l["agent"]?.stringValue, basin: Int(b))
+        if let l = j["loss"], l != .null, let t = int(l["tick"]), let m = l["magnitude"]?.numberValue, let b = int(l["basin"]) {
+            s.loss = BasinLoss(tick: t, magnitude: m, agent: l["agent"]?.stringValue, basin: b)
         }
-        if let p = j["prophecy"], p != .null, let id = p["id"]?.numberValue, let t = p["tick"]?.numberValue,
-           let h = p["horizon"]?.numberValue, let ps = p["predictedStability"]?.numberValue {
-            s.prophecy = Prophecy(id: Int(id), tick: Int(t), horizon: Int(h), predictedStability: ps,
-                                  predictedLoss: p["predictedLoss"]?.numberValue.map { Int($0) })
+        if let p = j["prophecy"], p != .null, let id = int(p["id"]), let t = int(p["tick"]), let h = int(p["horizon"]),
+           let ps = p["predictedStability"]?.numberValue {
+            s.prophecy = Prophecy(id: id, tick: t, horizon: h, predictedStability: ps, predictedLoss: int(p["predictedLoss"]))
         }
-        if let x = j["paradox"], x != .null, let t = x["tick"]?.numberValue, let id = x["prophecy"]?.numberValue,
-           let kind = x["kind"]?.stringValue {
-            s.paradox = Paradox(tick: Int(t), prophecy: Int(id), kind: kind)
+        if let x = j["paradox"], x != .null, let t = int(x["tick"]), let id = int(x["prophecy"]), let kind = x["kind"]?.stringValue {
+            s.paradox = Paradox(tick: t, prophecy: id, kind: kind)
         }
         return s
     }
 
     static func world(_ j: JSONValue) -> WorldSnapshot? {
-        guard let s = j["stability"]?.numberValue, let b = j["basin"]?.numberValue,
+        guard let s = j["stability"]?.numberValue, let b = int(j["basin"]),
               let phase = j["phase"]?.stringValue.flatMap(Phase.init(rawValue:)), let p = j["pressure"]?.numberValue,
               let c = j["ceiling"]?.numberValue else { return nil }
-        return WorldSnapshot(stability: s, basin: Int(b), phase: phase, pressure: p, ceiling: c)
+        return WorldSnapshot(stability: s, basin: b, phase: phase, pressure: p, ceiling: c)
     }
 
     static func agent(_ j: JSONValue) -> AgentSnapshot? {

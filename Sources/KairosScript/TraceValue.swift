@@ -79,6 +79,19 @@ public final class TraceValue: Sendable {
         return "<trace \(name.map { $0 + ": " } ?? "")\(trace.steps.count) ticks, \(summary.finalPhase?.rawValue ?? "empty"), \(short)>"
     }
 
+    /// One row of `table(traces)`.
+    var tableRow: Record {
+        let s = summary
+        return Record([
+            ("scenario", .string(name ?? "-")), ("seed", .number(Double(trace.metadata.seed))),
+            ("ticks", .number(Double(trace.steps.count))), ("phase", .string(s.finalPhase?.rawValue ?? "-")),
+            ("mean", s.meanStability.map { .number(Double(formatFixed($0, 4)) ?? $0) } ?? .null),
+            ("min", s.minStability.map { .number(Double(formatFixed($0, 4)) ?? $0) } ?? .null),
+            ("losses", .number(Double(s.losses.count))), ("paradoxes", .number(Double(s.paradoxes))),
+            ("digest", .string(String(trace.metadata.digest.prefix(15)))),
+        ])
+    }
+
     /// What `print(t)` shows: the summary figures and a sparkline of stability.
     public var summaryText: String {
         let s = summary

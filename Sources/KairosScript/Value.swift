@@ -54,7 +54,7 @@ public enum Value {
         case .list(let items): "[" + items.map(\.repr).joined(separator: ", ") + "]"
         case .record(let r): "{" + r.fields.map { "\($0.key): \($0.value.repr)" }.joined(separator: ", ") + "}"
         case .range(let r): r.description
-        case .function(let f): "<fn \(f.name)>"
+        case .function(let f): "<\(f.isScenario ? "scenario" : "fn") \(f.name)(\(f.params.joined(separator: ", ")))>"
         case .builtin(let b): "<builtin \(b.name)>"
         case .method(let m): "<method \(m.name) of \(m.receiver.typeName)>"
         case .scenario(let s): s.description
@@ -63,6 +63,19 @@ public enum Value {
         case .simulation(let h): h.description
         case .stream(let s): "<stream of \(s.request.scenario.name), \(s.request.ticks) ticks>"
         }
+    }
+
+    /// How a REPL shows the value of an expression: like `repr`, but a trace as its
+    /// summary with a sparkline.
+    public var replText: String {
+        if case .trace(let t) = self { return t.summaryText }
+        return repr
+    }
+
+    /// Whether the value is `null` (a REPL shows nothing for it).
+    public var isNothing: Bool {
+        if case .null = self { return true }
+        return false
     }
 
     var truthy: Bool? {
@@ -131,7 +144,8 @@ public struct RangeValue: Sendable, CustomStringConvertible {
         guard span >= 0 else { return 0 }
         // A little slack so `0..1 step 0.1` reaches 1 despite binary fractions.
         let n = Int(min(span + 1e-9, 1e15).rounded(.down))
-        if !inclusive, element(n) >= high - 1e-9 * Swift.max(1, abs(high)) { return n }
+        // An exclusive range stops before an element that lands on its end.
+        if !inclusive, abs(element(n) - high) <= 1e-9 * Swift.max(1, abs(high)) { return n }
         return n + 1
     }
 

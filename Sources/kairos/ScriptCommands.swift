@@ -19,15 +19,21 @@ struct Run: ParsableCommand {
     @Argument(help: "Script file, or - for standard input.")
     var file: String
 
+    @Argument(parsing: .captureForPassthrough, help: "Arguments for the script, as the list `args`.")
+    var arguments: [String] = []
+
     func run() throws {
         let script = ScriptFile.read(file)
         let output = StdoutSink()
         let interpreter = Interpreter(output: output)
+        interpreter.define("args", .list(arguments.map { .string($0) }))
         let stopOnInterrupt = InterruptHandler(interpreter.cancellation)
         let result = interpreter.evaluate(source: script.text, fileName: script.name)
         output.flush()
         withExtendedLifetime(stopOnInterrupt) {}
         ScriptFile.report(result.diagnostics, script)
+        // Stopped by Ctrl-C: the conventional status of a SIGINT.
+        if result.diagnostics.contains(where: { $0.id == "interrupted" }) { throw ExitCode(130) }
         if result.exitStatus != 0 { throw ExitCode(result.exitStatus) }
     }
 }
@@ -156,7 +162,9 @@ extension Kairos {
     static func main() async {
         var arguments = Array(CommandLine.arguments.dropFirst())
         let subcommands = Set(configuration.subcommands.map { $0._commandName })
-        if let first = arguments.first, !first.hasPrefix("-") || first == "-", !subcommands.contains(first), first != "help" {
+        // Only what looks like a script: a misspelt subcommand still gets its "did you mean".
+        if let first = arguments.first, !subcommands.contains(first), first != "help",
+           first == "-" || (!first.hasPrefix("-") && (first.hasSuffix(".krs") || first.contains("/") || access(first, F_OK) == 0)) {
             arguments.insert("run", at: 0)
         } else if arguments.isEmpty, isatty(STDIN_FILENO) == 0 {
             arguments = ["run", "-"]
