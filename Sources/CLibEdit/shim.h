@@ -4,6 +4,7 @@
 #define KAIROS_CLIBEDIT_SHIM_H
 
 #include <histedit.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -75,6 +76,11 @@ static inline int kairos_install_sigint(void) {
     sa.sa_handler = kairos_sigint_handler;
     sigemptyset(&sa.sa_mask);
     sa.sa_flags = 0;
+    // A parent may have started us with SIGINT blocked (the mask survives exec): unblock it.
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    pthread_sigmask(SIG_UNBLOCK, &set, NULL);
     return sigaction(SIGINT, &sa, NULL);
 }
 static inline int kairos_sigint_pending(void) { return kairos_sigint_flag != 0; }

@@ -159,8 +159,8 @@ final class InterruptHandler {
 extension Kairos {
     /// `kairos FILE.krs [args]` runs the file (so `#!/usr/bin/env kairos` scripts work);
     /// `kairos` with no arguments and standard input not a terminal runs standard input.
-    static func main() async {
-        var arguments = Array(CommandLine.arguments.dropFirst())
+    static func dispatch(_ commandLine: [String]) async {
+        var arguments = commandLine
         let subcommands = Set(configuration.subcommands.map { $0._commandName })
         // Only what looks like a script: a misspelt subcommand still gets its "did you mean".
         if let first = arguments.first, !subcommands.contains(first), first != "help",
