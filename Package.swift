@@ -8,10 +8,15 @@ let package = Package(
         .executable(name: "kairos", targets: ["kairos"]),
         .library(name: "KairosEngine", targets: ["KairosEngine"]),
         .library(name: "KairosAPI", targets: ["KairosAPI"]),
+        .library(name: "KairosServer", targets: ["KairosServer"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-crypto", from: "4.5.2"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+        .package(url: "https://github.com/vapor/jwt-kit", from: "5.8.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
     ],
     targets: [
         .target(
@@ -19,10 +24,21 @@ let package = Package(
             dependencies: [.product(name: "Crypto", package: "swift-crypto")]
         ),
         .target(name: "KairosAPI", dependencies: ["KairosEngine"]),
+        .target(
+            name: "KairosServer",
+            dependencies: [
+                "KairosEngine", "KairosAPI",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "JWTKit", package: "jwt-kit"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         .executableTarget(
             name: "kairos",
             dependencies: [
-                "KairosEngine", "KairosAPI",
+                "KairosEngine", "KairosAPI", "KairosServer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -31,6 +47,13 @@ let package = Package(
             name: "KairosEngineTests",
             dependencies: ["KairosEngine", "KairosAPI"],
             resources: [.copy("Fixtures")]
+        ),
+        .testTarget(
+            name: "KairosServerTests",
+            dependencies: [
+                "KairosServer", "KairosAPI", "KairosEngine",
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+            ]
         ),
     ]
 )

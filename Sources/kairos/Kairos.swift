@@ -6,7 +6,7 @@ struct Kairos: AsyncParsableCommand {
         commandName: "kairos",
         abstract: "The Kairos Recursive Causality Simulator.",
         version: KairosVersion.string,
-        subcommands: [Simulate.self]
+        subcommands: [Simulate.self, Serve.self, Keys.self, Token.self]
     )
 }
 

@@ -1,0 +1,124 @@
+import KairosAPI
+import KairosEngine
+
+/// Runs the engine for stored simulations: every mutation restores the simulation from its
+/// latest checkpoint (never replaying from tick 0), applies one command, and returns what to
+/// store — the new checkpoint, the log entry, and the steps it computed.
+enum SimulationDriver {
+    /// Starts a simulation and computes its first `ticks` ticks (0 for a plain create).
+    static func start(id: String, organizationId: String, request: ScenarioRequest, version: EngineVersion, ticks: Int,
+                      now: Int64) throws(APIError) -> SimulationChange {
+        guard let simulation = EngineRegistry.start(request.scenario, version: version) else {
+            throw APIError.engineVersionUnavailable(version.description)
+        }
+        var scenarioWriter = CanonicalJSONWriter(capacity: 1024)
+        scenarioWriter.value(request.scenario.jsonValue)
+        let initial = canonical(simulation.snapshot().jsonValue)
+        let record = SimulationRecord(
+            id: id, organizationId: organizationId, scenarioId: request.scenarioId, scenarioJSON: scenarioWriter.bytes,
+            seed: request.scenario.seed, engineVersion: version, status: .paused, tick: 0, createdAt: now,
+            state: initial, initialState: initial, checkpoint: simulation.checkpoint(), logLength: 0)
+        guard ticks > 0 else { return SimulationChange(record: record) }
+        return try compute(simulation, record: record, ticks: ticks, now: now)
+    }
+
+    /// Computes `ticks` more ticks.
+    static func advance(_ record: SimulationRecord, ticks: Int, now: Int64) throws(APIError) -> SimulationChange {
+        try checkRoom(record, ticks: ticks)
+        return try compute(try restore(record), record: record, ticks: ticks, now: now)
+    }
+
+    /// Queues a decree or policy change for the next tick; returns the change and that tick.
+    static func queue(_ action: Action, kind: SimulationLogEntry.Kind, payload: JSONValue, record: SimulationRecord,
+                      now: Int64) throws(APIError) -> (SimulationChange, Int) {
+        if record.status == .completed { throw APIError.completed(record) }
+        let simulation = try restore(record)
+        let tick: Int
+        do {
+            tick = try simulation.submit(action)
+        } catch {
+            throw APIError.validation(error.issues)
+        }
+        var updated = record
+        updated.checkpoint = simulation.checkpoint()
+        let entry = SimulationLogEntry(sequence: record.logLength, tick: tick, kind: kind, payload: payload, createdAt: now)
+        updated.logLength += 1
+        return (SimulationChange(record: updated, log: [entry]), tick)
+    }
+
+    /// Records a playback status change.
+    static func setStatus(_ status: SimulationStatus, speed: Double?, record: SimulationRecord, now: Int64) -> SimulationChange {
+        var updated = record
+        updated.status = status
+        if let speed { updated.speed = speed }
+        guard status != record.status || (speed != nil && speed != record.speed) else { return SimulationChange(record: record) }
+        var payload: [JSONMember] = [JSONMember(key: "status", value: .string(status.rawValue))]
+        if status == .playing { payload.append(JSONMember(key: "speed", value: .number(updated.speed))) }
+        let entry = SimulationLogEntry(sequence: record.logLength, tick: record.tick, kind: .status, payload: .object(payload),
+                                       createdAt: now)
+        updated.logLength += 1
+        return SimulationChange(record: updated, log: [entry])
+    }
+
+    static func checkRoom(_ record: SimulationRecord, ticks: Int) throws(APIError) {
+        if record.status == .completed { throw APIError.completed(record) }
+        if record.tick + ticks > SimulationLimits.maxTicks {
+            throw APIError.validation([ValidationIssue(
+                path: "ticks",
+                message: "the simulation is at tick \(record.tick); it may hold at most \(SimulationLimits.maxTicks) ticks")])
+        }
+    }
+
+    static func scenario(of record: SimulationRecord) throws(APIError) -> Scenario {
+        if let id = record.scenarioId, let entry = ScenarioCatalog.scenario(id: id),
+           canonical(entry.scenario.jsonValue) == record.scenarioJSON {
+            return entry.scenario
+        }
+        do {
+            return try ScenarioValidator.validate(try JSONParser.parse(record.scenarioJSON))
+        } catch {
+            throw APIError.internal("stored scenario of \(record.id) does not validate: \(error)")
+        }
+    }
+
+    static func restore(_ record: SimulationRecord) throws(APIError) -> any Simulation {
+        let scenario = try scenario(of: record)
+        do {
+            return try EngineRegistry.restore(record.checkpoint, scenario: scenario)
+        } catch {
+            throw APIError.internal("checkpoint of \(record.id) does not restore: \(error)")
+        }
+    }
+
+    private static func compute(_ simulation: any Simulation, record: SimulationRecord, ticks: Int,
+                                now: Int64) throws(APIError) -> SimulationChange {
+        let first = simulation.tick
+        var lines = CanonicalJSONWriter(capacity: ticks * (300 + 200 * simulation.scenario.agents.count))
+        var prophecies: [Prophecy] = []
+        var losses: [Int] = []
+        for _ in 0 ..< ticks {
+            let step = simulation.step()
+            lines.step(step)
+            lines.byte(0x0A)
+            if let p = step.prophecy { prophecies.append(p) }
+            if let l = step.loss { losses.append(l.tick) }
+        }
+        var updated = record
+        updated.tick = simulation.tick
+        updated.state = canonical(simulation.snapshot().jsonValue)
+        updated.checkpoint = simulation.checkpoint()
+        if updated.tick >= SimulationLimits.maxTicks { updated.status = .completed }
+        let entry = SimulationLogEntry(sequence: record.logLength, tick: first, kind: .step,
+                                       payload: .object(["ticks": .number(Double(ticks))]), createdAt: now)
+        updated.logLength += 1
+        return SimulationChange(record: updated, log: [entry],
+                                segment: TraceSegment(firstTick: first, tickCount: ticks, lines: lines.bytes),
+                                prophecies: prophecies, lossTicks: losses)
+    }
+
+    static func canonical(_ value: JSONValue) -> [UInt8] {
+        var w = CanonicalJSONWriter(capacity: 512)
+        w.value(value)
+        return w.bytes
+    }
+}
