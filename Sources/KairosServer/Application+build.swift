@@ -93,6 +93,8 @@ func buildRouter(repositories: ServerRepositories, tokens: TokenAuthority?, play
     let authenticator = Authenticator(identities: repositories.identities, tokens: tokens)
     let protected = v1.group("simulations").add(middleware: AuthenticationMiddleware(authenticator: authenticator))
     addSimulationRoutes(repositories.simulations, to: protected, playback: playback, now: now)
+    OrganizationController(identities: repositories.identities)
+        .addRoutes(to: v1.group("organization").add(middleware: AuthenticationMiddleware(authenticator: authenticator)))
     return router
 }
 

@@ -55,3 +55,42 @@ struct DocumentationController: Sendable {
 public enum KairosServerVersion {
     public static let string = "0.1.0"
 }
+
+/// `GET /v1/organization` (org:read): the caller's organization, tier and limits.
+struct OrganizationController: Sendable {
+    let identities: any IdentityRepository
+
+    func addRoutes(to group: RouterGroup<KairosRequestContext>) {
+        group.get("/") { request, context in
+            let identity = try context.require(.orgRead)
+            let query = RequestReading.query(request)
+            var requested: String?
+            for (name, value) in query {
+                if name == "organizationId" { requested = value } else {
+                    throw APIError.validation(path: name, "unknown query parameter")
+                }
+            }
+            let id: String
+            if let requested {
+                guard identity.belongs(to: requested) else {
+                    throw APIError.unauthorized("Not authorized for organization \"\(requested)\".")
+                }
+                id = requested
+            } else {
+                guard let first = identity.organizationIds.first else { throw APIError.unauthorized("The credential names no organization.") }
+                guard identity.organizationIds.count == 1 else {
+                    throw APIError.validation(path: "organizationId", "is required: the token names several organizations")
+                }
+                id = first
+            }
+            let tier = try await identities.organization(id: id)?.tier ?? .community
+            let limits = tier.limits
+            return JSONResponse.make(.object([
+                "id": .string(id), "tier": .string(tier.rawValue),
+                "limits": .object(["create": .number(Double(limits.create)), "step": .number(Double(limits.step)),
+                                   "read": .number(Double(limits.read)),
+                                   "concurrentStreams": .number(Double(limits.concurrentStreams))]),
+            ]))
+        }
+    }
+}
