@@ -62,7 +62,7 @@ public func buildApplication(
     var log = logger ?? Logger(label: "kairos.server")
     log.logLevel = configuration.logLevel
     let repositories = try repositories ?? ServerRepositories.open(configuration.storage)
-    let tokens: TokenAuthority? = if let secret = configuration.jwtSecret { await TokenAuthority(secret: secret) } else { nil }
+    let tokens: TokenAuthority? = if let secret = configuration.jwtSecret { try await TokenAuthority(secret: secret) } else { nil }
     let playback = PlaybackScheduler(repository: repositories.simulations, now: ServerTime.nowMilliseconds, logger: log)
     let router = buildRouter(repositories: repositories, tokens: tokens, playback: playback)
     let logger = log

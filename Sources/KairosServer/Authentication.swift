@@ -88,7 +88,15 @@ public struct KairosTokenClaims: JWTPayload, Equatable {
 public struct TokenAuthority: Sendable {
     let keys: JWTKeyCollection
 
-    public init(secret: String) async {
+    /// HS256 needs a key at least as long as its output.
+    public static let minimumSecretBytes = 32
+
+    public struct WeakSecret: Error, CustomStringConvertible {
+        public var description: String { "KAIROS_JWT_SECRET must be at least \(TokenAuthority.minimumSecretBytes) bytes" }
+    }
+
+    public init(secret: String) async throws(WeakSecret) {
+        guard secret.utf8.count >= Self.minimumSecretBytes else { throw WeakSecret() }
         keys = JWTKeyCollection()
         await keys.add(hmac: HMACKey(from: secret), digestAlgorithm: .sha256)
     }

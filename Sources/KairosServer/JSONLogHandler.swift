@@ -16,8 +16,10 @@ public struct JSONLogHandler: LogHandler {
         set { metadata[key] = newValue }
     }
 
-    public func log(level: Logger.Level, message: Logger.Message, metadata explicit: Logger.Metadata?, source: String,
-                    file: String, function: String, line: UInt) {
+    public func log(event: LogEvent) {
+        let level = event.level
+        let message = event.message
+        let explicit = event.metadata
         var members: [JSONMember] = [
             JSONMember(key: "time", value: .string(ServerTime.iso8601(milliseconds: ServerTime.nowMilliseconds()))),
             JSONMember(key: "level", value: .string(level.rawValue)),

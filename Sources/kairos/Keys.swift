@@ -124,7 +124,12 @@ struct Token: AsyncParsableCommand {
             guard let secret = ProcessInfo.processInfo.environment["KAIROS_JWT_SECRET"], !secret.isEmpty else {
                 CLI.fail("KAIROS_JWT_SECRET is not set", code: 2)
             }
-            let authority = await TokenAuthority(secret: secret)
+            let authority: TokenAuthority
+            do {
+                authority = try await TokenAuthority(secret: secret)
+            } catch {
+                CLI.fail(error.description, code: 2)
+            }
             let claims = KairosTokenClaims(
                 subject: sub, organizationIds: orgs.split(separator: ",").map(String.init),
                 scopes: APIScope.parseList(scopes).scopes, expires: Date().addingTimeInterval(TimeInterval(ttl)))

@@ -38,6 +38,10 @@ struct Serve: AsyncParsableCommand {
         if databaseURL != nil || ProcessInfo.processInfo.environment["KAIROS_DATABASE_URL"] != nil {
             throw ValidationError("PostgreSQL storage is not available in this build; use --db PATH")
         }
+        if let secret = ProcessInfo.processInfo.environment["KAIROS_JWT_SECRET"], !secret.isEmpty,
+           secret.utf8.count < TokenAuthority.minimumSecretBytes {
+            throw ValidationError("KAIROS_JWT_SECRET must be at least \(TokenAuthority.minimumSecretBytes) bytes")
+        }
     }
 
     func run() async throws {
