@@ -116,6 +116,37 @@ enum SimulationDriver {
                                 prophecies: prophecies, lossTicks: losses)
     }
 
+    /// Derives the trace (canonical NDJSON) from the scenario and the log alone, from tick 0:
+    /// the stored segments and checkpoints are a cache of exactly this.
+    static func replay(_ record: SimulationRecord, log: [SimulationLogEntry]) throws(APIError) -> [UInt8] {
+        let scenario = try scenario(of: record)
+        guard let simulation = EngineRegistry.start(scenario, version: record.engineVersion) else {
+            throw APIError.engineVersionUnavailable(record.engineVersion.description)
+        }
+        let agentIDs = scenario.agents.map(\.id)
+        var lines = CanonicalJSONWriter(capacity: 1 << 16)
+        for entry in log {
+            switch entry.kind {
+            case .step:
+                let ticks = Int(entry.payload["ticks"]?.numberValue ?? 0)
+                for _ in 0 ..< ticks {
+                    lines.step(simulation.step())
+                    lines.byte(0x0A)
+                }
+            case .decree, .policy:
+                do {
+                    let action = try ScenarioValidator.validateDecree(entry.payload["decree"] ?? .null, agentIDs: agentIDs)
+                    try simulation.submit(action)
+                } catch {
+                    throw APIError.internal("log entry \(entry.sequence) of \(record.id) does not replay: \(error)")
+                }
+            case .status:
+                continue
+            }
+        }
+        return lines.bytes
+    }
+
     static func canonical(_ value: JSONValue) -> [UInt8] {
         var w = CanonicalJSONWriter(capacity: 512)
         w.value(value)
