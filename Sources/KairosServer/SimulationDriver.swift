@@ -5,9 +5,39 @@ import KairosEngine
 /// latest checkpoint (never replaying from tick 0), applies one command, and returns what to
 /// store — the new checkpoint, the log entry, and the steps it computed.
 enum SimulationDriver {
+    /// The most agent-tick evaluations one request may ask the engine for (prophecies fork the
+    /// world, so a tick can cost far more than one evaluation): valid but ruinous settings are
+    /// refused up front instead of holding a worker for minutes.
+    static let workBudgetPerRequest = 100_000_000.0
+
+    /// Agent-tick evaluations one tick of `scenario` costs, prophecy forks included: a world at
+    /// depth d > 0 forks `horizon` ticks at depth d − 1 every `interval` ticks.
+    static func workPerTick(_ scenario: Scenario) -> Double {
+        let settings = scenario.settings
+        var ticksPerTick = 1.0
+        if settings.prophecyInterval > 0, settings.recursionDepth > 0 {
+            let forks = Double(settings.prophecyHorizon) / Double(settings.prophecyInterval)
+            for _ in 0 ..< settings.recursionDepth { ticksPerTick = 1 + forks * ticksPerTick }
+        }
+        return ticksPerTick * Double(scenario.agents.count + 1)
+    }
+
+    static func checkWork(_ scenario: Scenario, ticks: Int, path: String) throws(APIError) {
+        let perTick = workPerTick(scenario)
+        guard perTick * Double(ticks) > workBudgetPerRequest else { return }
+        let allowed = Int(workBudgetPerRequest / perTick)
+        if allowed < 1 {
+            throw APIError.validation(path: path, "one tick of this scenario costs about \(Int(perTick)) agent-tick evaluations "
+                + "(agents × prophecy forks); lower settings.recursionDepth or prophecyHorizon, or raise prophecyInterval")
+        }
+        throw APIError.validation(path: "ticks", "this scenario costs about \(Int(perTick)) agent-tick evaluations per tick; "
+            + "at most \(allowed) ticks per request")
+    }
+
     /// Starts a simulation and computes its first `ticks` ticks (0 for a plain create).
     static func start(id: String, organizationId: String, request: ScenarioRequest, version: EngineVersion, ticks: Int,
                       now: Int64) throws(APIError) -> SimulationChange {
+        try checkWork(request.scenario, ticks: max(1, ticks), path: request.scenarioId == nil ? "scenario.settings" : "scenarioId")
         guard let simulation = EngineRegistry.start(request.scenario, version: version) else {
             throw APIError.engineVersionUnavailable(version.description)
         }
@@ -25,7 +55,9 @@ enum SimulationDriver {
     /// Computes `ticks` more ticks.
     static func advance(_ record: SimulationRecord, ticks: Int, now: Int64) throws(APIError) -> SimulationChange {
         try checkRoom(record, ticks: ticks)
-        return try compute(try restore(record), record: record, ticks: ticks, now: now)
+        let simulation = try restore(record)
+        try checkWork(simulation.scenario, ticks: ticks, path: "ticks")
+        return try compute(simulation, record: record, ticks: ticks, now: now)
     }
 
     /// Queues a decree or policy change for the next tick; returns the change and that tick.
@@ -107,11 +139,16 @@ enum SimulationDriver {
         updated.tick = simulation.tick
         updated.state = canonical(simulation.snapshot().jsonValue)
         updated.checkpoint = simulation.checkpoint()
-        if updated.tick >= SimulationLimits.maxTicks { updated.status = .completed }
-        let entry = SimulationLogEntry(sequence: record.logLength, tick: first, kind: .step,
-                                       payload: .object(["ticks": .number(Double(ticks))]), createdAt: now)
+        var log = [SimulationLogEntry(sequence: record.logLength, tick: first, kind: .step,
+                                      payload: .object(["ticks": .number(Double(ticks))]), createdAt: now)]
         updated.logLength += 1
-        return SimulationChange(record: updated, log: [entry],
+        if updated.tick >= SimulationLimits.maxTicks {
+            updated.status = .completed
+            log.append(SimulationLogEntry(sequence: updated.logLength, tick: updated.tick, kind: .status,
+                                          payload: .object(["status": .string(SimulationStatus.completed.rawValue)]), createdAt: now))
+            updated.logLength += 1
+        }
+        return SimulationChange(record: updated, log: log,
                                 segment: TraceSegment(firstTick: first, tickCount: ticks, lines: lines.bytes),
                                 prophecies: prophecies, lossTicks: losses)
     }

@@ -105,6 +105,11 @@ import Testing
             #expect(doc["trace"]?["metadata"]?["digest"]?.stringValue == expected)
             #expect(doc["trace"]?["steps"]?.arrayValue?.count == 500)
             #expect(doc["trace"]?["metadata"]?["seed"] == 42)
+            // The wire types read it back exactly (the client's side).
+            let traceJSON = try #require(doc["trace"])
+            let decoded = try #require(Trace(json: traceJSON))
+            #expect(TraceDigest.of(decoded.steps) == expected)
+            #expect(decoded.initialState.tick == 0)
             // The body is canonical JSON: re-encoding it changes nothing.
             #expect(CanonicalJSON.string(doc) == json.text)
             // The run is a stored simulation whose trace reads back identically.
@@ -295,5 +300,25 @@ import Testing
             let r = try await client.send(.get, "/v1/organization", key: key)
             #expect(r.text == #"{"id":"acme","limits":{"concurrentStreams":20,"create":100,"read":3000,"step":1000},"tier":"enterprise"}"#)
         }
+    }
+}
+
+@Suite struct WorkBudgetTests {
+    @Test func ruinousProphecySettingsAreRefusedNotRun() async throws {
+        let server = TestServer()
+        let key = try await server.key()
+        try await server.test { client in
+            let deep = #"{"scenario": {"seed": 1, "agents": [{"id": "m"}], "initialState": {"stability": 0.8}, "settings": {"prophecyInterval": 1, "prophecyHorizon": 10000, "recursionDepth": 3}}}"#
+            let refused = try await client.send(.post, "/v1/simulations", key: key, body: deep)
+            #expect(refused.status == .badRequest)
+            #expect(try refused.json["error"]?["details"]?["issues"]?.arrayValue?.first?["path"] == "scenario.settings")
+            let costly = #"{"scenario": {"seed": 1, "agents": [{"id": "m"}], "initialState": {"stability": 0.8}, "settings": {"prophecyInterval": 1, "prophecyHorizon": 10000, "recursionDepth": 1}}, "ticks": 10000}"#
+            let tooMany = try await client.send(.post, "/v1/simulations/run", key: key, body: costly)
+            #expect(tooMany.status == .badRequest)
+            #expect(try tooMany.json["error"]?["details"]?["issues"]?.arrayValue?.first?["path"] == "ticks")
+        }
+        // The catalog's heaviest scenario runs 10 000 ticks in one request.
+        let heaviest = try #require(ScenarioCatalog.all.map { SimulationDriver.workPerTick($0.scenario) }.max())
+        #expect(heaviest * 10_000 <= SimulationDriver.workBudgetPerRequest)
     }
 }
