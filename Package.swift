@@ -51,7 +51,7 @@ let package = Package(
         .testTarget(
             name: "KairosServerTests",
             dependencies: [
-                "KairosServer", "KairosAPI", "KairosEngine",
+                "KairosServer", "KairosAPI", "KairosEngine", "kairos",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
             ]
         ),
