@@ -109,3 +109,38 @@ import Testing
         }
     }
 }
+
+@Suite struct ConcurrencyTests {
+    @Test(arguments: [RepositoryTests.Kind.memory, RepositoryTests.Kind.sqliteFile])
+    func concurrentStepsOnOneSimulationAllCount(kind: RepositoryTests.Kind) async throws {
+        let (repositories, path) = try kind.open()
+        defer { if let path { try? FileManager.default.removeItem(atPath: path) } }
+        let server = TestServer(repositories: repositories)
+        let key = try await server.key()
+        let id = try await server.test { client -> String in
+            let id = try await client.createSimulation(key: key)
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for i in 0 ..< 20 {
+                    group.addTask {
+                        if i % 5 == 0 {
+                            _ = try await client.send(.post, "/v1/simulations/\(id)/decrees", key: key,
+                                                      body: #"{"kind": "reinforce", "magnitude": 0.05}"#)
+                        }
+                        let r = try await client.send(.post, "/v1/simulations/\(id)/step", key: key, body: #"{"ticks": 10}"#)
+                        #expect(r.status == .ok)
+                    }
+                }
+                try await group.waitForAll()
+            }
+            return id
+        }
+        let record = try #require(try await repositories.simulations.find(id: id))
+        #expect(record.tick == 200)
+        let log = try await repositories.simulations.log(simulationId: id, from: 0)
+        #expect(log.filter { $0.kind == .step }.count == 20)
+        #expect(log.filter { $0.kind == .decree }.count == 4)
+        #expect(log.map(\.sequence) == Array(0 ..< log.count))
+        let stored = TraceDocument.ndjson(try await repositories.simulations.traceSegments(simulationId: id))
+        #expect(try SimulationDriver.replay(record, log: log) == stored)
+    }
+}

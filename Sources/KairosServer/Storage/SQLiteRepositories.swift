@@ -101,6 +101,7 @@ public final class KairosDatabase: Sendable {
 /// Simulations in SQLite (GRDB). The default repository of `kairos serve`.
 public struct SQLiteSimulationRepository: SimulationRepository {
     let database: KairosDatabase
+    private let gate = KeyedGate()
 
     public init(database: KairosDatabase) { self.database = database }
 
@@ -145,19 +146,30 @@ public struct SQLiteSimulationRepository: SimulationRepository {
     public func update<Result: Sendable>(
         id: String, _ body: @Sendable (SimulationRecord) throws -> (SimulationChange, Result)
     ) async throws -> Result? {
-        try await database.writer.write { db in
-            guard let row = try Row.fetchOne(db, sql: "SELECT * FROM simulation WHERE id = ?", arguments: [id]) else {
-                return nil
+        // The engine runs outside the write transaction so a long step never holds up writes
+        // to other simulations; the write then succeeds only if nobody changed the simulation
+        // meanwhile (log_length is its version). Requests on one simulation queue at the gate
+        // first, so within one process the optimistic write practically never misses; several
+        // processes sharing a database (PostgreSQL later) retry.
+        try await gate.withLock(id) {
+            for _ in 0 ..< 16 {
+                guard let current = try await find(id: id) else { return nil }
+                let (change, result) = try body(current)
+                let stored = try await database.writer.write { db -> Bool in
+                    let r = change.record
+                    try db.execute(sql: """
+                        UPDATE simulation SET status = ?, speed = ?, tick = ?, state = ?, checkpoint = ?, log_length = ?
+                        WHERE id = ? AND log_length = ?
+                        """,
+                        arguments: [r.status.rawValue, r.speed, r.tick, Data(r.state), Data(r.checkpoint.data), r.logLength,
+                                    id, current.logLength])
+                    guard db.changesCount == 1 else { return false }
+                    try Self.storeAppended(change, db: db)
+                    return true
+                }
+                if stored { return result }
             }
-            let (change, result) = try body(try Self.record(row))
-            let r = change.record
-            try db.execute(sql: """
-                UPDATE simulation SET status = ?, speed = ?, tick = ?, state = ?, checkpoint = ?, log_length = ?
-                WHERE id = ?
-                """,
-                arguments: [r.status.rawValue, r.speed, r.tick, Data(r.state), Data(r.checkpoint.data), r.logLength, id])
-            try Self.storeAppended(change, db: db)
-            return result
+            throw StorageError("simulation \(id) kept changing while being updated")
         }
     }
 

@@ -112,8 +112,8 @@ public struct SimulationChange: Sendable, Equatable {
 
 /// Where simulations live. Implementations: `SQLiteSimulationRepository` (the default,
 /// durable) and `InMemorySimulationRepository` (tests). A PostgreSQL implementation keeps the
-/// same contract: `update` is a transaction that holds the simulation's row exclusively
-/// (`SELECT … FOR UPDATE`) while `body` runs the engine.
+/// same contract: `update` writes with `WHERE log_length = ?` and retries on a miss, so
+/// several server processes can share simulations without holding row locks while the engine runs.
 public protocol SimulationRepository: Sendable {
     /// Shown by `GET /health`.
     var storageName: String { get }
@@ -126,9 +126,10 @@ public protocol SimulationRepository: Sendable {
     /// Simulations of the given organizations, newest first, with the total count.
     func list(organizationIds: [String], limit: Int, offset: Int) async throws -> (records: [SimulationRecord], total: Int)
 
-    /// Runs `body` on the current record while holding it exclusively and stores the change it
-    /// returns, all or nothing; nil when there is no such simulation. Errors thrown by `body`
-    /// store nothing.
+    /// Runs `body` on the current record and stores the change it returns, all or nothing, only
+    /// if the simulation did not change meanwhile (its `logLength` is the version); nil when
+    /// there is no such simulation. `body` may run more than once, so it must depend on the
+    /// record alone. Errors thrown by `body` store nothing.
     func update<Result: Sendable>(
         id: String, _ body: @Sendable (SimulationRecord) throws -> (SimulationChange, Result)
     ) async throws -> Result?
