@@ -35,6 +35,20 @@ public struct Identity: Sendable, Equatable {
     }
 
     public func belongs(to organizationId: String) -> Bool { organizationIds.contains(organizationId) }
+
+    /// The organization a request acts for: `requested` when the identity belongs to it (401
+    /// otherwise), else its only one (a token naming several must say which: 400).
+    func organization(_ requested: String?) throws(APIError) -> String {
+        if let requested {
+            guard belongs(to: requested) else { throw APIError.unauthorized("Not authorized for organization \"\(requested)\".") }
+            return requested
+        }
+        guard let only = organizationIds.first else { throw APIError.unauthorized("The credential names no organization.") }
+        guard organizationIds.count == 1 else {
+            throw APIError.validation(path: "organizationId", "is required: the token names several organizations")
+        }
+        return only
+    }
 }
 
 /// The request context of every route: the request id (set first by

@@ -70,19 +70,7 @@ struct OrganizationController: Sendable {
                     throw APIError.validation(path: name, "unknown query parameter")
                 }
             }
-            let id: String
-            if let requested {
-                guard identity.belongs(to: requested) else {
-                    throw APIError.unauthorized("Not authorized for organization \"\(requested)\".")
-                }
-                id = requested
-            } else {
-                guard let first = identity.organizationIds.first else { throw APIError.unauthorized("The credential names no organization.") }
-                guard identity.organizationIds.count == 1 else {
-                    throw APIError.validation(path: "organizationId", "is required: the token names several organizations")
-                }
-                id = first
-            }
+            let id = try identity.organization(requested)
             let tier = try await identities.organization(id: id)?.tier ?? .community
             let limits = tier.limits
             return JSONResponse.make(.object([

@@ -71,25 +71,8 @@ struct SimulationsController<Repository: SimulationRepository>: Sendable {
             throw APIError.from(error)
         }
         if !issues.isEmpty { throw APIError.validation(issues) }
-        let organizationId = try Self.billedOrganization(parsed.organizationId, identity: identity)
+        let organizationId = try identity.organization(parsed.organizationId)
         return (parsed, organizationId, parsed.ticks ?? 0)
-    }
-
-    /// The organization a new simulation belongs to: an API key's own, or one the token names.
-    static func billedOrganization(_ requested: String?, identity: Identity) throws(APIError) -> String {
-        if let requested {
-            guard identity.belongs(to: requested) else {
-                throw APIError.unauthorized("Not authorized for organization \"\(requested)\".")
-            }
-            return requested
-        }
-        guard let only = identity.organizationIds.first else {
-            throw APIError.unauthorized("The credential names no organization.")
-        }
-        guard identity.organizationIds.count == 1 else {
-            throw APIError.validation(path: "organizationId", "is required: the token names several organizations")
-        }
-        return only
     }
 
     private func insert(_ parsed: ScenarioRequest, organizationId: String, ticks: Int) async throws -> SimulationChange {
@@ -136,12 +119,7 @@ struct SimulationsController<Repository: SimulationRepository>: Sendable {
             throw APIError.validation(error.issues)
         }
         var organizations = identity.organizationIds
-        if let requested = query.organizationId {
-            guard identity.belongs(to: requested) else {
-                throw APIError.unauthorized("Not authorized for organization \"\(requested)\".")
-            }
-            organizations = [requested]
-        }
+        if let requested = query.organizationId { organizations = [try identity.organization(requested)] }
         let (records, total) = try await repository.list(organizationIds: organizations, limit: query.limit, offset: query.offset)
         let page = SimulationPage(data: try records.map(Self.resource), limit: query.limit, offset: query.offset, total: total)
         return JSONResponse.make(page.jsonValue)
@@ -214,45 +192,53 @@ struct SimulationsController<Repository: SimulationRepository>: Sendable {
     }
 
     @Sendable func decree(_ request: Request, context: KairosRequestContext) async throws -> Response {
-        let (_, record) = try await owned(request, context: context, scope: .simulationWrite)
-        try RequestReading.noQuery(request)
-        let json = try await RequestReading.json(request)
         let decreeId = "dec_" + APIKeyMaterial.randomBase62(20)
-        let time = now()
-        guard let result = try await repository.update(id: record.id, { current throws in
-            let scenario = try SimulationDriver.scenario(of: current)
-            let action: Action
-            do throws(ValidationFailure) {
-                action = try ScenarioValidator.validateDecree(json, agentIDs: scenario.agents.map(\.id))
-            } catch {
-                throw APIError.validation(error.issues)
-            }
-            let payload = JSONValue.object(["id": .string(decreeId), "decree": action.jsonValue])
-            let (change, tick) = try SimulationDriver.queue(action, kind: .decree, payload: payload, record: current, now: time)
-            return (change, DecreeRecord(id: decreeId, simulationId: current.id, tick: tick, decree: action))
-        }) else { throw APIError.simulationNotFound }
-        return JSONResponse.make(result.jsonValue, status: .created)
+        let record = try await queue(request, context: context, kind: .decree) { json, agentIDs throws(ValidationFailure) in
+            let action = try ScenarioValidator.validateDecree(json, agentIDs: agentIDs)
+            return (action, .object(["id": .string(decreeId), "decree": action.jsonValue]))
+        }
+        let decree = DecreeRecord(id: decreeId, simulationId: record.simulationId, tick: record.tick, decree: record.action)
+        return JSONResponse.make(decree.jsonValue, status: .created)
     }
 
     @Sendable func agentPolicy(_ request: Request, context: KairosRequestContext) async throws -> Response {
+        let record = try await queue(request, context: context, kind: .policy) { json, agentIDs throws(ValidationFailure) in
+            let policy = try AgentPolicyRequest.parse(json, agentIDs: agentIDs)
+            return (policy.action, .object(["agentId": .string(policy.agentId), "decree": policy.action.jsonValue]))
+        }
+        return JSONResponse.make(Acknowledgement(status: record.status, tick: record.tick).jsonValue)
+    }
+
+    /// What queuing a decree or policy change did.
+    struct Queued: Sendable {
+        var simulationId: String
+        var action: Action
+        var tick: Int
+        var status: SimulationStatus
+    }
+
+    /// Reads a body that `parse` turns into an action (validated against the simulation's
+    /// agents) and its log payload, and queues it for the next tick.
+    private func queue(
+        _ request: Request, context: KairosRequestContext, kind: SimulationLogEntry.Kind,
+        parse: @escaping @Sendable (JSONValue, [String]) throws(ValidationFailure) -> (Action, JSONValue)
+    ) async throws -> Queued {
         let (_, record) = try await owned(request, context: context, scope: .simulationWrite)
         try RequestReading.noQuery(request)
         let json = try await RequestReading.json(request)
         let time = now()
-        guard let result = try await repository.update(id: record.id, { current throws in
-            let scenario = try SimulationDriver.scenario(of: current)
-            let policy: AgentPolicyRequest
+        guard let queued = try await repository.update(id: record.id, { current throws in
+            let agentIDs = try SimulationDriver.scenario(of: current).agents.map(\.id)
+            let (action, payload): (Action, JSONValue)
             do throws(ValidationFailure) {
-                policy = try AgentPolicyRequest.parse(json, agentIDs: scenario.agents.map(\.id))
+                (action, payload) = try parse(json, agentIDs)
             } catch {
                 throw APIError.validation(error.issues)
             }
-            let payload = JSONValue.object(["agentId": .string(policy.agentId), "decree": policy.action.jsonValue])
-            let (change, tick) = try SimulationDriver.queue(policy.action, kind: .policy, payload: payload, record: current,
-                                                            now: time)
-            return (change, Acknowledgement(status: change.record.status, tick: tick))
+            let (change, tick) = try SimulationDriver.queue(action, kind: kind, payload: payload, record: current, now: time)
+            return (change, Queued(simulationId: current.id, action: action, tick: tick, status: change.record.status))
         }) else { throw APIError.simulationNotFound }
-        return JSONResponse.make(result.jsonValue)
+        return queued
     }
 
     @Sendable func timeControl(_ request: Request, context: KairosRequestContext) async throws -> Response {
