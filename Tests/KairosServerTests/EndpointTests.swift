@@ -322,3 +322,24 @@ import Testing
         #expect(heaviest * 10_000 <= SimulationDriver.workBudgetPerRequest)
     }
 }
+
+@Suite struct ProphecyResolutionTests {
+    /// API.md names averted, fulfilled and open; a prophecy that foresaw no loss, followed by a
+    /// loss within its horizon (here forced by a decree), needs a fourth: refuted.
+    @Test func aDecreedShockRefutesACalmProphecy() async throws {
+        let server = TestServer()
+        let key = try await server.key()
+        try await server.test { client in
+            let id = try await client.createSimulation(key: key, scenarioId: "single-model-baseline")
+            _ = try await client.send(.post, "/v1/simulations/\(id)/step", key: key, body: #"{"ticks": 51}"#)
+            _ = try await client.send(.post, "/v1/simulations/\(id)/decrees", key: key, body: #"{"kind": "shock", "magnitude": 1}"#)
+            _ = try await client.send(.post, "/v1/simulations/\(id)/step", key: key, body: #"{"ticks": 5}"#)
+            let list = try #require(try await client.send(.get, "/v1/simulations/\(id)/prophecies", key: key).json["data"]?.arrayValue)
+            let first = try #require(list.first)
+            #expect(first["tick"] == 50)
+            #expect(first["predictedLoss"] == .null)
+            #expect(first["lossTick"] == 51)
+            #expect(first["resolution"] == "refuted")
+        }
+    }
+}

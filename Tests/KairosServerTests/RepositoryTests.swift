@@ -34,14 +34,22 @@ import Testing
         _ = try await client.send(.put, "/v1/simulations/\(id)/time-control", key: key, body: #"{"action": "step"}"#)
     }
 
-    @Test(arguments: Kind.allCases)
-    func storedTraceIsTheReplayedLog(kind: Kind) async throws {
+    /// 300 agents: costly enough per tick that the simulation stores its trace.
+    static let costlyScenario: String = {
+        let agents = (["open_model"] + (1 ..< 300).map { "a\($0)" }).map { #"{"id": "\#($0)", "state": {"capability": 300}, "growth": 0.001}"# }
+        return #"{"scenario": {"seed": 9, "agents": [\#(agents.joined(separator: ","))], "initialState": {"stability": 0.8}}}"#
+    }()
+
+    @Test(arguments: Kind.allCases, [false, true])
+    func traceIsTheReplayedLog(kind: Kind, costly: Bool) async throws {
         let (repositories, path) = try kind.open()
         defer { if let path { try? FileManager.default.removeItem(atPath: path) } }
         let server = TestServer(repositories: repositories)
         let key = try await server.key()
         let (id, ndjson) = try await server.test { client -> (String, [UInt8]) in
-            let id = try await client.createSimulation(key: key)
+            let body = costly ? Self.costlyScenario : #"{"scenarioId": "capability-divergence"}"#
+            let created = try await client.send(.post, "/v1/simulations", key: key, body: body)
+            let id = try #require(try created.json["id"]?.stringValue)
             try await Self.session(client, key: key, id: id)
             let trace = try await client.send(.get, "/v1/simulations/\(id)/trace", key: key,
                                               headers: [("Accept", "application/x-ndjson")])
@@ -49,6 +57,9 @@ import Testing
         }
         let record = try #require(try await repositories.simulations.find(id: id))
         #expect(record.tick == 501)
+        #expect(record.storesTrace == costly)
+        let stored = TraceDocument.ndjson(try await repositories.simulations.traceSegments(simulationId: id))
+        #expect(stored == (costly ? ndjson : []), "only costly simulations store their trace")
         let log = try await repositories.simulations.log(simulationId: id, from: 0)
         #expect(log.map(\.kind) == [.step, .decree, .policy, .step, .step])
         #expect(try SimulationDriver.replay(record, log: log) == ndjson)
@@ -117,7 +128,7 @@ import Testing
         defer { if let path { try? FileManager.default.removeItem(atPath: path) } }
         let server = TestServer(repositories: repositories)
         let key = try await server.key()
-        let id = try await server.test { client -> String in
+        let (id, served) = try await server.test { client -> (String, [UInt8]) in
             let id = try await client.createSimulation(key: key)
             try await withThrowingTaskGroup(of: Void.self) { group in
                 for i in 0 ..< 20 {
@@ -132,7 +143,9 @@ import Testing
                 }
                 try await group.waitForAll()
             }
-            return id
+            let trace = try await client.send(.get, "/v1/simulations/\(id)/trace", key: key,
+                                              headers: [("Accept", "application/x-ndjson")])
+            return (id, trace.bytes)
         }
         let record = try #require(try await repositories.simulations.find(id: id))
         #expect(record.tick == 200)
@@ -140,7 +153,7 @@ import Testing
         #expect(log.filter { $0.kind == .step }.count == 20)
         #expect(log.filter { $0.kind == .decree }.count == 4)
         #expect(log.map(\.sequence) == Array(0 ..< log.count))
-        let stored = TraceDocument.ndjson(try await repositories.simulations.traceSegments(simulationId: id))
-        #expect(try SimulationDriver.replay(record, log: log) == stored)
+        #expect(try SimulationDriver.replay(record, log: log) == served)
+        #expect(served.filter { $0 == 0x0A }.count == 200)
     }
 }

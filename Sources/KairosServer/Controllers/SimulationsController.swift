@@ -150,10 +150,10 @@ struct SimulationsController<Repository: SimulationRepository>: Sendable {
     @Sendable func trace(_ request: Request, context: KairosRequestContext) async throws -> Response {
         let (_, record) = try await owned(request, context: context, scope: .simulationRead)
         try RequestReading.noQuery(request)
-        let segments = try await repository.traceSegments(simulationId: record.id)
-        guard !segments.isEmpty else {
+        guard record.tick > 0 else {
             throw APIError(.notFound, "Trace not yet available: the simulation has computed no ticks.")
         }
+        let segments = try await trace(of: record)
         var headers: HTTPFields = [:]
         headers[.simulationID] = record.id
         if RequestReading.wantsNDJSON(request) {
@@ -161,6 +161,13 @@ struct SimulationsController<Repository: SimulationRepository>: Sendable {
             return JSONResponse.bytes(TraceDocument.ndjson(segments), contentType: "application/x-ndjson", headers: headers)
         }
         return JSONResponse.bytes(TraceDocument.json(record, segments: segments), headers: headers)
+    }
+
+    /// The trace as of `record`: stored segments, or the log replayed up to the record's entry.
+    private func trace(of record: SimulationRecord) async throws -> [TraceSegment] {
+        if record.storesTrace { return try await repository.traceSegments(simulationId: record.id) }
+        let log = try await repository.log(simulationId: record.id, from: 0)
+        return [TraceSegment(firstTick: 0, tickCount: record.tick, lines: try SimulationDriver.replay(record, log: log))]
     }
 
     @Sendable func prophecies(_ request: Request, context: KairosRequestContext) async throws -> Response {

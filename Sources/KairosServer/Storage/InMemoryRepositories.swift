@@ -31,7 +31,7 @@ public actor InMemorySimulationRepository: SimulationRepository {
     private func apply(_ change: SimulationChange, to stored: inout Stored) {
         stored.record = change.record
         stored.log += change.log
-        if let segment = change.segment, segment.tickCount > 0 { stored.segments.append(segment) }
+        if change.record.storesTrace, let segment = change.segment, segment.tickCount > 0 { stored.segments.append(segment) }
         stored.prophecies += change.prophecies
         stored.lossTicks += change.lossTicks
     }

@@ -53,6 +53,7 @@ public final class KairosDatabase: Sendable {
                     engine_version TEXT NOT NULL,
                     status TEXT NOT NULL,
                     speed REAL NOT NULL,
+                    stores_trace INTEGER NOT NULL,
                     tick INTEGER NOT NULL,
                     created_at INTEGER NOT NULL,
                     state BLOB NOT NULL,
@@ -112,12 +113,12 @@ public struct SQLiteSimulationRepository: SimulationRepository {
             let r = change.record
             try db.execute(sql: """
                 INSERT INTO simulation (id, organization_id, scenario_id, scenario, seed, engine_version, status, speed,
-                    tick, created_at, state, initial_state, checkpoint, log_length)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    stores_trace, tick, created_at, state, initial_state, checkpoint, log_length)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """,
                 arguments: [r.id, r.organizationId, r.scenarioId, Data(r.scenarioJSON), Int64(r.seed),
-                            r.engineVersion.description, r.status.rawValue, r.speed, r.tick, r.createdAt, Data(r.state),
-                            Data(r.initialState), Data(r.checkpoint.data), r.logLength])
+                            r.engineVersion.description, r.status.rawValue, r.speed, r.storesTrace, r.tick, r.createdAt,
+                            Data(r.state), Data(r.initialState), Data(r.checkpoint.data), r.logLength])
             try Self.storeAppended(change, db: db)
         }
     }
@@ -182,7 +183,7 @@ public struct SQLiteSimulationRepository: SimulationRepository {
                 INSERT INTO simulation_log (simulation_id, sequence, tick, kind, payload, created_at) VALUES (?, ?, ?, ?, ?, ?)
                 """, arguments: [id, entry.sequence, entry.tick, entry.kind.rawValue, Data(w.bytes), entry.createdAt])
         }
-        if let s = change.segment, s.tickCount > 0 {
+        if change.record.storesTrace, let s = change.segment, s.tickCount > 0 {
             try db.execute(sql: "INSERT INTO trace_segment (simulation_id, first_tick, tick_count, lines) VALUES (?, ?, ?, ?)",
                            arguments: [id, s.firstTick, s.tickCount, Data(s.lines)])
         }
@@ -213,7 +214,7 @@ public struct SQLiteSimulationRepository: SimulationRepository {
             scenarioJSON: [UInt8](scenario), seed: UInt64(seed), engineVersion: version, status: status, tick: tick,
             createdAt: row["created_at"], state: [UInt8](state), initialState: [UInt8](initial),
             checkpoint: SimulationCheckpoint(engineVersion: version, tick: tick, data: [UInt8](checkpoint)),
-            logLength: row["log_length"], speed: row["speed"])
+            logLength: row["log_length"], speed: row["speed"], storesTrace: row["stores_trace"])
     }
 
     public func traceSegments(simulationId: String) async throws -> [TraceSegment] {

@@ -26,10 +26,14 @@ public struct SimulationRecord: Sendable, Equatable {
     public var logLength: Int
     /// Playback speed while `playing`.
     public var speed: Double
+    /// Whether the trace is stored (costly scenarios) or derived from the log when read (the
+    /// rest: replaying is cheaper than storing ~0.7 KB per tick). Fixed at creation.
+    public var storesTrace: Bool
 
     public init(id: String, organizationId: String, scenarioId: String?, scenarioJSON: [UInt8], seed: UInt64,
                 engineVersion: EngineVersion, status: SimulationStatus, tick: Int, createdAt: Int64, state: [UInt8],
-                initialState: [UInt8], checkpoint: SimulationCheckpoint, logLength: Int, speed: Double = 1) {
+                initialState: [UInt8], checkpoint: SimulationCheckpoint, logLength: Int, speed: Double = 1,
+                storesTrace: Bool = true) {
         self.id = id
         self.organizationId = organizationId
         self.scenarioId = scenarioId
@@ -44,6 +48,7 @@ public struct SimulationRecord: Sendable, Equatable {
         self.checkpoint = checkpoint
         self.logLength = logLength
         self.speed = speed
+        self.storesTrace = storesTrace
     }
 }
 
@@ -79,7 +84,7 @@ public struct SimulationLogEntry: Sendable, Equatable {
 }
 
 /// Consecutive trace steps as canonical NDJSON lines (each followed by `\n`): the trace,
-/// derived from the log when it was computed and kept so reads never recompute.
+/// derived from the log when it was computed; kept for simulations that store their trace.
 public struct TraceSegment: Sendable, Equatable {
     public var firstTick: Int
     public var tickCount: Int
@@ -134,7 +139,7 @@ public protocol SimulationRepository: Sendable {
         id: String, _ body: @Sendable (SimulationRecord) throws -> (SimulationChange, Result)
     ) async throws -> Result?
 
-    /// The stored trace, in tick order.
+    /// The stored trace, in tick order (empty unless the record `storesTrace`).
     func traceSegments(simulationId: String) async throws -> [TraceSegment]
 
     /// The log, in order, from `sequence` on.
