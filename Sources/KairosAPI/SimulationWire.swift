@@ -81,6 +81,17 @@ public struct SimulationPage: Sendable, Equatable {
         self.total = total
     }
 
+    public init?(json: JSONValue) {
+        guard let items = json["data"]?.arrayValue, let p = json["pagination"], let limit = p["limit"]?.integerValue,
+              let offset = p["offset"]?.integerValue, let total = p["total"]?.integerValue else { return nil }
+        var data: [SimulationResource] = []
+        for item in items {
+            guard let resource = SimulationResource(json: item) else { return nil }
+            data.append(resource)
+        }
+        self.init(data: data, limit: limit, offset: offset, total: total)
+    }
+
     public var jsonValue: JSONValue {
         .object([
             "data": .array(data.map(\.jsonValue)),
@@ -172,6 +183,13 @@ public struct StepResult: Sendable, Equatable {
     public var jsonValue: JSONValue {
         .object(["state": state, "ticks": .number(Double(ticks)), "tick": .number(Double(tick))])
     }
+
+    public init?(json: JSONValue) {
+        guard let state = json["state"], let ticks = json["ticks"]?.integerValue, let tick = json["tick"]?.integerValue else {
+            return nil
+        }
+        self.init(state: state, ticks: ticks, tick: tick)
+    }
 }
 
 /// `PUT /simulations/{id}/agent-policy`: `{agentId, policy: {lambda?, gamma?}}`, queued as a
@@ -262,6 +280,12 @@ public struct Acknowledgement: Sendable, Equatable {
     public var jsonValue: JSONValue {
         .object(["ok": .bool(true), "status": .string(status.rawValue), "tick": .number(Double(tick))])
     }
+
+    public init?(json: JSONValue) {
+        guard json["ok"] == .bool(true), let status = json["status"]?.stringValue.flatMap(SimulationStatus.init(rawValue:)),
+              let tick = json["tick"]?.integerValue else { return nil }
+        self.init(status: status, tick: tick)
+    }
 }
 
 /// A decree accepted by `POST /simulations/{id}/decrees`.
@@ -281,6 +305,14 @@ public struct DecreeRecord: Sendable, Equatable {
     public var jsonValue: JSONValue {
         .object(["id": .string(id), "simulationId": .string(simulationId), "tick": .number(Double(tick)),
                  "decree": decree.jsonValue])
+    }
+
+    public init?(json: JSONValue) {
+        guard let id = json["id"]?.stringValue, let simulationId = json["simulationId"]?.stringValue,
+              let tick = json["tick"]?.integerValue, let decreeJSON = json["decree"],
+              let decree = try? ScenarioValidator.validateDecree(decreeJSON, agentIDs: decreeJSON["target"]?.stringValue.map { [$0] } ?? [])
+        else { return nil }
+        self.init(id: id, simulationId: simulationId, tick: tick, decree: decree)
     }
 }
 
@@ -315,6 +347,12 @@ public struct ProphecyRecord: Sendable, Equatable {
         return .object(members)
     }
 
+    public init?(json: JSONValue) {
+        guard let prophecy = Prophecy(json: json),
+              let resolution = json["resolution"]?.stringValue.flatMap(ProphecyResolution.init(rawValue:)) else { return nil }
+        self.init(prophecy: prophecy, resolution: resolution, lossTick: json["lossTick"]?.integerValue)
+    }
+
     /// Resolves `prophecy` given the ticks of every loss so far and the next tick to compute.
     public static func resolve(_ prophecy: Prophecy, lossTicks: [Int], nextTick: Int) -> ProphecyRecord {
         let end = prophecy.tick + prophecy.horizon
@@ -341,6 +379,13 @@ public struct HealthStatus: Sendable, Equatable {
         self.version = version
         self.engineVersions = engineVersions
         self.storage = storage
+    }
+
+    public init?(json: JSONValue) {
+        guard let status = json["status"]?.stringValue, let version = json["version"]?.stringValue,
+              let engines = json["engineVersions"]?.arrayValue, let storage = json["storage"]?.stringValue else { return nil }
+        self.init(status: status, version: version, engineVersions: engines.compactMap { $0.stringValue.flatMap(EngineVersion.init) },
+                  storage: storage)
     }
 
     public var jsonValue: JSONValue {

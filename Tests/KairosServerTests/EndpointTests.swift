@@ -15,6 +15,7 @@ import Testing
             #expect(health.status == .ok)
             #expect(try health.json["engineVersions"] == ["1.0.0"])
             #expect(try health.json["storage"] == "memory")
+            #expect(HealthStatus(json: try health.json)?.engineVersions == [EngineVersion(1, 0, 0)])
             let scenarios = try await client.send(.get, "/v1/scenarios")
             #expect(scenarios.status == .ok)
             #expect(try scenarios.json["data"]?.arrayValue?.count == ScenarioCatalog.all.count)
@@ -73,6 +74,7 @@ import Testing
             #expect(unknownDomain.status == .notFound)
 
             let page = try await client.send(.get, "/v1/simulations?limit=2", key: key)
+            #expect(SimulationPage(json: try page.json)?.data.count == 2)
             #expect(try page.json["pagination"] == .object(["limit": 2, "offset": 0, "total": 3]))
             #expect(try page.json["data"]?.arrayValue?.count == 2)
             let rest = try await client.send(.get, "/v1/simulations?limit=2&offset=2", key: key)
@@ -153,6 +155,8 @@ import Testing
             let decree = try await client.send(.post, "/v1/simulations/\(id)/decrees", key: key,
                                                body: #"{"kind": "guardrail_upgrade", "target": "model", "magnitude": 0.3}"#)
             #expect(decree.status == .created)
+            #expect(DecreeRecord(json: try decree.json)?.decree == Action(kind: .guardrailUpgrade, target: "model", magnitude: 0.3))
+            #expect(StepResult(json: try step.json)?.tick == 100)
             #expect(try decree.json["tick"] == 100)
             #expect(try decree.json["decree"]?["kind"] == "guardrail_upgrade")
             #expect(try decree.json["id"]?.stringValue?.hasPrefix("dec_") == true)
@@ -190,6 +194,7 @@ import Testing
 
             let prophecies = try await client.send(.get, "/v1/simulations/\(id)/prophecies", key: key)
             let list = try #require(try prophecies.json["data"]?.arrayValue)
+            #expect(list.allSatisfy { ProphecyRecord(json: $0) != nil })
             #expect(list.count == expected.compactMap(\.prophecy).count)
             #expect(!list.isEmpty)
             for p in list {
