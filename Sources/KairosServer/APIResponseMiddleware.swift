@@ -112,6 +112,16 @@ enum RequestReading {
         }
     }
 
+    /// The body read as JSON and parsed into a request type; its issues become VALIDATION_ERROR.
+    static func body<T>(_ request: Request, _ parse: (JSONValue) throws(ValidationFailure) -> T) async throws -> T {
+        let json = try await json(request)
+        do {
+            return try parse(json)
+        } catch {
+            throw APIError.validation(error.issues)
+        }
+    }
+
     /// Query parameters in order, percent-decoded.
     static func query(_ request: Request) -> [(name: String, value: String)] {
         guard let query = request.uri.query, !query.isEmpty else { return [] }

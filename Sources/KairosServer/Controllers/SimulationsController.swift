@@ -183,12 +183,7 @@ struct SimulationsController<Repository: SimulationRepository>: Sendable {
     @Sendable func step(_ request: Request, context: KairosRequestContext) async throws -> Response {
         let (_, record) = try await owned(request, context: context, scope: .simulationWrite)
         try RequestReading.noQuery(request)
-        let body: StepRequest
-        do {
-            body = try StepRequest.parse(try await RequestReading.json(request))
-        } catch let error as ValidationFailure {
-            throw APIError.validation(error.issues)
-        }
+        let body = try await RequestReading.body(request, StepRequest.parse)
         let time = now()
         guard let updated = try await repository.update(id: record.id, { current in
             let change = try SimulationDriver.advance(current, ticks: body.ticks, now: time)
@@ -251,12 +246,7 @@ struct SimulationsController<Repository: SimulationRepository>: Sendable {
     @Sendable func timeControl(_ request: Request, context: KairosRequestContext) async throws -> Response {
         let (_, record) = try await owned(request, context: context, scope: .simulationWrite)
         try RequestReading.noQuery(request)
-        let body: TimeControlRequest
-        do {
-            body = try TimeControlRequest.parse(try await RequestReading.json(request))
-        } catch let error as ValidationFailure {
-            throw APIError.validation(error.issues)
-        }
+        let body = try await RequestReading.body(request, TimeControlRequest.parse)
         let time = now()
         guard let updated = try await repository.update(id: record.id, { current in
             switch body.action {
