@@ -60,7 +60,13 @@ public actor PlaybackScheduler {
             } catch is CancellationError {
                 return
             } catch {
-                logger.error("playback step failed", metadata: ["simulation": .string(id), "error": .string("\(error)")])
+                // A step the engine cannot take (e.g. capability overflow) pauses playback rather
+                // than retrying forever, here and after every restart. Part 2 emits an `error` event.
+                logger.error("playback step failed; pausing", metadata: ["simulation": .string(id), "error": .string("\(error)")])
+                let time = now()
+                _ = try? await repository.update(id: id) { current in
+                    (SimulationDriver.setStatus(.paused, speed: nil, record: current, now: time), ())
+                }
                 return
             }
         }

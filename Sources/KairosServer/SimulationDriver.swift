@@ -136,6 +136,7 @@ enum SimulationDriver {
         var losses: [Int] = []
         for _ in 0 ..< ticks {
             let step = simulation.step()
+            try checkFinite(step)
             lines.step(step)
             lines.byte(0x0A)
             if let p = step.prophecy { prophecies.append(p) }
@@ -189,6 +190,24 @@ enum SimulationDriver {
             }
         }
         return lines.bytes
+    }
+
+    /// ENGINE.md bounds capability only on input: repeated capability jumps (×11 each) or
+    /// logistic growth from far above CMAX overflow binary64, and JSON has no number for the
+    /// result. Such a step is refused rather than stored with `null` where a number belongs.
+    static func checkFinite(_ step: TraceStep) throws(APIError) {
+        let world = step.state
+        guard world.stability.isFinite, world.pressure.isFinite, world.ceiling.isFinite else {
+            throw nonFinite(step.tick, "the world's state")
+        }
+        for a in step.agents where !(a.capability.isFinite && a.alignment.isFinite && a.guardrail.isFinite && a.pressure.isFinite) {
+            throw nonFinite(step.tick, "agent \(a.id)'s capability or pressure")
+        }
+    }
+
+    private static func nonFinite(_ tick: Int, _ what: String) -> APIError {
+        APIError.validation(path: "ticks", "at tick \(tick) \(what) leaves the range of binary64 (capability jumps or growth "
+            + "overflow); nothing from this request was stored")
     }
 
     static func canonical(_ value: JSONValue) -> [UInt8] {

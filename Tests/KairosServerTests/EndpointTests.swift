@@ -348,3 +348,20 @@ import Testing
         }
     }
 }
+
+@Suite struct OverflowTests {
+    /// Valid input by ENGINE.md's ranges whose capability overflows binary64 by tick 8.
+    @Test func overflowingCapabilityIsRefusedNotStoredAsNull() async throws {
+        let server = TestServer()
+        let key = try await server.key()
+        let events = (0 ..< 40).map { #"{"tick": \#($0), "kind": "capability_jump", "target": "m", "magnitude": 10}"# }
+        let body = #"{"scenario": {"seed": 1, "agents": [{"id": "m", "state": {"capability": 1000000, "alignment": 0.5, "guardrail": 0.5}, "growth": 0.001}], "initialState": {"stability": 0.8}, "events": [\#(events.joined(separator: ","))]}, "ticks": 50}"#
+        try await server.test { client in
+            let r = try await client.send(.post, "/v1/simulations/run", key: key, body: body)
+            #expect(r.status == .badRequest)
+            #expect(try r.json["error"]?["details"]?["issues"]?.arrayValue?.first?["path"] == "ticks")
+            let list = try await client.send(.get, "/v1/simulations", key: key)
+            #expect(try list.json["pagination"]?["total"] == 0, "nothing was stored")
+        }
+    }
+}
