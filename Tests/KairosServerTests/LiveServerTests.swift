@@ -170,6 +170,44 @@ import Glibc
         #expect(try trace.json["metadata"]?["digest"]?.stringValue == TraceDigest.of(expected))
     }
 
+    @Test func playbackResumesAfterKillNine() async throws {
+        let db = Self.temporaryDatabase()
+        defer { Self.removeDatabase(db) }
+        let key = String(try #require(try Self.cli(["keys", "create", "--db", db, "--org", "acme"]).output.split(separator: "\n").last))
+        let auth = Self.keyed(key)
+        var server = try ServerProcess(database: db)
+        let created = try await Self.request(server.port, .post, "/v1/simulations", headers: auth,
+                                             body: #"{"scenarioId": "shock-recovery"}"#)
+        let sim = "/v1/simulations/" + (try #require(try created.json["id"]?.stringValue))
+        _ = try await Self.request(server.port, .put, "\(sim)/time-control", headers: auth, body: #"{"action": "play", "speed": 10}"#)
+        try await Task.sleep(for: .milliseconds(300))
+        server.kill9()
+        let atKill = try #require(try await LiveServerTests.tick(of: sim, database: db, key: key))
+        server = try ServerProcess(database: db)
+        defer { server.stop() }
+        try await Task.sleep(for: .milliseconds(400))
+        let resumed = try await Self.request(server.port, .get, sim, headers: auth)
+        #expect(try resumed.json["status"] == "playing")
+        let tick = Int(try resumed.json["tick"]?.numberValue ?? 0)
+        #expect(tick > atKill, "playing resumes after a restart (\(atKill) → \(tick))")
+        let paused = try await Self.request(server.port, .put, "\(sim)/time-control", headers: auth, body: #"{"action": "pause"}"#)
+        #expect(try paused.json["status"] == "paused")
+        // Every tick played, before and after the kill, is in the trace: tick count = trace length.
+        var ndjson = auth
+        ndjson[.accept] = "application/x-ndjson"
+        let trace = try await Self.request(server.port, .get, "\(sim)/trace", headers: ndjson)
+        let final = Int(try paused.json["tick"]?.numberValue ?? 0)
+        #expect(trace.bytes.filter { $0 == 0x0A }.count == final)
+        let scenario = try #require(ScenarioCatalog.scenario(id: "shock-recovery")).scenario
+        #expect(sha256Hex(trace.bytes) == Trace.run(scenario, ticks: final)?.metadata.digest)
+    }
+
+    /// The tick a stopped server's database holds for a simulation.
+    static func tick(of path: String, database: String, key: String) async throws -> Int? {
+        let repositories = try ServerRepositories.open(.sqlite(path: database))
+        return try await repositories.simulations.find(id: String(path.split(separator: "/").last ?? ""))?.tick
+    }
+
     @Test func runDigestMatchesSimulateAndTokensWork() async throws {
         let db = Self.temporaryDatabase()
         defer { Self.removeDatabase(db) }
