@@ -484,6 +484,22 @@ enum OpenAPIDocument {
         return .object(members)
     }
 
+    /// One request body per operation, shown by the reference page and its try-it form.
+    static var requestExamples: [String: JSONValue] {
+        let model = JSONValue.object(["name": "model", "capability_index": 550, "alignment_score": 70, "guardrail_coverage": 60])
+        let jump = JSONValue.object(["tick": 100, "type": "CAPABILITY_JUMP", "target": "model", "magnitude": 0.3])
+        return [
+            "createSimulation": .object(["scenarioId": "capability-divergence"]),
+            "createSimulationFromDomain": .object(["domain": "ai-safety",
+                                                   "input": .object(["seed": 7, "models": [model], "events": [jump]])]),
+            "runSimulation": .object(["scenarioId": "capability-divergence", "ticks": 500]),
+            "stepSimulation": .object(["ticks": 100]),
+            "updateAgentPolicy": .object(["agentId": "frontier_model", "policy": .object(["lambda": 0.7])]),
+            "controlTime": .object(["action": "play", "speed": 2]),
+            "submitDecree": .object(["kind": "guardrail_upgrade", "target": "frontier_model", "magnitude": 0.3]),
+        ]
+    }
+
     // MARK: Builders
 
     static func tag(_ name: String, _ description: String) -> JSONValue {
@@ -595,9 +611,11 @@ enum OpenAPIDocument {
         params += parameters
         members.append(JSONMember(key: "parameters", value: .array(params)))
         if let body {
+            var media: [JSONMember] = [JSONMember(key: "schema", value: body)]
+            if let example = requestExamples[id] { media.append(JSONMember(key: "example", value: example)) }
             members.append(JSONMember(key: "requestBody", value: .object([
                 "required": true,
-                "content": .object(["application/json": .object(["schema": body])]),
+                "content": .object(["application/json": .object(media)]),
             ])))
         }
         var all = responses

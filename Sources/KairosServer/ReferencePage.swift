@@ -43,15 +43,8 @@ enum ReferencePage {
     <main id="main"><p>Loading the OpenAPI document…</p></main>
     <script>
     "use strict";
-    const examples = {
-      createSimulation: {scenarioId: "capability-divergence"},
-      createSimulationFromDomain: {domain: "ai-safety", input: {seed: 7, models: [{name: "model", capability_index: 550, alignment_score: 70, guardrail_coverage: 60}], events: [{tick: 100, type: "CAPABILITY_JUMP", target: "model", magnitude: 0.3}]}},
-      runSimulation: {scenarioId: "capability-divergence", ticks: 500},
-      stepSimulation: {ticks: 100},
-      updateAgentPolicy: {agentId: "frontier_model", policy: {lambda: 0.7}},
-      controlTime: {action: "play", speed: 2.0},
-      submitDecree: {kind: "guardrail_upgrade", target: "frontier_model", magnitude: 0.3}
-    };
+    // Request examples come from the document itself (requestBody…example).
+    const examples = {};
     const esc = s => String(s).replace(/[&<>"]/g, c => ({"&":"&amp;","<":"&lt;",">":"&gt;",'"':"&quot;"}[c]));
     const keyInput = document.getElementById("apikey");
     keyInput.value = localStorage.getItem("kairos.apiKey") || "";
@@ -119,6 +112,10 @@ enum ReferencePage {
       } catch (e) { out.textContent = "request failed: " + e; }
     }
     function render() {
+      for (const item of Object.values(doc.paths)) for (const [m, op] of Object.entries(item)) {
+        const media = m !== "parameters" && op.requestBody && op.requestBody.content["application/json"];
+        if (media && media.example) examples[op.operationId] = media.example;
+      }
       document.getElementById("version").textContent = `${doc.info.title} ${doc.info.version} · OpenAPI ${doc.openapi}`;
       const toc = document.getElementById("toc"), main = document.getElementById("main");
       const byTag = {};
