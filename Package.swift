@@ -9,10 +9,15 @@ let package = Package(
         .library(name: "KairosEngine", targets: ["KairosEngine"]),
         .library(name: "KairosAPI", targets: ["KairosAPI"]),
         .library(name: "KairosScript", targets: ["KairosScript"]),
+        .library(name: "KairosServer", targets: ["KairosServer"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-crypto", from: "4.5.2"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+        .package(url: "https://github.com/vapor/jwt-kit", from: "5.8.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
     ],
     targets: [
         .target(
@@ -21,10 +26,21 @@ let package = Package(
         ),
         .target(name: "KairosAPI", dependencies: ["KairosEngine"]),
         .target(name: "KairosScript", dependencies: ["KairosEngine"]),
+        .target(
+            name: "KairosServer",
+            dependencies: [
+                "KairosEngine", "KairosAPI",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "JWTKit", package: "jwt-kit"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         .executableTarget(
             name: "kairos",
             dependencies: [
-                "KairosEngine", "KairosAPI", "KairosScript", "KairosREPL",
+                "KairosEngine", "KairosAPI", "KairosScript", "KairosREPL", "KairosServer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -42,5 +58,12 @@ let package = Package(
             exclude: ["Conformance"]
         ),
         .testTarget(name: "KairosREPLTests", dependencies: ["KairosREPL", "kairos"]),
+        .testTarget(
+            name: "KairosServerTests",
+            dependencies: [
+                "KairosServer", "KairosAPI", "KairosEngine", "kairos",
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+            ]
+        ),
     ]
 )

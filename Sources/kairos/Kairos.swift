@@ -15,7 +15,7 @@ struct Kairos: AsyncParsableCommand {
         `#!/usr/bin/env kairos` files run directly.
         """,
         version: KairosVersion.string,
-        subcommands: [Simulate.self, Run.self, Check.self, Compile.self]
+        subcommands: [Simulate.self, Run.self, Check.self, Compile.self, Serve.self, Keys.self, Token.self]
     )
 }
 

@@ -1,0 +1,148 @@
+import Foundation
+import Hummingbird
+import KairosAPI
+import KairosEngine
+import Logging
+import NIOCore
+
+/// The outermost middleware: gives every request an id (the client's `X-Request-Id` when it
+/// is sensible, else a new one), echoes it on every response, renders every error as the
+/// API's envelope (never leaking internals), and logs one structured line per request.
+struct APIResponseMiddleware: RouterMiddleware {
+    typealias Context = KairosRequestContext
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        var context = context
+        let requestId = request.headers[.requestID].flatMap(Self.acceptable) ?? "req_" + APIKeyMaterial.randomBase62(20)
+        context.requestId = requestId
+        context.logger[metadataKey: "request.id"] = .string(requestId)
+        let started = ContinuousClock.now
+        var response: Response
+        var failure: APIError?
+        do {
+            response = try await next(request, context)
+        } catch {
+            let apiError = Self.apiError(for: error)
+            failure = apiError
+            response = Self.render(apiError, requestId: requestId)
+        }
+        response.headers[.requestID] = requestId
+        let elapsed = ContinuousClock.now - started
+        let milliseconds = Double(elapsed.components.seconds) * 1000 + Double(elapsed.components.attoseconds) / 1e15
+        var metadata: Logger.Metadata = [
+            "http.method": .string(request.method.rawValue), "http.path": .string(request.uri.path),
+            "http.status": .stringConvertible(response.status.code),
+            "duration.ms": .string(CanonicalJSON.number((milliseconds * 1000).rounded() / 1000)),
+        ]
+        if let failure {
+            metadata["error.code"] = .string(failure.code.rawValue)
+            if let reason = failure.internalReason { metadata["error.reason"] = .string(reason) }
+        }
+        if let identity = context.identity { metadata["identity"] = .string(identity.subject) }
+        context.logger.log(level: failure?.code == .internalError ? .error : .info, "request", metadata: metadata)
+        return response
+    }
+
+    /// A client-sent id is kept when it is 1–128 visible ASCII characters.
+    static func acceptable(_ value: String) -> String? {
+        guard !value.isEmpty, value.utf8.count <= 128, value.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F }) else { return nil }
+        return value
+    }
+
+    static func apiError(for error: any Error) -> APIError {
+        switch error {
+        case let e as APIError:
+            return e
+        case is NIOTooManyBytesError:
+            return APIError(.payloadTooLarge, "Request body exceeds \(SimulationLimits.maxBodyBytes) bytes.",
+                            details: .object(["limit": .number(Double(SimulationLimits.maxBodyBytes))]))
+        case let e as any HTTPResponseError:
+            switch e.status.code {
+            case 404: return APIError(.notFound, "No such route.")
+            case 405: return APIError(.methodNotAllowed, "Method not allowed on this route.")
+            case 413: return APIError(.payloadTooLarge, "Request body exceeds \(SimulationLimits.maxBodyBytes) bytes.")
+            case 400 ..< 500: return APIError(.validationError, "Bad request.", details: APIErrorEnvelope.issuesDetails([
+                ValidationIssue(path: "", message: "the request could not be read (HTTP \(e.status.code))")]))
+            default: return APIError.internal("HTTP error \(e.status.code): \(e)")
+            }
+        default:
+            return APIError.internal("\(type(of: error)): \(error)")
+        }
+    }
+
+    static func render(_ error: APIError, requestId: String) -> Response {
+        let envelope = APIErrorEnvelope(code: error.code, message: error.message, details: error.details, requestId: requestId)
+        return JSONResponse.make(envelope.jsonValue, status: error.status)
+    }
+}
+
+/// Compact JSON responses (the canonical writer: sorted keys, no whitespace).
+enum JSONResponse {
+    static func make(_ value: JSONValue, status: HTTPResponse.Status = .ok) -> Response {
+        var w = CanonicalJSONWriter(capacity: 1024)
+        w.value(value)
+        return bytes(w.bytes, status: status)
+    }
+
+    static func bytes(_ bytes: [UInt8], status: HTTPResponse.Status = .ok, contentType: String = "application/json",
+                      headers extra: HTTPFields = [:]) -> Response {
+        var headers = extra
+        headers[.contentType] = contentType
+        return Response(status: status, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(bytes: bytes)))
+    }
+}
+
+/// Reading request bodies and query strings with the API's errors.
+enum RequestReading {
+    /// The body as JSON: 413 above 1 MiB, VALIDATION_ERROR with the position when malformed.
+    static func json(_ request: Request) async throws -> JSONValue {
+        if let length = request.headers[.contentLength].flatMap(Int.init), length > SimulationLimits.maxBodyBytes {
+            throw APIError(.payloadTooLarge, "Request body exceeds \(SimulationLimits.maxBodyBytes) bytes.",
+                           details: .object(["limit": .number(Double(SimulationLimits.maxBodyBytes))]))
+        }
+        let buffer = try await request.body.collect(upTo: SimulationLimits.maxBodyBytes)
+        let bytes = Array(buffer.readableBytesView)
+        if bytes.allSatisfy({ $0 == 0x20 || $0 == 0x0A || $0 == 0x0D || $0 == 0x09 }) {
+            throw APIError.validation(path: "", "a JSON object body is required")
+        }
+        do {
+            return try JSONParser.parse(bytes)
+        } catch {
+            throw APIError.malformedJSON(error)
+        }
+    }
+
+    /// The body read as JSON and parsed into a request type; its issues become VALIDATION_ERROR.
+    static func body<T>(_ request: Request, _ parse: (JSONValue) throws(ValidationFailure) -> T) async throws -> T {
+        let json = try await json(request)
+        do {
+            return try parse(json)
+        } catch {
+            throw APIError.validation(error.issues)
+        }
+    }
+
+    /// Query parameters in order, percent-decoded.
+    static func query(_ request: Request) -> [(name: String, value: String)] {
+        guard let query = request.uri.query, !query.isEmpty else { return [] }
+        return query.split(separator: "&").map { pair in
+            let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            let name = String(parts[0]).removingPercentEncoding ?? String(parts[0])
+            let value = parts.count > 1 ? (String(parts[1]).replacingOccurrences(of: "+", with: " ").removingPercentEncoding ?? String(parts[1])) : ""
+            return (name, value)
+        }
+    }
+
+    /// Whether the client asked for NDJSON.
+    static func wantsNDJSON(_ request: Request) -> Bool {
+        request.headers[values: .accept].contains { $0.lowercased().contains("application/x-ndjson") }
+    }
+
+    /// Refuses a query string on routes that take none.
+    static func noQuery(_ request: Request) throws(APIError) {
+        let parameters = query(request)
+        if !parameters.isEmpty {
+            throw APIError.validation(parameters.map { ValidationIssue(path: $0.name, message: "unknown query parameter") })
+        }
+    }
+}

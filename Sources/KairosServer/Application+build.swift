@@ -1,0 +1,105 @@
+import Hummingbird
+import KairosAPI
+import Logging
+
+/// How `kairos serve` (and every test) builds the server.
+public struct ServerConfiguration: Sendable {
+    public enum Storage: Sendable, Equatable {
+        /// SQLite at a path (`:memory:` for a private in-memory database).
+        case sqlite(path: String)
+        /// The in-memory repositories (tests).
+        case memory
+    }
+
+    public var host: String
+    public var port: Int
+    public var storage: Storage
+    /// The HS256 secret for bearer tokens; nil refuses bearer tokens.
+    public var jwtSecret: String?
+    public var logLevel: Logger.Level
+
+    public init(host: String = "127.0.0.1", port: Int = 8080, storage: Storage = .sqlite(path: "kairos.db"),
+                jwtSecret: String? = nil, logLevel: Logger.Level = .info) {
+        self.host = host
+        self.port = port
+        self.storage = storage
+        self.jwtSecret = jwtSecret
+        self.logLevel = logLevel
+    }
+}
+
+/// The repositories one server uses.
+public struct ServerRepositories: Sendable {
+    public var simulations: any SimulationRepository
+    public var identities: any IdentityRepository
+
+    public init(simulations: any SimulationRepository, identities: any IdentityRepository) {
+        self.simulations = simulations
+        self.identities = identities
+    }
+
+    /// Opens the repositories `storage` names.
+    public static func open(_ storage: ServerConfiguration.Storage) throws -> ServerRepositories {
+        switch storage {
+        case .memory:
+            return ServerRepositories(simulations: InMemorySimulationRepository(), identities: InMemoryIdentityRepository())
+        case .sqlite(let path):
+            let database = try KairosDatabase(path: path)
+            return ServerRepositories(simulations: SQLiteSimulationRepository(database: database),
+                                      identities: SQLiteIdentityRepository(database: database))
+        }
+    }
+}
+
+/// Builds the application: the one function production and tests share.
+/// `onServerRunning` receives the bound port (useful with port 0).
+public func buildApplication(
+    _ configuration: ServerConfiguration,
+    repositories: ServerRepositories? = nil,
+    logger: Logger? = nil,
+    onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
+) async throws -> some ApplicationProtocol {
+    var log = logger ?? Logger(label: "kairos.server")
+    log.logLevel = configuration.logLevel
+    let repositories = try repositories ?? ServerRepositories.open(configuration.storage)
+    let tokens: TokenAuthority? = if let secret = configuration.jwtSecret { try await TokenAuthority(secret: secret) } else { nil }
+    let playback = PlaybackScheduler(repository: repositories.simulations, now: ServerTime.nowMilliseconds, logger: log)
+    let router = buildRouter(repositories: repositories, tokens: tokens, playback: playback)
+    let logger = log
+    return Application(
+        router: router,
+        configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "kairos"),
+        onServerRunning: { channel in
+            await playback.resumeAll()
+            let port = channel.localAddress?.port ?? configuration.port
+            logger.info("listening", metadata: ["address": .string("http://\(configuration.host):\(port)"),
+                                                "storage": .string(repositories.simulations.storageName)])
+            await onServerRunning(port)
+        },
+        logger: log)
+}
+
+/// The routes of `/v1`, with the middleware every request passes through.
+func buildRouter(repositories: ServerRepositories, tokens: TokenAuthority?, playback: PlaybackScheduler,
+                 now: @escaping @Sendable () -> Int64 = ServerTime.nowMilliseconds) -> Router<KairosRequestContext> {
+    let router = Router(context: KairosRequestContext.self)
+    // Part 2 slots in here, in this order: rate limits (they need the identity, so they sit
+    // inside authentication on protected routes and by IP on public ones), then idempotency.
+    router.add(middleware: APIResponseMiddleware())
+    let v1 = router.group("v1")
+    HealthController(storageName: repositories.simulations.storageName).addRoutes(to: v1)
+    ScenariosController().addRoutes(to: v1)
+    DocumentationController().addRoutes(to: v1)
+    let authenticator = Authenticator(identities: repositories.identities, tokens: tokens)
+    let protected = v1.group("simulations").add(middleware: AuthenticationMiddleware(authenticator: authenticator))
+    addSimulationRoutes(repositories.simulations, to: protected, playback: playback, now: now)
+    OrganizationController(identities: repositories.identities)
+        .addRoutes(to: v1.group("organization").add(middleware: AuthenticationMiddleware(authenticator: authenticator)))
+    return router
+}
+
+/// Opens the existential so the controller is specialised for the concrete repository.
+private func addSimulationRoutes(_ repository: some SimulationRepository, to group: RouterGroup<KairosRequestContext>,
+                                 playback: PlaybackScheduler, now: @escaping @Sendable () -> Int64) {
+    SimulationsController(repository: repository, playback: playback, now: now).addRoutes(to: group)
+}

@@ -1,0 +1,291 @@
+import Foundation
+import Hummingbird
+import KairosAPI
+import KairosEngine
+
+/// `/v1/simulations…` (seed 001 and API.md): every route authenticates (the group's
+/// middleware), checks its scope, and — per simulation — answers another organization's
+/// simulation with 401 exactly as a missing permission.
+struct SimulationsController<Repository: SimulationRepository>: Sendable {
+    let repository: Repository
+    let playback: PlaybackScheduler
+    let now: @Sendable () -> Int64
+
+    func addRoutes(to group: RouterGroup<KairosRequestContext>) {
+        group.post("/", use: create)
+        group.post("/from-domain", use: createFromDomain)
+        group.post("/run", use: run)
+        group.get("/", use: list)
+        group.get("/:id", use: get)
+        group.post("/:id/step", use: step)
+        group.get("/:id/trace", use: trace)
+        group.put("/:id/agent-policy", use: agentPolicy)
+        group.put("/:id/time-control", use: timeControl)
+        group.post("/:id/decrees", use: decree)
+        group.get("/:id/prophecies", use: prophecies)
+    }
+
+    // MARK: Creating
+
+    enum Source {
+        /// `POST /simulations`: `scenarioId` or `scenario`.
+        case scenario
+        /// `POST /simulations/from-domain`: `domain` and `input`.
+        case domain
+        /// `POST /simulations/run`: any of them, with `ticks`.
+        case run
+    }
+
+    /// Reads and checks a create/run body; the organization it bills is resolved against the identity.
+    private func parseCreation(_ request: Request, context: KairosRequestContext, source: Source) async throws
+        -> (ScenarioRequest, organizationId: String, ticks: Int)
+    {
+        let identity = try context.require(.simulationWrite)
+        try RequestReading.noQuery(request)
+        let json = try await RequestReading.json(request)
+        var issues: [ValidationIssue] = []
+        if case .object(let members) = json {
+            let keys = members.map(\.key)
+            switch source {
+            case .scenario:
+                if keys.contains("domain") { issues.append(.init(path: "domain", message: "use POST /v1/simulations/from-domain for domain input")) }
+                if keys.contains("input") { issues.append(.init(path: "input", message: "use POST /v1/simulations/from-domain for domain input")) }
+                if keys.contains("ticks") { issues.append(.init(path: "ticks", message: "unknown field; creating computes no ticks (use /step or /run)")) }
+            case .domain:
+                if keys.contains("scenarioId") { issues.append(.init(path: "scenarioId", message: "use POST /v1/simulations for a catalog scenario")) }
+                if keys.contains("scenario") { issues.append(.init(path: "scenario", message: "use POST /v1/simulations for a native scenario")) }
+                if keys.contains("ticks") { issues.append(.init(path: "ticks", message: "unknown field; creating computes no ticks (use /step or /run)")) }
+                if !keys.contains("domain") { issues.append(.init(path: "domain", message: "is required")) }
+            case .run:
+                if !keys.contains("ticks") { issues.append(.init(path: "ticks", message: "is required")) }
+            }
+        }
+        let parsed: ScenarioRequest
+        do throws(ScenarioRequest.Failure) {
+            parsed = try ScenarioRequest.parse(json)
+        } catch {
+            if case .invalid(let failure) = error {
+                throw APIError.validation(issues + failure.issues.filter { i in !issues.contains { $0.path == i.path } })
+            }
+            if !issues.isEmpty { throw APIError.validation(issues) }
+            throw APIError.from(error)
+        }
+        if !issues.isEmpty { throw APIError.validation(issues) }
+        let organizationId = try identity.organization(parsed.organizationId)
+        return (parsed, organizationId, parsed.ticks ?? 0)
+    }
+
+    private func insert(_ parsed: ScenarioRequest, organizationId: String, ticks: Int) async throws -> SimulationChange {
+        let change = try SimulationDriver.start(
+            id: UUID().uuidString.lowercased(), organizationId: organizationId, request: parsed,
+            version: parsed.engineVersion ?? EngineRegistry.latest, ticks: ticks, now: now())
+        try await repository.insert(change)
+        return change
+    }
+
+    @Sendable func create(_ request: Request, context: KairosRequestContext) async throws -> Response {
+        let (parsed, org, _) = try await parseCreation(request, context: context, source: .scenario)
+        let change = try await insert(parsed, organizationId: org, ticks: 0)
+        return try JSONResponse.make(Self.resource(change.record).jsonValue, status: .created)
+    }
+
+    @Sendable func createFromDomain(_ request: Request, context: KairosRequestContext) async throws -> Response {
+        let (parsed, org, _) = try await parseCreation(request, context: context, source: .domain)
+        let change = try await insert(parsed, organizationId: org, ticks: 0)
+        return try JSONResponse.make(Self.resource(change.record).jsonValue, status: .created)
+    }
+
+    @Sendable func run(_ request: Request, context: KairosRequestContext) async throws -> Response {
+        let (parsed, org, ticks) = try await parseCreation(request, context: context, source: .run)
+        let change = try await insert(parsed, organizationId: org, ticks: ticks)
+        let segments = change.segment.map { [$0] } ?? []
+        var headers: HTTPFields = [:]
+        headers[.simulationID] = change.record.id
+        if RequestReading.wantsNDJSON(request) {
+            headers[.traceDigest] = TraceDocument.digest(segments)
+            return JSONResponse.bytes(TraceDocument.ndjson(segments), contentType: "application/x-ndjson", headers: headers)
+        }
+        return JSONResponse.bytes(TraceDocument.runResult(change.record, segments: segments), headers: headers)
+    }
+
+    // MARK: Reading
+
+    @Sendable func list(_ request: Request, context: KairosRequestContext) async throws -> Response {
+        let identity = try context.require(.simulationRead)
+        let query: SimulationListQuery
+        do {
+            query = try SimulationListQuery.parse(RequestReading.query(request))
+        } catch {
+            throw APIError.validation(error.issues)
+        }
+        var organizations = identity.organizationIds
+        if let requested = query.organizationId { organizations = [try identity.organization(requested)] }
+        let (records, total) = try await repository.list(organizationIds: organizations, limit: query.limit, offset: query.offset)
+        let page = SimulationPage(data: try records.map(Self.resource), limit: query.limit, offset: query.offset, total: total)
+        return JSONResponse.make(page.jsonValue)
+    }
+
+    /// The simulation named by the path, if the identity may see it.
+    private func owned(_ request: Request, context: KairosRequestContext, scope: APIScope) async throws
+        -> (Identity, SimulationRecord)
+    {
+        let identity = try context.require(scope)
+        let id = try Self.simulationId(context)
+        guard let record = try await repository.find(id: id) else { throw APIError.simulationNotFound }
+        guard identity.belongs(to: record.organizationId) else { throw APIError.otherOrganization }
+        return (identity, record)
+    }
+
+    static func simulationId(_ context: KairosRequestContext) throws(APIError) -> String {
+        guard let id = context.parameters.get("id") else { throw APIError.simulationNotFound }
+        return id
+    }
+
+    @Sendable func get(_ request: Request, context: KairosRequestContext) async throws -> Response {
+        let (_, record) = try await owned(request, context: context, scope: .simulationRead)
+        try RequestReading.noQuery(request)
+        return try JSONResponse.make(Self.resource(record).jsonValue)
+    }
+
+    @Sendable func trace(_ request: Request, context: KairosRequestContext) async throws -> Response {
+        let (_, record) = try await owned(request, context: context, scope: .simulationRead)
+        try RequestReading.noQuery(request)
+        guard record.tick > 0 else {
+            throw APIError(.notFound, "Trace not yet available: the simulation has computed no ticks.")
+        }
+        let segments = try await trace(of: record)
+        var headers: HTTPFields = [:]
+        headers[.simulationID] = record.id
+        if RequestReading.wantsNDJSON(request) {
+            headers[.traceDigest] = TraceDocument.digest(segments)
+            return JSONResponse.bytes(TraceDocument.ndjson(segments), contentType: "application/x-ndjson", headers: headers)
+        }
+        return JSONResponse.bytes(TraceDocument.json(record, segments: segments), headers: headers)
+    }
+
+    /// The trace as of `record`: stored segments, or the log replayed up to the record's entry.
+    private func trace(of record: SimulationRecord) async throws -> [TraceSegment] {
+        if record.storesTrace { return try await repository.traceSegments(simulationId: record.id) }
+        let log = try await repository.log(simulationId: record.id, from: 0)
+        return [TraceSegment(firstTick: 0, tickCount: record.tick, lines: try SimulationDriver.replay(record, log: log))]
+    }
+
+    @Sendable func prophecies(_ request: Request, context: KairosRequestContext) async throws -> Response {
+        let (_, record) = try await owned(request, context: context, scope: .simulationRead)
+        try RequestReading.noQuery(request)
+        let (list, losses) = try await repository.prophecies(simulationId: record.id)
+        let records = list.map { ProphecyRecord.resolve($0, lossTicks: losses, nextTick: record.tick) }
+        return JSONResponse.make(.object(["data": .array(records.map(\.jsonValue))]))
+    }
+
+    // MARK: Changing
+
+    @Sendable func step(_ request: Request, context: KairosRequestContext) async throws -> Response {
+        let (_, record) = try await owned(request, context: context, scope: .simulationWrite)
+        try RequestReading.noQuery(request)
+        let body = try await RequestReading.body(request, StepRequest.parse)
+        let time = now()
+        guard let updated = try await repository.update(id: record.id, { current in
+            let change = try SimulationDriver.advance(current, ticks: body.ticks, now: time)
+            return (change, change.record)
+        }) else { throw APIError.simulationNotFound }
+        let result = StepResult(state: try Self.json(updated.state), ticks: body.ticks, tick: updated.tick)
+        return JSONResponse.make(result.jsonValue)
+    }
+
+    @Sendable func decree(_ request: Request, context: KairosRequestContext) async throws -> Response {
+        let decreeId = "dec_" + APIKeyMaterial.randomBase62(20)
+        let record = try await queue(request, context: context, kind: .decree) { json, agentIDs throws(ValidationFailure) in
+            let action = try ScenarioValidator.validateDecree(json, agentIDs: agentIDs)
+            return (action, .object(["id": .string(decreeId), "decree": action.jsonValue]))
+        }
+        let decree = DecreeRecord(id: decreeId, simulationId: record.simulationId, tick: record.tick, decree: record.action)
+        return JSONResponse.make(decree.jsonValue, status: .created)
+    }
+
+    @Sendable func agentPolicy(_ request: Request, context: KairosRequestContext) async throws -> Response {
+        let record = try await queue(request, context: context, kind: .policy) { json, agentIDs throws(ValidationFailure) in
+            let policy = try AgentPolicyRequest.parse(json, agentIDs: agentIDs)
+            return (policy.action, .object(["agentId": .string(policy.agentId), "decree": policy.action.jsonValue]))
+        }
+        return JSONResponse.make(Acknowledgement(status: record.status, tick: record.tick).jsonValue)
+    }
+
+    /// What queuing a decree or policy change did.
+    struct Queued: Sendable {
+        var simulationId: String
+        var action: Action
+        var tick: Int
+        var status: SimulationStatus
+    }
+
+    /// Reads a body that `parse` turns into an action (validated against the simulation's
+    /// agents) and its log payload, and queues it for the next tick.
+    private func queue(
+        _ request: Request, context: KairosRequestContext, kind: SimulationLogEntry.Kind,
+        parse: @escaping @Sendable (JSONValue, [String]) throws(ValidationFailure) -> (Action, JSONValue)
+    ) async throws -> Queued {
+        let (_, record) = try await owned(request, context: context, scope: .simulationWrite)
+        try RequestReading.noQuery(request)
+        let json = try await RequestReading.json(request)
+        let time = now()
+        guard let queued = try await repository.update(id: record.id, { current throws in
+            let agentIDs = try SimulationDriver.scenario(of: current).agents.map(\.id)
+            let (action, payload): (Action, JSONValue)
+            do throws(ValidationFailure) {
+                (action, payload) = try parse(json, agentIDs)
+            } catch {
+                throw APIError.validation(error.issues)
+            }
+            let (change, tick) = try SimulationDriver.queue(action, kind: kind, payload: payload, record: current, now: time)
+            return (change, Queued(simulationId: current.id, action: action, tick: tick, status: change.record.status))
+        }) else { throw APIError.simulationNotFound }
+        return queued
+    }
+
+    @Sendable func timeControl(_ request: Request, context: KairosRequestContext) async throws -> Response {
+        let (_, record) = try await owned(request, context: context, scope: .simulationWrite)
+        try RequestReading.noQuery(request)
+        let body = try await RequestReading.body(request, TimeControlRequest.parse)
+        let time = now()
+        guard let updated = try await repository.update(id: record.id, { current in
+            switch body.action {
+            case .play:
+                if current.status == .completed { throw APIError.completed(current) }
+                let change = SimulationDriver.setStatus(.playing, speed: body.speed, record: current, now: time)
+                return (change, change.record)
+            case .pause:
+                let change = SimulationDriver.setStatus(current.status == .completed ? .completed : .paused, speed: body.speed,
+                                                        record: current, now: time)
+                return (change, change.record)
+            case .step:
+                var change = SimulationDriver.setStatus(.paused, speed: body.speed, record: current, now: time)
+                let stepped = try SimulationDriver.advance(change.record, ticks: 1, now: time)
+                change.record = stepped.record
+                change.log += stepped.log
+                change.segment = stepped.segment
+                change.prophecies = stepped.prophecies
+                change.lossTicks = stepped.lossTicks
+                return (change, change.record)
+            }
+        }) else { throw APIError.simulationNotFound }
+        if updated.status == .playing { await playback.play(updated.id) }
+        return JSONResponse.make(Acknowledgement(status: updated.status, tick: updated.tick).jsonValue)
+    }
+
+    // MARK: Shapes
+
+    static func resource(_ record: SimulationRecord) throws -> SimulationResource {
+        SimulationResource(id: record.id, scenarioId: record.scenarioId, organizationId: record.organizationId,
+                           engineVersion: record.engineVersion, status: record.status, tick: record.tick,
+                           createdAt: ServerTime.iso8601(milliseconds: record.createdAt), state: try json(record.state))
+    }
+
+    static func json(_ bytes: [UInt8]) throws(APIError) -> JSONValue {
+        do {
+            return try JSONParser.parse(bytes)
+        } catch {
+            throw APIError.internal("stored JSON does not parse: \(error)")
+        }
+    }
+}

@@ -1,0 +1,218 @@
+import KairosAPI
+import KairosEngine
+
+/// Runs the engine for stored simulations: every mutation restores the simulation from its
+/// latest checkpoint (never replaying from tick 0), applies one command, and returns what to
+/// store — the new checkpoint, the log entry, and the steps it computed.
+enum SimulationDriver {
+    /// The most agent-tick evaluations one request may ask the engine for (prophecies fork the
+    /// world, so a tick can cost far more than one evaluation): valid but ruinous settings are
+    /// refused up front instead of holding a worker for minutes.
+    static let workBudgetPerRequest = 100_000_000.0
+
+    /// Agent-tick evaluations one tick of `scenario` costs, prophecy forks included: a world at
+    /// depth d > 0 forks `horizon` ticks at depth d − 1 every `interval` ticks.
+    static func workPerTick(_ scenario: Scenario) -> Double {
+        let settings = scenario.settings
+        var ticksPerTick = 1.0
+        if settings.prophecyInterval > 0, settings.recursionDepth > 0 {
+            let forks = Double(settings.prophecyHorizon) / Double(settings.prophecyInterval)
+            for _ in 0 ..< settings.recursionDepth { ticksPerTick = 1 + forks * ticksPerTick }
+        }
+        return ticksPerTick * Double(scenario.agents.count + 1)
+    }
+
+    /// Above this many agent-tick evaluations per tick a simulation stores its trace; at or
+    /// below it, replaying the log on read (100 000 ticks in well under a second in a release
+    /// build) is cheaper than storing every step.
+    static let derivedTraceWorkLimit = 256.0
+
+    static func checkWork(_ scenario: Scenario, ticks: Int, path: String) throws(APIError) {
+        let perTick = workPerTick(scenario)
+        guard perTick * Double(ticks) > workBudgetPerRequest else { return }
+        let allowed = Int(workBudgetPerRequest / perTick)
+        if allowed < 1 {
+            throw APIError.validation(path: path, "one tick of this scenario costs about \(Int(perTick)) agent-tick evaluations "
+                + "(agents × prophecy forks); lower settings.recursionDepth or prophecyHorizon, or raise prophecyInterval")
+        }
+        throw APIError.validation(path: "ticks", "this scenario costs about \(Int(perTick)) agent-tick evaluations per tick; "
+            + "at most \(allowed) ticks per request")
+    }
+
+    /// Starts a simulation and computes its first `ticks` ticks (0 for a plain create).
+    static func start(id: String, organizationId: String, request: ScenarioRequest, version: EngineVersion, ticks: Int,
+                      now: Int64) throws(APIError) -> SimulationChange {
+        try checkWork(request.scenario, ticks: max(1, ticks), path: request.scenarioId == nil ? "scenario.settings" : "scenarioId")
+        guard let simulation = EngineRegistry.start(request.scenario, version: version) else {
+            throw APIError.engineVersionUnavailable(version.description)
+        }
+        var scenarioWriter = CanonicalJSONWriter(capacity: 1024)
+        scenarioWriter.value(request.scenario.jsonValue)
+        let initial = canonical(simulation.snapshot().jsonValue)
+        let record = SimulationRecord(
+            id: id, organizationId: organizationId, scenarioId: request.scenarioId, scenarioJSON: scenarioWriter.bytes,
+            seed: request.scenario.seed, engineVersion: version, status: .paused, tick: 0, createdAt: now,
+            state: initial, initialState: initial, checkpoint: simulation.checkpoint(), logLength: 0,
+            storesTrace: workPerTick(request.scenario) > derivedTraceWorkLimit)
+        guard ticks > 0 else { return SimulationChange(record: record) }
+        return try compute(simulation, record: record, ticks: ticks, now: now)
+    }
+
+    /// Computes `ticks` more ticks.
+    static func advance(_ record: SimulationRecord, ticks: Int, now: Int64) throws(APIError) -> SimulationChange {
+        try checkRoom(record, ticks: ticks)
+        let simulation = try restore(record)
+        try checkWork(simulation.scenario, ticks: ticks, path: "ticks")
+        return try compute(simulation, record: record, ticks: ticks, now: now)
+    }
+
+    /// Queues a decree or policy change for the next tick; returns the change and that tick.
+    static func queue(_ action: Action, kind: SimulationLogEntry.Kind, payload: JSONValue, record: SimulationRecord,
+                      now: Int64) throws(APIError) -> (SimulationChange, Int) {
+        if record.status == .completed { throw APIError.completed(record) }
+        let simulation = try restore(record)
+        let tick: Int
+        do {
+            tick = try simulation.submit(action)
+        } catch {
+            throw APIError.validation(error.issues)
+        }
+        var updated = record
+        updated.checkpoint = simulation.checkpoint()
+        let entry = SimulationLogEntry(sequence: record.logLength, tick: tick, kind: kind, payload: payload, createdAt: now)
+        updated.logLength += 1
+        return (SimulationChange(record: updated, log: [entry]), tick)
+    }
+
+    /// Records a playback status change.
+    static func setStatus(_ status: SimulationStatus, speed: Double?, record: SimulationRecord, now: Int64) -> SimulationChange {
+        var updated = record
+        updated.status = status
+        if let speed { updated.speed = speed }
+        guard status != record.status || (speed != nil && speed != record.speed) else { return SimulationChange(record: record) }
+        var payload: [JSONMember] = [JSONMember(key: "status", value: .string(status.rawValue))]
+        if status == .playing { payload.append(JSONMember(key: "speed", value: .number(updated.speed))) }
+        let entry = SimulationLogEntry(sequence: record.logLength, tick: record.tick, kind: .status, payload: .object(payload),
+                                       createdAt: now)
+        updated.logLength += 1
+        return SimulationChange(record: updated, log: [entry])
+    }
+
+    static func checkRoom(_ record: SimulationRecord, ticks: Int) throws(APIError) {
+        if record.status == .completed { throw APIError.completed(record) }
+        if record.tick + ticks > SimulationLimits.maxTicks {
+            throw APIError.validation([ValidationIssue(
+                path: "ticks",
+                message: "the simulation is at tick \(record.tick); it may hold at most \(SimulationLimits.maxTicks) ticks")])
+        }
+    }
+
+    static func scenario(of record: SimulationRecord) throws(APIError) -> Scenario {
+        if let id = record.scenarioId, let entry = ScenarioCatalog.scenario(id: id),
+           canonical(entry.scenario.jsonValue) == record.scenarioJSON {
+            return entry.scenario
+        }
+        do {
+            return try ScenarioValidator.validate(try JSONParser.parse(record.scenarioJSON))
+        } catch {
+            throw APIError.internal("stored scenario of \(record.id) does not validate: \(error)")
+        }
+    }
+
+    static func restore(_ record: SimulationRecord) throws(APIError) -> any Simulation {
+        let scenario = try scenario(of: record)
+        do {
+            return try EngineRegistry.restore(record.checkpoint, scenario: scenario)
+        } catch {
+            throw APIError.internal("checkpoint of \(record.id) does not restore: \(error)")
+        }
+    }
+
+    private static func compute(_ simulation: any Simulation, record: SimulationRecord, ticks: Int,
+                                now: Int64) throws(APIError) -> SimulationChange {
+        let first = simulation.tick
+        var lines = CanonicalJSONWriter(capacity: ticks * (300 + 200 * simulation.scenario.agents.count))
+        var prophecies: [Prophecy] = []
+        var losses: [Int] = []
+        for _ in 0 ..< ticks {
+            let step = simulation.step()
+            try checkFinite(step)
+            lines.step(step)
+            lines.byte(0x0A)
+            if let p = step.prophecy { prophecies.append(p) }
+            if let l = step.loss { losses.append(l.tick) }
+        }
+        var updated = record
+        updated.tick = simulation.tick
+        updated.state = canonical(simulation.snapshot().jsonValue)
+        updated.checkpoint = simulation.checkpoint()
+        var log = [SimulationLogEntry(sequence: record.logLength, tick: first, kind: .step,
+                                      payload: .object(["ticks": .number(Double(ticks))]), createdAt: now)]
+        updated.logLength += 1
+        if updated.tick >= SimulationLimits.maxTicks {
+            updated.status = .completed
+            log.append(SimulationLogEntry(sequence: updated.logLength, tick: updated.tick, kind: .status,
+                                          payload: .object(["status": .string(SimulationStatus.completed.rawValue)]), createdAt: now))
+            updated.logLength += 1
+        }
+        return SimulationChange(record: updated, log: log,
+                                segment: TraceSegment(firstTick: first, tickCount: ticks, lines: lines.bytes),
+                                prophecies: prophecies, lossTicks: losses)
+    }
+
+    /// Derives the trace (canonical NDJSON) from the scenario and the log alone, from tick 0:
+    /// the stored segments and checkpoints are a cache of exactly this.
+    static func replay(_ record: SimulationRecord, log: [SimulationLogEntry]) throws(APIError) -> [UInt8] {
+        let log = log.filter { $0.sequence < record.logLength }
+        let scenario = try scenario(of: record)
+        guard let simulation = EngineRegistry.start(scenario, version: record.engineVersion) else {
+            throw APIError.engineVersionUnavailable(record.engineVersion.description)
+        }
+        let agentIDs = scenario.agents.map(\.id)
+        var lines = CanonicalJSONWriter(capacity: 1 << 16)
+        for entry in log {
+            switch entry.kind {
+            case .step:
+                let ticks = Int(entry.payload["ticks"]?.numberValue ?? 0)
+                for _ in 0 ..< ticks {
+                    lines.step(simulation.step())
+                    lines.byte(0x0A)
+                }
+            case .decree, .policy:
+                do {
+                    let action = try ScenarioValidator.validateDecree(entry.payload["decree"] ?? .null, agentIDs: agentIDs)
+                    try simulation.submit(action)
+                } catch {
+                    throw APIError.internal("log entry \(entry.sequence) of \(record.id) does not replay: \(error)")
+                }
+            case .status:
+                continue
+            }
+        }
+        return lines.bytes
+    }
+
+    /// ENGINE.md bounds capability only on input: repeated capability jumps (×11 each) or
+    /// logistic growth from far above CMAX overflow binary64, and JSON has no number for the
+    /// result. Such a step is refused rather than stored with `null` where a number belongs.
+    static func checkFinite(_ step: TraceStep) throws(APIError) {
+        let world = step.state
+        guard world.stability.isFinite, world.pressure.isFinite, world.ceiling.isFinite else {
+            throw nonFinite(step.tick, "the world's state")
+        }
+        for a in step.agents where !(a.capability.isFinite && a.alignment.isFinite && a.guardrail.isFinite && a.pressure.isFinite) {
+            throw nonFinite(step.tick, "agent \(a.id)'s capability or pressure")
+        }
+    }
+
+    private static func nonFinite(_ tick: Int, _ what: String) -> APIError {
+        APIError.validation(path: "ticks", "at tick \(tick) \(what) leaves the range of binary64 (capability jumps or growth "
+            + "overflow); nothing from this request was stored")
+    }
+
+    static func canonical(_ value: JSONValue) -> [UInt8] {
+        var w = CanonicalJSONWriter(capacity: 512)
+        w.value(value)
+        return w.bytes
+    }
+}

@@ -1,0 +1,62 @@
+import ArgumentParser
+import Foundation
+import Hummingbird
+import KairosServer
+import Logging
+
+/// `kairos serve`: the REST API on Hummingbird, backed by the embedded engine.
+struct Serve: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Serve the Kairos REST API (/v1).",
+        discussion: """
+        Simulations are stored in SQLite (--db, WAL mode; ":memory:" keeps them in memory). Bearer tokens are \
+        accepted when KAIROS_JWT_SECRET is set. Create API keys with `kairos keys create`.
+        """)
+
+    @Option(help: "Address to bind.")
+    var host = "127.0.0.1"
+
+    @Option(help: "Port to listen on (0 picks a free one).")
+    var port = 8080
+
+    @Option(help: "SQLite database file.")
+    var db = "kairos.db"
+
+    @Option(help: "PostgreSQL URL (also KAIROS_DATABASE_URL); not supported by this build yet.")
+    var databaseURL: String?
+
+    @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
+    var logLevel = "info"
+
+    @Option(help: "Log format: text or json.")
+    var logFormat = "text"
+
+    func validate() throws {
+        guard (0 ... 65535).contains(port) else { throw ValidationError("--port must be between 0 and 65535") }
+        guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("--log-level: unknown level \(logLevel)") }
+        guard ["text", "json"].contains(logFormat) else { throw ValidationError("--log-format must be text or json") }
+        if databaseURL != nil || ProcessInfo.processInfo.environment["KAIROS_DATABASE_URL"] != nil {
+            throw ValidationError("PostgreSQL storage is not available in this build; use --db PATH")
+        }
+        if let secret = ProcessInfo.processInfo.environment["KAIROS_JWT_SECRET"], !secret.isEmpty,
+           secret.utf8.count < TokenAuthority.minimumSecretBytes {
+            throw ValidationError("KAIROS_JWT_SECRET must be at least \(TokenAuthority.minimumSecretBytes) bytes")
+        }
+    }
+
+    func run() async throws {
+        let json = logFormat == "json"
+        LoggingSystem.bootstrap { label -> any LogHandler in
+            json ? JSONLogHandler(label: label) : StreamLogHandler.standardError(label: label)
+        }
+        let secret = ProcessInfo.processInfo.environment["KAIROS_JWT_SECRET"].flatMap { $0.isEmpty ? nil : $0 }
+        let configuration = ServerConfiguration(
+            host: host, port: port, storage: .sqlite(path: db), jwtSecret: secret,
+            logLevel: Logger.Level(rawValue: logLevel) ?? .info)
+        let app = try await buildApplication(configuration) { port in
+            // One line on stdout for scripts and the live-server tests.
+            CLI.writeStdout(Array("kairos serve: listening on http://\(configuration.host):\(port)\n".utf8))
+        }
+        try await app.runService()
+    }
+}

@@ -1,0 +1,35 @@
+import Foundation
+import Testing
+
+/// The two end-to-end scripts, run against a real `kairos serve` (heavy: `KAIROS_HEAVY_TESTS=1`).
+@Suite(.serialized, .enabled(if: ProcessInfo.processInfo.environment["KAIROS_HEAVY_TESTS"] == "1"))
+struct ScriptTests {
+    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent()
+
+    static func run(_ script: String) throws -> (Int32, String) {
+        let process = Process()
+        process.executableURL = root.appendingPathComponent("scripts/\(script)")
+        process.environment = ProcessInfo.processInfo.environment.merging(["KAIROS_BINARY": LiveServerTests.binary]) { _, new in new }
+        let out = Pipe()
+        process.standardOutput = out
+        process.standardError = out
+        try process.run()
+        let data = out.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+    }
+
+    @Test func openAPIDocumentIsValidAndTrue() throws {
+        let (status, output) = try Self.run("openapi-check")
+        print(output)
+        #expect(status == 0, "\(output)")
+    }
+
+    @Test(.enabled(if: FileManager.default.fileExists(atPath: root.appendingPathComponent("../shared/seeds").path)))
+    func seedCurlExamplesSucceed() throws {
+        let (status, output) = try Self.run("api-smoke")
+        print(output)
+        #expect(status == 0, "\(output)")
+    }
+}

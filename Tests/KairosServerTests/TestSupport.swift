@@ -1,0 +1,85 @@
+import Foundation
+import Hummingbird
+import HummingbirdTesting
+import KairosAPI
+import KairosEngine
+import NIOCore
+import Testing
+@testable import KairosServer
+
+/// A server on in-memory repositories with keys made for the test.
+struct TestServer {
+    let repositories: ServerRepositories
+    let jwtSecret = "test-secret-for-kairos-tests-0123456789"
+
+    init(repositories: ServerRepositories = ServerRepositories(simulations: InMemorySimulationRepository(),
+                                                                identities: InMemoryIdentityRepository())) {
+        self.repositories = repositories
+    }
+
+    /// A new key for `org` with `scopes`.
+    func key(org: String = "acme", tier: OrganizationTier = .professional,
+             scopes: [APIScope] = [.simulationRead, .simulationWrite]) async throws -> String {
+        try await APIKeyIssuer(identities: repositories.identities).create(organizationId: org, tier: tier, scopes: scopes).1
+    }
+
+    func token(sub: String = "user-1", orgs: [String] = ["acme"], scopes: [APIScope] = [.simulationRead, .simulationWrite],
+               expires: Date = Date().addingTimeInterval(600)) async throws -> String {
+        try await TokenAuthority(secret: jwtSecret).sign(
+            KairosTokenClaims(subject: sub, organizationIds: orgs, scopes: scopes, expires: expires))
+    }
+
+    func application() async throws -> some ApplicationProtocol {
+        try await buildApplication(ServerConfiguration(storage: .memory, jwtSecret: jwtSecret, logLevel: .critical),
+                                   repositories: repositories)
+    }
+
+    /// Runs `body` against the router.
+    func test<Value: Sendable>(_ body: @Sendable @escaping (any TestClientProtocol) async throws -> Value) async throws -> Value {
+        try await application().test(.router) { client in try await body(client) }
+    }
+}
+
+extension TestResponse {
+    var bytes: [UInt8] { Array(body.readableBytesView) }
+    var text: String { String(buffer: body) }
+    var json: JSONValue {
+        get throws { try JSONParser.parse(bytes) }
+    }
+    /// The error envelope's code, when the body is one.
+    var errorCode: String? { (try? json)?["error"]?["code"]?.stringValue }
+}
+
+extension TestClientProtocol {
+    /// Sends a request with an API key (or explicit headers) and an optional JSON body text.
+    func send(_ method: HTTPRequest.Method, _ uri: String, key: String? = nil, body: String? = nil,
+              headers extra: [(String, String)] = []) async throws -> TestResponse {
+        var headers: HTTPFields = [:]
+        if let key { headers[.apiKey] = key }
+        if body != nil { headers[.contentType] = "application/json" }
+        for (name, value) in extra {
+            if let field = HTTPFields.Element.Name(name) { headers.append(HTTPFields.Element(name: field, value: value)) }
+        }
+        return try await execute(uri: uri, method: method, headers: headers, body: body.map { ByteBuffer(string: $0) })
+    }
+
+    /// Creates a simulation of a catalog scenario and returns its id.
+    func createSimulation(key: String, scenarioId: String = "capability-divergence") async throws -> String {
+        let r = try await send(.post, "/v1/simulations", key: key, body: #"{"scenarioId": "\#(scenarioId)"}"#)
+        #expect(r.status == .created)
+        return try #require(try r.json["id"]?.stringValue)
+    }
+}
+
+/// The digest `kairos simulate` would print for a catalog scenario.
+func engineDigest(scenarioId: String, ticks: Int) throws -> String {
+    let entry = try #require(ScenarioCatalog.scenario(id: scenarioId))
+    return try #require(Trace.run(entry.scenario, ticks: ticks, scenarioId: scenarioId)).metadata.digest
+}
+
+/// `sha256:` + hex SHA-256 of bytes, as `sha256sum` prints it.
+func sha256Hex(_ bytes: [UInt8]) -> String {
+    var d = TraceDigest()
+    bytes.withUnsafeBytes { d.add(lines: $0) }
+    return d.finalize()
+}
