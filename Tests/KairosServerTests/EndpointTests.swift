@@ -217,7 +217,14 @@ import Testing
             let play = try await client.send(.put, "/v1/simulations/\(id)/time-control", key: key,
                                              body: #"{"action": "play", "speed": 10}"#)
             #expect(try play.json["status"] == "playing")
-            try await Task.sleep(for: .milliseconds(400))
+            // Wait (bounded) until playback has advanced: under parallel test load a fixed
+            // sleep is not enough on two cores.
+            let deadline = ContinuousClock.now + .seconds(10)
+            while ContinuousClock.now < deadline {
+                let current = try await client.send(.get, "/v1/simulations/\(id)", key: key)
+                if Int(try current.json["tick"]?.numberValue ?? 0) > 5 { break }
+                try await Task.sleep(for: .milliseconds(50))
+            }
             let pause = try await client.send(.put, "/v1/simulations/\(id)/time-control", key: key, body: #"{"action": "pause"}"#)
             #expect(try pause.json["status"] == "paused")
             let ticks = Int(try pause.json["tick"]?.numberValue ?? 0)
