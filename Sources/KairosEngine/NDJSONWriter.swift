@@ -28,17 +28,7 @@ public struct NDJSONStepWriter {
         guard !writer.bytes.isEmpty else { return }
         let result: WriteError? = writer.bytes.withUnsafeBytes { raw in
             digest.add(lines: raw)
-            guard let base = raw.baseAddress else { return nil }
-            var offset = 0
-            while offset < raw.count {
-                let n = systemWrite(fd, base + offset, raw.count - offset)
-                if n < 0 {
-                    if errno == EINTR { continue }
-                    return WriteError(errno: errno)
-                }
-                offset += n
-            }
-            return nil
+            return FileDescriptorOutput.writeAll(fd, raw).map(WriteError.init(errno:))
         }
         writer.reset()
         if let result { throw result }
@@ -57,7 +47,29 @@ public struct WriteError: Error, Sendable, CustomStringConvertible {
     public var description: String { String(cString: strerror(errno)) }
 }
 
-@inline(__always)
-private func systemWrite(_ fd: Int32, _ buffer: UnsafeRawPointer, _ count: Int) -> Int {
-    write(fd, buffer, count)
+/// Whole writes to a file descriptor, for every writer in the package.
+public enum FileDescriptorOutput {
+    /// Writes all of `buffer` to `fd`, retrying after EINTR (the REPL's SIGINT handler is
+    /// installed without SA_RESTART). Returns the errno of a failed write, nil on success.
+    @discardableResult
+    public static func writeAll(_ fd: Int32, _ buffer: UnsafeRawBufferPointer) -> Int32? {
+        guard let base = buffer.baseAddress else { return nil }
+        var offset = 0
+        while offset < buffer.count {
+            let n = write(fd, base + offset, buffer.count - offset)
+            if n < 0 {
+                if errno == EINTR { continue }
+                return errno
+            }
+            offset += n
+        }
+        return nil
+    }
+
+    /// Writes a string's UTF-8 bytes; returns the errno of a failed write, nil on success.
+    @discardableResult
+    public static func writeAll(_ fd: Int32, _ text: String) -> Int32? {
+        var t = text
+        return t.withUTF8 { writeAll(fd, UnsafeRawBufferPointer($0)) }
+    }
 }

@@ -1,3 +1,4 @@
+import KairosEngine
 import KairosScript
 
 #if canImport(Glibc)
@@ -15,17 +16,7 @@ final class TerminalOutput: OutputSink {
     func writeError(_ text: String) { Self.write(colour ? colourDiagnostics(text) : text, to: STDERR_FILENO) }
 
     static func write(_ text: String, to fd: Int32) {
-        var t = text
-        t.withUTF8 { buf in
-            guard let base = buf.baseAddress else { return }
-            var off = 0
-            while off < buf.count {
-                let n = Glibc.write(fd, base + off, buf.count - off)
-                if n < 0, errno == EINTR { continue }
-                if n <= 0 { return }
-                off += n
-            }
-        }
+        FileDescriptorOutput.writeAll(fd, text)
     }
 
     func prompt(_ text: String) -> String { text }

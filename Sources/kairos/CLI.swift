@@ -1,3 +1,5 @@
+import KairosEngine
+
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -10,28 +12,11 @@ enum CLI {
     }
 
     static func writeStderr(_ text: String) {
-        var t = text
-        t.withUTF8 { buf in
-            var off = 0
-            while off < buf.count {
-                let n = write(STDERR_FILENO, buf.baseAddress.map { $0 + off }, buf.count - off)
-                if n <= 0 { return }
-                off += n
-            }
-        }
+        FileDescriptorOutput.writeAll(STDERR_FILENO, text)
     }
 
     static func writeStdout(_ bytes: [UInt8]) {
-        bytes.withUnsafeBytes { raw in
-            guard let base = raw.baseAddress else { return }
-            var off = 0
-            while off < raw.count {
-                let n = write(STDOUT_FILENO, base + off, raw.count - off)
-                if n < 0, errno == EINTR { continue }
-                if n <= 0 { return }
-                off += n
-            }
-        }
+        bytes.withUnsafeBytes { FileDescriptorOutput.writeAll(STDOUT_FILENO, $0) }
     }
 
     /// Reads a whole file, or standard input for "-"; nil when it cannot be read.
