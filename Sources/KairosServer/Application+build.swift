@@ -17,14 +17,18 @@ public struct ServerConfiguration: Sendable {
     /// The HS256 secret for bearer tokens; nil refuses bearer tokens.
     public var jwtSecret: String?
     public var logLevel: Logger.Level
+    /// Multiplies every tier limit of seed 002 (requests per window and concurrent SSE streams);
+    /// 1 in production, raised for load tests (`kairos serve --rate-limit-multiplier`).
+    public var rateLimitMultiplier: Int
 
     public init(host: String = "127.0.0.1", port: Int = 8080, storage: Storage = .sqlite(path: "kairos.db"),
-                jwtSecret: String? = nil, logLevel: Logger.Level = .info) {
+                jwtSecret: String? = nil, logLevel: Logger.Level = .info, rateLimitMultiplier: Int = 1) {
         self.host = host
         self.port = port
         self.storage = storage
         self.jwtSecret = jwtSecret
         self.logLevel = logLevel
+        self.rateLimitMultiplier = rateLimitMultiplier
     }
 }
 

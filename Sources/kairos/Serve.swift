@@ -31,10 +31,16 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Log format: text or json.")
     var logFormat = "text"
 
+    @Option(help: "Multiply every tier's rate and SSE limits (load tests).")
+    var rateLimitMultiplier = 1
+
     func validate() throws {
         guard (0 ... 65535).contains(port) else { throw ValidationError("--port must be between 0 and 65535") }
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("--log-level: unknown level \(logLevel)") }
         guard ["text", "json"].contains(logFormat) else { throw ValidationError("--log-format must be text or json") }
+        guard (1 ... 1_000_000).contains(rateLimitMultiplier) else {
+            throw ValidationError("--rate-limit-multiplier must be between 1 and 1000000")
+        }
         if databaseURL != nil || ProcessInfo.processInfo.environment["KAIROS_DATABASE_URL"] != nil {
             throw ValidationError("PostgreSQL storage is not available in this build; use --db PATH")
         }
@@ -52,7 +58,7 @@ struct Serve: AsyncParsableCommand {
         let secret = ProcessInfo.processInfo.environment["KAIROS_JWT_SECRET"].flatMap { $0.isEmpty ? nil : $0 }
         let configuration = ServerConfiguration(
             host: host, port: port, storage: .sqlite(path: db), jwtSecret: secret,
-            logLevel: Logger.Level(rawValue: logLevel) ?? .info)
+            logLevel: Logger.Level(rawValue: logLevel) ?? .info, rateLimitMultiplier: rateLimitMultiplier)
         let app = try await buildApplication(configuration) { port in
             // One line on stdout for scripts and the live-server tests.
             CLI.writeStdout(Array("kairos serve: listening on http://\(configuration.host):\(port)\n".utf8))
