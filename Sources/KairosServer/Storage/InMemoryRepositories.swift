@@ -14,6 +14,8 @@ public actor InMemorySimulationRepository: SimulationRepository {
     private var simulations: [String: Stored] = [:]
     /// Insertion order, for listing.
     private var order: [String] = []
+    /// Usage by organization and day.
+    private var usageDays: [String: [Int: UsageDay]] = [:]
 
     public init() {}
 
@@ -26,6 +28,26 @@ public actor InMemorySimulationRepository: SimulationRepository {
         apply(change, to: &stored)
         simulations[id] = stored
         order.append(id)
+        let organization = change.record.organizationId
+        usageDays[organization, default: [:]][UsageCalendar.day(milliseconds: change.record.createdAt), default: UsageDay(
+            day: UsageCalendar.day(milliseconds: change.record.createdAt))].simulationsCreated += 1
+        countTicks(change)
+    }
+
+    private func countTicks(_ change: SimulationChange) {
+        guard let (ticks, at) = change.ticksComputed else { return }
+        let day = UsageCalendar.day(milliseconds: at)
+        usageDays[change.record.organizationId, default: [:]][day, default: UsageDay(day: day)].ticksComputed += ticks
+    }
+
+    public func addRequestCounts(_ counts: [UsageRequestCount]) {
+        for c in counts {
+            usageDays[c.organizationId, default: [:]][c.day, default: UsageDay(day: c.day)].requests[c.routeClass, default: 0] += c.count
+        }
+    }
+
+    public func usage(organizationId: String, fromDay: Int, toDay: Int) -> [UsageDay] {
+        (usageDays[organizationId] ?? [:]).values.filter { (fromDay ... toDay).contains($0.day) }.sorted { $0.day < $1.day }
     }
 
     private func apply(_ change: SimulationChange, to stored: inout Stored) {
@@ -50,6 +72,7 @@ public actor InMemorySimulationRepository: SimulationRepository {
         let (change, result) = try body(stored.record)
         apply(change, to: &stored)
         simulations[id] = stored
+        countTicks(change)
         return result
     }
 

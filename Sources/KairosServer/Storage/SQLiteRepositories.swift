@@ -95,6 +95,34 @@ public final class KairosDatabase: Sendable {
                 ) WITHOUT ROWID;
                 """)
         }
+        migrator.registerMigration("v2: usage and idempotency") { db in
+            try db.execute(sql: """
+                CREATE TABLE usage_daily (
+                    organization_id TEXT NOT NULL,
+                    day INTEGER NOT NULL,
+                    simulations_created INTEGER NOT NULL DEFAULT 0,
+                    ticks_computed INTEGER NOT NULL DEFAULT 0,
+                    requests_create INTEGER NOT NULL DEFAULT 0,
+                    requests_step INTEGER NOT NULL DEFAULT 0,
+                    requests_read INTEGER NOT NULL DEFAULT 0,
+                    PRIMARY KEY (organization_id, day)
+                ) WITHOUT ROWID;
+                CREATE TABLE idempotency_key (
+                    scope TEXT NOT NULL,
+                    method TEXT NOT NULL,
+                    path TEXT NOT NULL,
+                    key TEXT NOT NULL,
+                    fingerprint BLOB NOT NULL,
+                    created_at INTEGER NOT NULL,
+                    owner TEXT NOT NULL,
+                    status INTEGER,
+                    headers BLOB,
+                    body BLOB,
+                    UNIQUE (scope, method, path, key)
+                );
+                CREATE INDEX idempotency_key_by_created ON idempotency_key(created_at);
+                """)
+        }
         return migrator
     }
 }
@@ -120,6 +148,43 @@ public struct SQLiteSimulationRepository: SimulationRepository {
                             r.engineVersion.description, r.status.rawValue, r.speed, r.storesTrace, r.tick, r.createdAt,
                             Data(r.state), Data(r.initialState), Data(r.checkpoint.data), r.logLength])
             try Self.storeAppended(change, db: db)
+            try Self.addUsage(db, organizationId: r.organizationId, day: UsageCalendar.day(milliseconds: r.createdAt),
+                              simulationsCreated: 1)
+        }
+    }
+
+    /// Adds to one organization-day row of `usage_daily`.
+    static func addUsage(_ db: Database, organizationId: String, day: Int, simulationsCreated: Int = 0, ticks: Int = 0,
+                         requests: [RouteClass: Int] = [:]) throws {
+        try db.execute(sql: """
+            INSERT INTO usage_daily (organization_id, day, simulations_created, ticks_computed, requests_create, requests_step,
+                requests_read) VALUES (?, ?, ?, ?, ?, ?, ?)
+            ON CONFLICT(organization_id, day) DO UPDATE SET
+                simulations_created = simulations_created + excluded.simulations_created,
+                ticks_computed = ticks_computed + excluded.ticks_computed,
+                requests_create = requests_create + excluded.requests_create,
+                requests_step = requests_step + excluded.requests_step,
+                requests_read = requests_read + excluded.requests_read
+            """, arguments: [organizationId, day, simulationsCreated, ticks, requests[.create] ?? 0, requests[.step] ?? 0,
+                             requests[.read] ?? 0])
+    }
+
+    public func addRequestCounts(_ counts: [UsageRequestCount]) async throws {
+        try await database.writer.write { db in
+            for c in counts {
+                try Self.addUsage(db, organizationId: c.organizationId, day: c.day, requests: [c.routeClass: c.count])
+            }
+        }
+    }
+
+    public func usage(organizationId: String, fromDay: Int, toDay: Int) async throws -> [UsageDay] {
+        try await database.writer.read { db in
+            try Row.fetchAll(db, sql: """
+                SELECT * FROM usage_daily WHERE organization_id = ? AND day BETWEEN ? AND ? ORDER BY day
+                """, arguments: [organizationId, fromDay, toDay]).map { row in
+                UsageDay(day: row["day"], simulationsCreated: row["simulations_created"], ticksComputed: row["ticks_computed"],
+                         requests: [.create: row["requests_create"], .step: row["requests_step"], .read: row["requests_read"]])
+            }
         }
     }
 
@@ -176,6 +241,9 @@ public struct SQLiteSimulationRepository: SimulationRepository {
 
     private static func storeAppended(_ change: SimulationChange, db: Database) throws {
         let id = change.record.id
+        if let (ticks, at) = change.ticksComputed {
+            try addUsage(db, organizationId: change.record.organizationId, day: UsageCalendar.day(milliseconds: at), ticks: ticks)
+        }
         for entry in change.log {
             var w = CanonicalJSONWriter(capacity: 128)
             w.value(entry.payload)
