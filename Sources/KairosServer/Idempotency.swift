@@ -101,10 +101,10 @@ public enum IdempotencyClaim: Sendable, Equatable {
 
 /// Where idempotency records live: a table next to the simulations (SQLite) or memory.
 public protocol IdempotencyStore: Sendable {
-    /// Atomically: a record created after `expiresBefore` answers replay / inProgress / mismatch;
+    /// Atomically: a record created after `liveAfter` answers replay / inProgress / mismatch;
     /// otherwise (none, or expired) the key is recorded in flight for `owner` and `.claimed`.
     func claim(_ scope: IdempotencyScope, fingerprint: [UInt8], owner: String, now: Int64,
-               expiresBefore: Int64) async throws -> IdempotencyClaim
+               liveAfter: Int64) async throws -> IdempotencyClaim
 
     /// Stores the response of a claimed key.
     func complete(_ scope: IdempotencyScope, owner: String, response: StoredResponse) async throws
@@ -113,8 +113,8 @@ public protocol IdempotencyStore: Sendable {
     /// `response`; returns how many.
     func settleAbandoned(exceptOwner owner: String, response: StoredResponse) async throws -> Int
 
-    /// Deletes records created before `time`.
-    func removeExpired(before time: Int64) async throws
+    /// Deletes records created at or before `time`.
+    func removeExpired(createdAtOrBefore time: Int64) async throws
 }
 
 /// Idempotency records in memory (`.memory` storage and tests).
@@ -131,8 +131,8 @@ public actor InMemoryIdempotencyStore: IdempotencyStore {
     public init() {}
 
     public func claim(_ scope: IdempotencyScope, fingerprint: [UInt8], owner: String, now: Int64,
-                      expiresBefore: Int64) -> IdempotencyClaim {
-        if let record = records[scope], record.createdAt >= expiresBefore {
+                      liveAfter: Int64) -> IdempotencyClaim {
+        if let record = records[scope], record.createdAt > liveAfter {
             guard record.fingerprint == fingerprint else { return .mismatch }
             return record.response.map { .replay($0) } ?? .inProgress
         }
@@ -154,8 +154,8 @@ public actor InMemoryIdempotencyStore: IdempotencyStore {
         return count
     }
 
-    public func removeExpired(before time: Int64) {
-        records = records.filter { $0.value.createdAt >= time }
+    public func removeExpired(createdAtOrBefore time: Int64) {
+        records = records.filter { $0.value.createdAt > time }
     }
 
     /// Records held (tests).
@@ -170,7 +170,7 @@ public struct SQLiteIdempotencyStore: IdempotencyStore {
     public init(database: KairosDatabase) { self.database = database }
 
     public func claim(_ scope: IdempotencyScope, fingerprint: [UInt8], owner: String, now: Int64,
-                      expiresBefore: Int64) async throws -> IdempotencyClaim {
+                      liveAfter: Int64) async throws -> IdempotencyClaim {
         let arguments: StatementArguments = [scope.subject, scope.method, scope.path, scope.key]
         return try await database.writer.write { db in
             if let row = try Row.fetchOne(db, sql: """
@@ -178,7 +178,7 @@ public struct SQLiteIdempotencyStore: IdempotencyStore {
                 WHERE scope = ? AND method = ? AND path = ? AND key = ?
                 """, arguments: arguments) {
                 let createdAt: Int64 = row["created_at"]
-                if createdAt >= expiresBefore {
+                if createdAt > liveAfter {
                     let stored: Data = row["fingerprint"]
                     guard [UInt8](stored) == fingerprint else { return .mismatch }
                     guard let status: Int = row["status"] else { return .inProgress }
@@ -215,9 +215,9 @@ public struct SQLiteIdempotencyStore: IdempotencyStore {
         }
     }
 
-    public func removeExpired(before time: Int64) async throws {
+    public func removeExpired(createdAtOrBefore time: Int64) async throws {
         try await database.writer.write { db in
-            try db.execute(sql: "DELETE FROM idempotency_key WHERE created_at < ?", arguments: [time])
+            try db.execute(sql: "DELETE FROM idempotency_key WHERE created_at <= ?", arguments: [time])
         }
     }
 }
@@ -279,7 +279,7 @@ struct IdempotencyMiddleware: RouterMiddleware {
         let scope = IdempotencyScope(subject: identity.subject, method: request.method.rawValue, path: request.uri.path, key: key)
         let time = now()
         switch try await store.claim(scope, fingerprint: fingerprint, owner: owner, now: time,
-                                     expiresBefore: time - Self.lifetimeMilliseconds) {
+                                     liveAfter: time - Self.lifetimeMilliseconds) {
         case .replay(let stored):
             var response = stored.response
             response.headers[.idempotencyReplayed] = "true"
@@ -325,7 +325,7 @@ struct IdempotencyExpiryService: Service {
     func run() async throws {
         while !Task.isCancelled, !Task.isShuttingDownGracefully {
             do {
-                try await store.removeExpired(before: now() - IdempotencyMiddleware.lifetimeMilliseconds)
+                try await store.removeExpired(createdAtOrBefore: now() - IdempotencyMiddleware.lifetimeMilliseconds)
             } catch {
                 logger.error("removing expired idempotency keys failed", metadata: ["error": .string("\(error)")])
             }

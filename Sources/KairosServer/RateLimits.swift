@@ -125,7 +125,7 @@ public final class SlidingWindowLimiter: Sendable {
 
     struct Shard {
         var windows: [String: Window] = [:]
-        var lastSweep: Int64 = .min
+        var lastSweep: Int64?
     }
 
     private let shards: [NIOLockedValueBox<Shard>]
@@ -141,9 +141,11 @@ public final class SlidingWindowLimiter: Sendable {
         let shard = shards[Int(UInt(bitPattern: key.hashValue) % UInt(shards.count))]
         let window = window
         return shard.withLockedValue { shard in
-            if now - shard.lastSweep >= window {
+            if let last = shard.lastSweep, now - last < window {
+                // Swept less than a window ago.
+            } else {
                 // Idle identities (nothing left in their window) go; at most one sweep per window per shard.
-                shard.windows = shard.windows.filter { _, w in (w.entries.last?.time ?? .min) + window > now }
+                shard.windows = shard.windows.filter { _, w in w.entries.last.map { $0.time + window > now } ?? false }
                 shard.lastSweep = now
             }
             return shard.windows[key, default: Window()].acquire(limit: max(1, limit), now: now, window: window)
