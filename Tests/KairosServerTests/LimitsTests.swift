@@ -9,6 +9,10 @@ import NIOCore
 import Testing
 @testable import KairosServer
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// A clock tests move by hand (milliseconds since 1970).
 final class ManualClock: Sendable {
     private let time: NIOLockedValueBox<Int64>
@@ -584,5 +588,58 @@ extension TestResponse {
             }
             return Sample(name: String(series[..<brace]), labels: labels, value: value)
         }
+    }
+}
+
+/// Per-address limits on a real `kairos serve`: loopback answers from any 127.x.y.z, so a
+/// client bound to 127.0.0.2 is another address than one on 127.0.0.1.
+@Suite struct PerAddressLiveTests {
+    /// One `GET path` over a socket bound to `source`; returns the response head.
+    static func get(port: Int, path: String, from source: String) throws -> String {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw StorageError("socket failed") }
+        defer { close(fd) }
+        func address(_ host: String, _ port: Int) -> sockaddr_in {
+            var a = sockaddr_in()
+            a.sin_family = sa_family_t(AF_INET)
+            a.sin_port = in_port_t(UInt16(port).bigEndian)
+            inet_pton(AF_INET, host, &a.sin_addr)
+            return a
+        }
+        var local = address(source, 0)
+        var remote = address("127.0.0.1", port)
+        let size = socklen_t(MemoryLayout<sockaddr_in>.size)
+        guard withUnsafePointer(to: &local, { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, size) } }) == 0,
+              withUnsafePointer(to: &remote, { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, size) } }) == 0
+        else { throw StorageError("bind/connect from \(source) failed") }
+        let request = Array("GET \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n".utf8)
+        _ = request.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+        var response: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 4096)
+        while true {
+            let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+            if n <= 0 { break }
+            response += chunk[0 ..< n]
+        }
+        return String(decoding: response, as: UTF8.self)
+    }
+
+    static func remaining(_ head: String) -> Int? {
+        head.split(separator: "\r\n").first { $0.lowercased().hasPrefix("x-ratelimit-remaining:") }
+            .flatMap { Int($0.split(separator: ":")[1].trimmingCharacters(in: .whitespaces)) }
+    }
+
+    @Test func eachAddressHasItsOwnWindow() async throws {
+        let db = LiveServerTests.temporaryDatabase()
+        defer { LiveServerTests.removeDatabase(db) }
+        let server = try LiveServerTests.ServerProcess(database: db)
+        defer { server.stop() }
+        var seen: [String: [Int?]] = [:]
+        for source in ["127.0.0.1", "127.0.0.2", "127.0.0.1", "127.0.0.3", "127.0.0.1", "127.0.0.2"] {
+            seen[source, default: []].append(Self.remaining(try Self.get(port: server.port, path: "/v1/health", from: source)))
+        }
+        #expect(seen["127.0.0.1"] == [119, 118, 117])
+        #expect(seen["127.0.0.2"] == [119, 118])
+        #expect(seen["127.0.0.3"] == [119])
     }
 }
