@@ -103,10 +103,10 @@ public func buildApplication(
     log.logLevel = configuration.logLevel
     var repositories = try repositories ?? ServerRepositories.open(configuration.storage)
     let metrics = ServerMetrics()
-    repositories.simulations = metered(repositories.simulations, metrics: metrics)
+    let usage = UsageRecorder(repository: repositories.simulations)
+    repositories.simulations = metered(repositories.simulations, metrics: metrics, usage: usage)
     let tokens: TokenAuthority? = if let secret = configuration.jwtSecret { try await TokenAuthority(secret: secret) } else { nil }
     let playback = PlaybackScheduler(repository: repositories.simulations, now: environment.now, logger: log)
-    let usage = UsageRecorder(repository: repositories.simulations)
     // Keys a previous process left executing are settled before the first request (see IdempotencyMiddleware.abandoned).
     let owner = "proc_" + APIKeyMaterial.randomBase62(16)
     let settled = try await repositories.idempotency.settleAbandoned(
@@ -141,8 +141,9 @@ public func buildApplication(
 }
 
 /// Opens the existential so the wrapper is specialised for the concrete repository.
-private func metered(_ repository: some SimulationRepository, metrics: ServerMetrics) -> any SimulationRepository {
-    MeteredSimulationRepository(base: repository, metrics: metrics)
+private func metered(_ repository: some SimulationRepository, metrics: ServerMetrics,
+                     usage: UsageRecorder) -> any SimulationRepository {
+    MeteredSimulationRepository(base: repository, metrics: metrics, usage: usage)
 }
 
 /// Everything the router is built from.

@@ -102,17 +102,26 @@ struct MetricsController: Sendable {
     }
 }
 
-/// A repository that counts the ticks every stored change computed into the metrics; everything
+/// A repository that counts what every stored change did — simulations created, ticks computed
+/// (creates, runs, steps, playback) — into the metrics and the organization's usage; everything
 /// else passes through.
 struct MeteredSimulationRepository<Base: SimulationRepository>: SimulationRepository {
     let base: Base
     let metrics: ServerMetrics
+    let usage: UsageRecorder
 
     var storageName: String { base.storageName }
 
     func insert(_ change: SimulationChange) async throws {
         try await base.insert(change)
-        if let (ticks, _) = change.ticksComputed { metrics.recordTicks(ticks) }
+        usage.countSimulation(organization: change.record.organizationId, at: change.record.createdAt)
+        counted(change)
+    }
+
+    private func counted(_ change: SimulationChange) {
+        guard let (ticks, at) = change.ticksComputed else { return }
+        metrics.recordTicks(ticks)
+        usage.countTicks(organization: change.record.organizationId, ticks, at: at)
     }
 
     func find(id: String) async throws -> SimulationRecord? { try await base.find(id: id) }
@@ -124,14 +133,14 @@ struct MeteredSimulationRepository<Base: SimulationRepository>: SimulationReposi
     func update<Result: Sendable>(
         id: String, _ body: @Sendable (SimulationRecord) throws -> (SimulationChange, Result)
     ) async throws -> Result? {
-        // `body` may run more than once; the ticks of its last run are the ones stored.
-        let computed = NIOLockedValueBox(0)
+        // `body` may run more than once; the change of its last run is the one stored.
+        let stored = NIOLockedValueBox<SimulationChange?>(nil)
         let result = try await base.update(id: id) { record in
             let (change, result) = try body(record)
-            computed.withLockedValue { $0 = change.ticksComputed?.ticks ?? 0 }
+            stored.withLockedValue { $0 = change }
             return (change, result)
         }
-        if result != nil { metrics.recordTicks(computed.withLockedValue { $0 }) }
+        if result != nil, let change = stored.withLockedValue({ $0 }) { counted(change) }
         return result
     }
 
@@ -147,7 +156,7 @@ struct MeteredSimulationRepository<Base: SimulationRepository>: SimulationReposi
 
     func simulationIds(status: SimulationStatus) async throws -> [String] { try await base.simulationIds(status: status) }
 
-    func addRequestCounts(_ counts: [UsageRequestCount]) async throws { try await base.addRequestCounts(counts) }
+    func addUsage(_ deltas: [UsageDelta]) async throws { try await base.addUsage(deltas) }
 
     func usage(organizationId: String, fromDay: Int, toDay: Int) async throws -> [UsageDay] {
         try await base.usage(organizationId: organizationId, fromDay: fromDay, toDay: toDay)

@@ -30,18 +30,22 @@ public struct UsageDay: Sendable, Equatable {
     }
 }
 
-/// Admitted requests of one organization, day and route class (what `UsageRecorder` batches).
-public struct UsageRequestCount: Sendable, Hashable {
+/// What to add to one organization's usage on one day.
+public struct UsageDelta: Sendable, Equatable {
     public var organizationId: String
-    public var day: Int
-    public var routeClass: RouteClass
-    public var count: Int
+    public var usage: UsageDay
 
-    public init(organizationId: String, day: Int, routeClass: RouteClass, count: Int) {
+    public init(organizationId: String, usage: UsageDay) {
         self.organizationId = organizationId
-        self.day = day
-        self.routeClass = routeClass
-        self.count = count
+        self.usage = usage
+    }
+}
+
+extension UsageDay {
+    mutating func add(_ other: UsageDay) {
+        simulationsCreated += other.simulationsCreated
+        ticksComputed += other.ticksComputed
+        for (routeClass, count) in other.requests { requests[routeClass, default: 0] += count }
     }
 }
 
@@ -87,14 +91,19 @@ extension SimulationChange {
     }
 }
 
-/// Counts admitted requests per organization, day and route class in memory (sharded, one
-/// short lock per request, no database write) and adds them to the usage table in one
-/// transaction per flush: every second (`UsageFlushService`), before `/usage` and
-/// `/organization` answer, and at shutdown. A crash loses at most the last second of
-/// request counts; simulations created and ticks computed are written with the simulation
-/// itself, in the same transaction.
+/// Counts usage in memory — requests admitted (`RateLimitMiddleware`), simulations created and
+/// ticks computed (`MeteredSimulationRepository`, so creates, runs, steps and playback alike) —
+/// per organization and UTC day, in 16 shards with a short lock each, and adds it to the
+/// usage table in one transaction per flush: every second (`UsageFlushService`), before
+/// `/usage` and `/organization` answer, and at shutdown. No request writes to the database
+/// for usage; a `kill -9` loses at most the last second of counts.
 public final class UsageRecorder: Sendable {
-    private let shards: [NIOLockedValueBox<[UsageRequestCount: Int]>]
+    struct Key: Hashable {
+        var organizationId: String
+        var day: Int
+    }
+
+    private let shards: [NIOLockedValueBox<[Key: UsageDay]>]
     let repository: any SimulationRepository
 
     public init(repository: any SimulationRepository, shardCount: Int = 16) {
@@ -102,38 +111,40 @@ public final class UsageRecorder: Sendable {
         shards = (0 ..< max(1, shardCount)).map { _ in NIOLockedValueBox([:]) }
     }
 
-    func countRequest(organizations: [String], _ routeClass: RouteClass, at time: Int64) {
-        let day = UsageCalendar.day(milliseconds: time)
-        for organization in organizations {
-            let key = UsageRequestCount(organizationId: organization, day: day, routeClass: routeClass, count: 0)
-            shards[Int(UInt(bitPattern: organization.hashValue) % UInt(shards.count))].withLockedValue { $0[key, default: 0] += 1 }
+    private func add(_ organization: String, at time: Int64, _ change: (inout UsageDay) -> Void) {
+        let key = Key(organizationId: organization, day: UsageCalendar.day(milliseconds: time))
+        shards[Int(UInt(bitPattern: organization.hashValue) % UInt(shards.count))].withLockedValue { pending in
+            change(&pending[key, default: UsageDay(day: key.day)])
         }
+    }
+
+    func countRequest(organizations: [String], _ routeClass: RouteClass, at time: Int64) {
+        for organization in organizations { add(organization, at: time) { $0.requests[routeClass, default: 0] += 1 } }
+    }
+
+    func countSimulation(organization: String, at time: Int64) {
+        add(organization, at: time) { $0.simulationsCreated += 1 }
+    }
+
+    func countTicks(organization: String, _ ticks: Int, at time: Int64) {
+        add(organization, at: time) { $0.ticksComputed += ticks }
     }
 
     /// Writes the pending counts; on failure they are kept for the next flush.
     public func flush() async throws {
-        var pending: [UsageRequestCount] = []
+        var pending: [UsageDelta] = []
         for shard in shards {
             let taken = shard.withLockedValue { counts in
                 defer { counts.removeAll(keepingCapacity: true) }
                 return counts
             }
-            for (key, count) in taken {
-                var entry = key
-                entry.count = count
-                pending.append(entry)
-            }
+            for (key, usage) in taken { pending.append(UsageDelta(organizationId: key.organizationId, usage: usage)) }
         }
         guard !pending.isEmpty else { return }
         do {
-            try await repository.addRequestCounts(pending)
+            try await repository.addUsage(pending)
         } catch {
-            for entry in pending {
-                var key = entry
-                key.count = 0
-                shards[Int(UInt(bitPattern: entry.organizationId.hashValue) % UInt(shards.count))]
-                    .withLockedValue { $0[key, default: 0] += entry.count }
-            }
+            for delta in pending { add(delta.organizationId, at: Int64(delta.usage.day) * UsageCalendar.millisecondsPerDay) { $0.add(delta.usage) } }
             throw error
         }
     }

@@ -28,21 +28,11 @@ public actor InMemorySimulationRepository: SimulationRepository {
         apply(change, to: &stored)
         simulations[id] = stored
         order.append(id)
-        let organization = change.record.organizationId
-        usageDays[organization, default: [:]][UsageCalendar.day(milliseconds: change.record.createdAt), default: UsageDay(
-            day: UsageCalendar.day(milliseconds: change.record.createdAt))].simulationsCreated += 1
-        countTicks(change)
     }
 
-    private func countTicks(_ change: SimulationChange) {
-        guard let (ticks, at) = change.ticksComputed else { return }
-        let day = UsageCalendar.day(milliseconds: at)
-        usageDays[change.record.organizationId, default: [:]][day, default: UsageDay(day: day)].ticksComputed += ticks
-    }
-
-    public func addRequestCounts(_ counts: [UsageRequestCount]) {
-        for c in counts {
-            usageDays[c.organizationId, default: [:]][c.day, default: UsageDay(day: c.day)].requests[c.routeClass, default: 0] += c.count
+    public func addUsage(_ deltas: [UsageDelta]) {
+        for d in deltas {
+            usageDays[d.organizationId, default: [:]][d.usage.day, default: UsageDay(day: d.usage.day)].add(d.usage)
         }
     }
 
@@ -72,7 +62,6 @@ public actor InMemorySimulationRepository: SimulationRepository {
         let (change, result) = try body(stored.record)
         apply(change, to: &stored)
         simulations[id] = stored
-        countTicks(change)
         return result
     }
 

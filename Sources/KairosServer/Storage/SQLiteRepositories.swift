@@ -148,31 +148,25 @@ public struct SQLiteSimulationRepository: SimulationRepository {
                             r.engineVersion.description, r.status.rawValue, r.speed, r.storesTrace, r.tick, r.createdAt,
                             Data(r.state), Data(r.initialState), Data(r.checkpoint.data), r.logLength])
             try Self.storeAppended(change, db: db)
-            try Self.addUsage(db, organizationId: r.organizationId, day: UsageCalendar.day(milliseconds: r.createdAt),
-                              simulationsCreated: 1)
         }
     }
 
-    /// Adds to one organization-day row of `usage_daily`.
-    static func addUsage(_ db: Database, organizationId: String, day: Int, simulationsCreated: Int = 0, ticks: Int = 0,
-                         requests: [RouteClass: Int] = [:]) throws {
-        try db.execute(sql: """
-            INSERT INTO usage_daily (organization_id, day, simulations_created, ticks_computed, requests_create, requests_step,
-                requests_read) VALUES (?, ?, ?, ?, ?, ?, ?)
-            ON CONFLICT(organization_id, day) DO UPDATE SET
-                simulations_created = simulations_created + excluded.simulations_created,
-                ticks_computed = ticks_computed + excluded.ticks_computed,
-                requests_create = requests_create + excluded.requests_create,
-                requests_step = requests_step + excluded.requests_step,
-                requests_read = requests_read + excluded.requests_read
-            """, arguments: [organizationId, day, simulationsCreated, ticks, requests[.create] ?? 0, requests[.step] ?? 0,
-                             requests[.read] ?? 0])
-    }
-
-    public func addRequestCounts(_ counts: [UsageRequestCount]) async throws {
+    public func addUsage(_ deltas: [UsageDelta]) async throws {
         try await database.writer.write { db in
-            for c in counts {
-                try Self.addUsage(db, organizationId: c.organizationId, day: c.day, requests: [c.routeClass: c.count])
+            let statement = try db.cachedStatement(sql: """
+                INSERT INTO usage_daily (organization_id, day, simulations_created, ticks_computed, requests_create, requests_step,
+                    requests_read) VALUES (?, ?, ?, ?, ?, ?, ?)
+                ON CONFLICT(organization_id, day) DO UPDATE SET
+                    simulations_created = simulations_created + excluded.simulations_created,
+                    ticks_computed = ticks_computed + excluded.ticks_computed,
+                    requests_create = requests_create + excluded.requests_create,
+                    requests_step = requests_step + excluded.requests_step,
+                    requests_read = requests_read + excluded.requests_read
+                """)
+            for d in deltas {
+                let u = d.usage
+                try statement.execute(arguments: [d.organizationId, u.day, u.simulationsCreated, u.ticksComputed,
+                                                  u.requests[.create] ?? 0, u.requests[.step] ?? 0, u.requests[.read] ?? 0])
             }
         }
     }
@@ -241,9 +235,6 @@ public struct SQLiteSimulationRepository: SimulationRepository {
 
     private static func storeAppended(_ change: SimulationChange, db: Database) throws {
         let id = change.record.id
-        if let (ticks, at) = change.ticksComputed {
-            try addUsage(db, organizationId: change.record.organizationId, day: UsageCalendar.day(milliseconds: at), ticks: ticks)
-        }
         for entry in change.log {
             var w = CanonicalJSONWriter(capacity: 128)
             w.value(entry.payload)

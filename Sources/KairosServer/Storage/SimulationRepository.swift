@@ -151,10 +151,9 @@ public protocol SimulationRepository: Sendable {
     /// Ids of simulations whose status is `status` (playback resumes them after a restart).
     func simulationIds(status: SimulationStatus) async throws -> [String]
 
-    /// Adds admitted requests to the usage table (batched by `UsageRecorder`). Simulations
-    /// created and ticks computed are counted by `insert` and `update` themselves, in the
-    /// transaction that stores them (day: the change's time, UTC).
-    func addRequestCounts(_ counts: [UsageRequestCount]) async throws
+    /// Adds to the usage table, in one transaction (what `UsageRecorder` batched: simulations
+    /// created, ticks computed and requests admitted per organization and UTC day).
+    func addUsage(_ deltas: [UsageDelta]) async throws
 
     /// The organization's usage on days `fromDay…toDay` (days since 1970, UTC) with any
     /// activity, oldest first.
