@@ -15,6 +15,13 @@ final class RunMemo: Sendable {
         var scenario: [UInt8]
         var version: EngineVersion
         var ticks: Int
+
+        /// Hashes the scenario's bytes in one call rather than byte by byte.
+        func hash(into hasher: inout Hasher) {
+            scenario.withUnsafeBytes { hasher.combine(bytes: $0) }
+            hasher.combine(version)
+            hasher.combine(ticks)
+        }
     }
 
     /// A computed run with the request-specific fields (id, organization, catalog id, times)
