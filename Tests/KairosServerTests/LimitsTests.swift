@@ -508,6 +508,24 @@ extension TestResponse {
         }
     }
 
+    /// The flush service writes counts on its own, without `/usage` asking.
+    @Test func countsReachTheTableWithinAFlushInterval() async throws {
+        let repositories = try ServerRepositories.open(.memory)
+        let server = TestServer(repositories: repositories, environment: ServerEnvironment(usageFlushInterval: .milliseconds(20)))
+        let key = try await server.key()
+        try await server.test { client in
+            _ = try await client.createSimulation(key: key)
+            let today = UsageCalendar.day(milliseconds: ServerTime.nowMilliseconds())
+            var stored: UsageDay?
+            for _ in 0 ..< 250 where stored?.simulationsCreated != 1 {
+                try await Task.sleep(for: .milliseconds(20))
+                stored = try await repositories.simulations.usage(organizationId: "acme", fromDay: today - 1, toDay: today + 1).first
+            }
+            #expect(stored?.simulationsCreated == 1)
+            #expect(stored?.requests[.create] == 1)
+        }
+    }
+
     @Test func calendar() {
         #expect(UsageCalendar.day(date: "1970-01-01") == 0)
         #expect(UsageCalendar.day(date: "2026-03-01") == UsageCalendar.day(milliseconds: 1_772_366_400_000))
