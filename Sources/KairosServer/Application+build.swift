@@ -116,7 +116,7 @@ public func buildApplication(
     let parts = RouterParts(
         repositories: repositories, tokens: tokens, playback: playback, now: environment.now,
         rateLimitMultiplier: configuration.rateLimitMultiplier, metrics: configuration.metricsEnabled ? metrics : nil,
-        usage: usage, idempotencyOwner: owner, logger: log,
+        usage: usage, limiter: SlidingWindowLimiter(), idempotencyOwner: owner, logger: log,
         openEventStreams: environment.gauges.openEventStreams ?? { 0 },
         playingSimulations: environment.gauges.playingSimulations ?? {
             (try? await simulations.simulationIds(status: .playing).count) ?? 0
@@ -155,6 +155,8 @@ struct RouterParts: Sendable {
     var rateLimitMultiplier = 1
     var metrics: ServerMetrics?
     var usage: UsageRecorder
+    /// One per application: every router of the server (HTTP and WebSocket upgrades) must share it.
+    var limiter: SlidingWindowLimiter
     var idempotencyOwner: String
     var logger: Logger
     var openEventStreams: @Sendable () async -> Int
@@ -170,8 +172,7 @@ func buildRouter(_ parts: RouterParts) -> Router<KairosRequestContext> {
     let router = Router(context: KairosRequestContext.self)
     let authenticator = Authenticator(identities: parts.repositories.identities, tokens: parts.tokens)
     router.add(middleware: APIResponseMiddleware(metrics: parts.metrics))
-    router.add(middleware: RateLimitMiddleware(limiter: SlidingWindowLimiter(), authenticator: authenticator,
-                                               multiplier: parts.rateLimitMultiplier, usage: parts.usage, now: parts.now))
+    router.add(middleware: rateLimiting(parts, authenticator: authenticator))
     router.add(middleware: IdempotencyMiddleware(store: parts.repositories.idempotency, owner: parts.idempotencyOwner,
                                                  now: parts.now, logger: parts.logger))
     if let metrics = parts.metrics {
@@ -190,6 +191,13 @@ func buildRouter(_ parts: RouterParts) -> Router<KairosRequestContext> {
     UsageController(recorder: parts.usage, now: parts.now)
         .addRoutes(to: v1.group("usage").add(middleware: AuthenticationMiddleware(authenticator: authenticator)))
     return router
+}
+
+/// The rate-limit middleware of `parts`' limiter (any router of the server adds it right after
+/// `APIResponseMiddleware`).
+func rateLimiting(_ parts: RouterParts, authenticator: Authenticator) -> RateLimitMiddleware {
+    RateLimitMiddleware(limiter: parts.limiter, authenticator: authenticator, multiplier: parts.rateLimitMultiplier,
+                        usage: parts.usage, now: parts.now)
 }
 
 /// Opens the existential so the controller is specialised for the concrete repository.
