@@ -72,7 +72,9 @@ struct APIResponseMiddleware: RouterMiddleware {
 
     static func render(_ error: APIError, requestId: String) -> Response {
         let envelope = APIErrorEnvelope(code: error.code, message: error.message, details: error.details, requestId: requestId)
-        return JSONResponse.make(envelope.jsonValue, status: error.status)
+        var response = JSONResponse.make(envelope.jsonValue, status: error.status)
+        for field in error.headers { response.headers[field.name] = field.value }
+        return response
     }
 }
 

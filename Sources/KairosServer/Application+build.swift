@@ -1,4 +1,6 @@
+import Foundation
 import Hummingbird
+import HummingbirdWebSocket
 import KairosAPI
 import Logging
 
@@ -20,15 +22,28 @@ public struct ServerConfiguration: Sendable {
     /// Multiplies every tier limit of seed 002 (requests per window and concurrent SSE streams);
     /// 1 in production, raised for load tests (`kairos serve --rate-limit-multiplier`).
     public var rateLimitMultiplier: Int
+    /// Seconds between SSE heartbeats (30; `KAIROS_SSE_HEARTBEAT_SECONDS` overrides it, read
+    /// once at startup by `kairos serve` — tests set it small).
+    public var sseHeartbeatSeconds: Double
 
     public init(host: String = "127.0.0.1", port: Int = 8080, storage: Storage = .sqlite(path: "kairos.db"),
-                jwtSecret: String? = nil, logLevel: Logger.Level = .info, rateLimitMultiplier: Int = 1) {
+                jwtSecret: String? = nil, logLevel: Logger.Level = .info, rateLimitMultiplier: Int = 1,
+                sseHeartbeatSeconds: Double = 30) {
         self.host = host
         self.port = port
         self.storage = storage
         self.jwtSecret = jwtSecret
         self.logLevel = logLevel
         self.rateLimitMultiplier = rateLimitMultiplier
+        self.sseHeartbeatSeconds = sseHeartbeatSeconds
+    }
+
+    /// `KAIROS_SSE_HEARTBEAT_SECONDS` from `environment`: a positive number of seconds
+    /// (fractions allowed), else nil.
+    public static func heartbeatSeconds(environment: [String: String]) -> Double? {
+        guard let text = environment["KAIROS_SSE_HEARTBEAT_SECONDS"], let value = Double(text), value.isFinite,
+              value > 0, value <= 3600 else { return nil }
+        return value
     }
 }
 
@@ -63,15 +78,31 @@ public func buildApplication(
     logger: Logger? = nil,
     onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
 ) async throws -> some ApplicationProtocol {
+    try await buildLiveApplication(configuration, repositories: repositories, logger: logger, onServerRunning: onServerRunning).0
+}
+
+/// `buildApplication` with its live services (`LiveServices.openEventStreams`,
+/// `.playingSimulations` for `/metrics`).
+public func buildLiveApplication(
+    _ configuration: ServerConfiguration,
+    repositories: ServerRepositories? = nil,
+    logger: Logger? = nil,
+    onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
+) async throws -> (some ApplicationProtocol, LiveServices) {
     var log = logger ?? Logger(label: "kairos.server")
     log.logLevel = configuration.logLevel
-    let repositories = try repositories ?? ServerRepositories.open(configuration.storage)
+    let stored = try repositories ?? ServerRepositories.open(configuration.storage)
     let tokens: TokenAuthority? = if let secret = configuration.jwtSecret { try await TokenAuthority(secret: secret) } else { nil }
+    let hub = SimulationEventHub(repository: stored.simulations, heartbeatSeconds: configuration.sseHeartbeatSeconds)
+    let repositories = ServerRepositories(simulations: publishing(stored.simulations, hub: hub), identities: stored.identities)
     let playback = PlaybackScheduler(repository: repositories.simulations, now: ServerTime.nowMilliseconds, logger: log)
-    let router = buildRouter(repositories: repositories, tokens: tokens, playback: playback)
+    let live = LiveServices(hub: hub, playback: playback, rateLimitMultiplier: configuration.rateLimitMultiplier)
+    let router = buildRouter(repositories: repositories, tokens: tokens, live: live)
+    let webSocketRouter = buildWebSocketRouter(repositories: repositories, tokens: tokens)
     let logger = log
-    return Application(
+    let app = Application(
         router: router,
+        server: .http1WebSocketUpgrade(webSocketRouter: webSocketRouter),
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "kairos"),
         onServerRunning: { channel in
             await playback.resumeAll()
@@ -81,10 +112,16 @@ public func buildApplication(
             await onServerRunning(port)
         },
         logger: log)
+    return (app, live)
+}
+
+/// Wraps the repository so every stored change reaches the live event hub.
+private func publishing(_ repository: some SimulationRepository, hub: SimulationEventHub) -> any SimulationRepository {
+    PublishingSimulationRepository(base: repository, hub: hub)
 }
 
 /// The routes of `/v1`, with the middleware every request passes through.
-func buildRouter(repositories: ServerRepositories, tokens: TokenAuthority?, playback: PlaybackScheduler,
+func buildRouter(repositories: ServerRepositories, tokens: TokenAuthority?, live: LiveServices,
                  now: @escaping @Sendable () -> Int64 = ServerTime.nowMilliseconds) -> Router<KairosRequestContext> {
     let router = Router(context: KairosRequestContext.self)
     // Part 2 slots in here, in this order: rate limits (they need the identity, so they sit
@@ -96,14 +133,30 @@ func buildRouter(repositories: ServerRepositories, tokens: TokenAuthority?, play
     DocumentationController().addRoutes(to: v1)
     let authenticator = Authenticator(identities: repositories.identities, tokens: tokens)
     let protected = v1.group("simulations").add(middleware: AuthenticationMiddleware(authenticator: authenticator))
-    addSimulationRoutes(repositories.simulations, to: protected, playback: playback, now: now)
+    addSimulationRoutes(repositories.simulations, to: protected, live: live, now: now)
     OrganizationController(identities: repositories.identities)
         .addRoutes(to: v1.group("organization").add(middleware: AuthenticationMiddleware(authenticator: authenticator)))
     return router
 }
 
+/// The WebSocket upgrades (same port): only `GET /v1/simulations/run/stream`. A request it
+/// refuses (no or bad credential, missing scope) is answered by the HTTP router as usual.
+func buildWebSocketRouter(repositories: ServerRepositories, tokens: TokenAuthority?,
+                          now: @escaping @Sendable () -> Int64 = ServerTime.nowMilliseconds) -> Router<KairosRequestContext> {
+    let router = Router(context: KairosRequestContext.self)
+    router.add(middleware: APIResponseMiddleware())
+    let authentication = AuthenticationMiddleware(authenticator: Authenticator(identities: repositories.identities, tokens: tokens))
+    addRunStream(repositories.simulations, to: router, authentication: authentication, now: now)
+    return router
+}
+
+private func addRunStream(_ repository: some SimulationRepository, to router: Router<KairosRequestContext>,
+                          authentication: AuthenticationMiddleware, now: @escaping @Sendable () -> Int64) {
+    RunStreamController(repository: repository, now: now).addRoutes(to: router, authentication: authentication)
+}
+
 /// Opens the existential so the controller is specialised for the concrete repository.
 private func addSimulationRoutes(_ repository: some SimulationRepository, to group: RouterGroup<KairosRequestContext>,
-                                 playback: PlaybackScheduler, now: @escaping @Sendable () -> Int64) {
-    SimulationsController(repository: repository, playback: playback, now: now).addRoutes(to: group)
+                                 live: LiveServices, now: @escaping @Sendable () -> Int64) {
+    SimulationsController(repository: repository, live: live, now: now).addRoutes(to: group)
 }

@@ -1,6 +1,8 @@
 import Hummingbird
+import HummingbirdWebSocket
 import KairosAPI
 import Logging
+import NIOCore
 
 /// Who is calling: an API key of one organization, or a token naming one or more.
 public struct Identity: Sendable, Equatable {
@@ -53,16 +55,21 @@ public struct Identity: Sendable, Equatable {
 
 /// The request context of every route: the request id (set first by
 /// `APIResponseMiddleware`) and, on protected routes, the authenticated identity.
-public struct KairosRequestContext: RequestContext {
+public struct KairosRequestContext: RequestContext, WebSocketRequestContext {
     public var coreContext: CoreRequestContextStorage
     public var requestId = ""
     public var identity: Identity?
     /// The peer's address, for per-IP limits on public routes.
     public let remoteAddress: String?
+    /// The connection (SSE watches it to free a stream's slot the moment the client leaves).
+    public let channel: any Channel
+    /// Set by the WebSocket route when it accepts an upgrade.
+    public let webSocket = WebSocketHandlerReference<KairosRequestContext>()
 
     public init(source: ApplicationRequestContextSource) {
         coreContext = .init(source: source)
         remoteAddress = source.channel.remoteAddress?.ipAddress
+        channel = source.channel
     }
 
     public var maxUploadSize: Int { SimulationLimits.maxBodyBytes }

@@ -41,6 +41,10 @@ struct Serve: AsyncParsableCommand {
         guard (1 ... 1_000_000).contains(rateLimitMultiplier) else {
             throw ValidationError("--rate-limit-multiplier must be between 1 and 1000000")
         }
+        if let text = ProcessInfo.processInfo.environment["KAIROS_SSE_HEARTBEAT_SECONDS"],
+           ServerConfiguration.heartbeatSeconds(environment: ["KAIROS_SSE_HEARTBEAT_SECONDS": text]) == nil {
+            throw ValidationError("KAIROS_SSE_HEARTBEAT_SECONDS must be a number of seconds in (0, 3600]")
+        }
         if databaseURL != nil || ProcessInfo.processInfo.environment["KAIROS_DATABASE_URL"] != nil {
             throw ValidationError("PostgreSQL storage is not available in this build; use --db PATH")
         }
@@ -58,7 +62,8 @@ struct Serve: AsyncParsableCommand {
         let secret = ProcessInfo.processInfo.environment["KAIROS_JWT_SECRET"].flatMap { $0.isEmpty ? nil : $0 }
         let configuration = ServerConfiguration(
             host: host, port: port, storage: .sqlite(path: db), jwtSecret: secret,
-            logLevel: Logger.Level(rawValue: logLevel) ?? .info, rateLimitMultiplier: rateLimitMultiplier)
+            logLevel: Logger.Level(rawValue: logLevel) ?? .info, rateLimitMultiplier: rateLimitMultiplier,
+            sseHeartbeatSeconds: ServerConfiguration.heartbeatSeconds(environment: ProcessInfo.processInfo.environment) ?? 30)
         let app = try await buildApplication(configuration) { port in
             // One line on stdout for scripts and the live-server tests.
             CLI.writeStdout(Array("kairos serve: listening on http://\(configuration.host):\(port)\n".utf8))

@@ -1,0 +1,118 @@
+import Foundation
+import Hummingbird
+import HummingbirdWebSocket
+import KairosAPI
+import KairosEngine
+import NIOCore
+import NIOWebSocket
+
+/// `GET /v1/simulations/run/stream` (WebSocket, simulation:write): the first client message is
+/// a run request exactly as `POST /simulations/run` takes it (ticks 1…1 000 000); the server
+/// sends one text frame per step (the canonical NDJSON line without its newline) and a last
+/// frame `{"done": true, "simulationId", "digest"}`. The run is computed and stored in chunks
+/// of `chunkTicks` (each chunk one logged step, as every other route stores them), and each
+/// frame's write is awaited, so the server holds one chunk at a time however long the run.
+struct RunStreamController<Repository: SimulationRepository>: Sendable {
+    let repository: Repository
+    let now: @Sendable () -> Int64
+    static var maxTicks: Int { 1_000_000 }
+    static var chunkTicks: Int { 1000 }
+
+    /// Registers the upgrade on the WebSocket router (`authentication` guards it: no upgrade
+    /// without a valid credential holding simulation:write).
+    func addRoutes(to router: Router<KairosRequestContext>, authentication: AuthenticationMiddleware) {
+        router.group("v1/simulations/run/stream").add(middleware: authentication).ws(
+            shouldUpgrade: { _, context in
+                _ = try context.require(.simulationWrite)
+                return .upgrade([:])
+            },
+            onUpgrade: { inbound, outbound, context in
+                try await run(inbound: inbound, outbound: outbound, context: context.requestContext)
+            })
+    }
+
+    private func run(inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter, context: KairosRequestContext) async throws {
+        guard let identity = context.identity else { return }
+        var messages = inbound.messages(maxSize: SimulationLimits.maxBodyBytes).makeAsyncIterator()
+        let first: WebSocketMessage?
+        do {
+            first = try await messages.next()
+        } catch {
+            return try await refuse(APIError(.payloadTooLarge, "The run request exceeds \(SimulationLimits.maxBodyBytes) bytes."),
+                                    outbound: outbound, requestId: context.requestId, close: .messageTooLarge)
+        }
+        guard let first else { return }
+        let bytes: [UInt8]
+        switch first {
+        case .text(let text): bytes = Array(text.utf8)
+        case .binary(let buffer): bytes = Array(buffer.readableBytesView)
+        }
+        let request: ScenarioRequest
+        let organizationId: String
+        let ticks: Int
+        do {
+            let json: JSONValue
+            do {
+                json = try JSONParser.parse(bytes)
+            } catch {
+                throw APIError.malformedJSON(error)
+            }
+            (request, organizationId, ticks) = try CreationBody.parse(json, identity: identity, source: .run, maxTicks: Self.maxTicks)
+            try SimulationDriver.checkWork(request.scenario, ticks: ticks, path: request.scenarioId == nil ? "scenario.settings" : "scenarioId")
+        } catch let error as APIError {
+            return try await refuse(error, outbound: outbound, requestId: context.requestId, close: .policyViolation)
+        }
+        let start: SimulationChange
+        do {
+            start = try SimulationDriver.start(
+                id: UUID().uuidString.lowercased(), organizationId: organizationId, request: request,
+                version: request.engineVersion ?? EngineRegistry.latest, ticks: 0, now: now())
+        } catch {
+            return try await refuse(error, outbound: outbound, requestId: context.requestId, close: .policyViolation)
+        }
+        try await repository.insert(start)
+        let id = start.record.id
+        var digest = TraceDigest()
+        var done = 0
+        do {
+            while done < ticks {
+                let count = min(Self.chunkTicks, ticks - done)
+                let time = now()
+                guard let segment = try await repository.update(id: id, { current in
+                    let change = try SimulationDriver.advanceStreamed(current, ticks: count, now: time)
+                    return (change, change.segment)
+                }), let segment else { throw APIError.simulationNotFound }
+                var lineStart = 0
+                for (i, byte) in segment.lines.enumerated() where byte == 0x0A {
+                    let line = segment.lines[lineStart ..< i]
+                    try await outbound.write(.text(String(decoding: line, as: UTF8.self)))
+                    digest.add(line: Array(line))
+                    lineStart = i + 1
+                }
+                done += count
+            }
+            let time = now()
+            _ = try await repository.update(id: id) { current in
+                guard current.tick >= SimulationLimits.maxTicks else { return (SimulationChange(record: current), ()) }
+                return (SimulationDriver.setStatus(.completed, speed: nil, record: current, now: time), ())
+            }
+        } catch let error as APIError {
+            return try await refuse(error, outbound: outbound, requestId: context.requestId,
+                                    close: error.code == .internalError ? .unexpectedServerError : .policyViolation)
+        }
+        var w = CanonicalJSONWriter(capacity: 160)
+        w.value(.object(["done": .bool(true), "simulationId": .string(id), "digest": .string(digest.finalize())]))
+        try await outbound.write(.text(String(decoding: w.bytes, as: UTF8.self)))
+        try await outbound.close(.normalClosure, reason: nil)
+    }
+
+    /// One error frame (the API's envelope), then close.
+    private func refuse(_ error: APIError, outbound: WebSocketOutboundWriter, requestId: String,
+                        close code: WebSocketErrorCode) async throws {
+        let envelope = APIErrorEnvelope(code: error.code, message: error.message, details: error.details, requestId: requestId)
+        var w = CanonicalJSONWriter(capacity: 512)
+        w.value(envelope.jsonValue)
+        try await outbound.write(.text(String(decoding: w.bytes, as: UTF8.self)))
+        try await outbound.close(code, reason: error.code.rawValue)
+    }
+}
