@@ -1,6 +1,5 @@
 import Foundation
 import Hummingbird
-import HummingbirdWebSocket
 import KairosAPI
 import Logging
 
@@ -98,11 +97,14 @@ public func buildLiveApplication(
     let playback = PlaybackScheduler(repository: repositories.simulations, now: ServerTime.nowMilliseconds, logger: log)
     let live = LiveServices(hub: hub, playback: playback, rateLimitMultiplier: configuration.rateLimitMultiplier)
     let router = buildRouter(repositories: repositories, tokens: tokens, live: live)
-    let webSocketRouter = buildWebSocketRouter(repositories: repositories, tokens: tokens)
+    let runStream = runStreamController(repositories.simulations)
+    let authenticator = Authenticator(identities: repositories.identities, tokens: tokens)
     let logger = log
     let app = Application(
         router: router,
-        server: .http1WebSocketUpgrade(webSocketRouter: webSocketRouter),
+        server: WebSocketUpgradeChannel.builder(maxFrameSize: SimulationLimits.maxBodyBytes) { head, _, logger in
+            await runStream.accept(head, authenticator: authenticator, logger: logger)
+        },
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "kairos"),
         onServerRunning: { channel in
             await playback.resumeAll()
@@ -139,20 +141,9 @@ func buildRouter(repositories: ServerRepositories, tokens: TokenAuthority?, live
     return router
 }
 
-/// The WebSocket upgrades (same port): only `GET /v1/simulations/run/stream`. A request it
-/// refuses (no or bad credential, missing scope) is answered by the HTTP router as usual.
-func buildWebSocketRouter(repositories: ServerRepositories, tokens: TokenAuthority?,
-                          now: @escaping @Sendable () -> Int64 = ServerTime.nowMilliseconds) -> Router<KairosRequestContext> {
-    let router = Router(context: KairosRequestContext.self)
-    router.add(middleware: APIResponseMiddleware())
-    let authentication = AuthenticationMiddleware(authenticator: Authenticator(identities: repositories.identities, tokens: tokens))
-    addRunStream(repositories.simulations, to: router, authentication: authentication, now: now)
-    return router
-}
-
-private func addRunStream(_ repository: some SimulationRepository, to router: Router<KairosRequestContext>,
-                          authentication: AuthenticationMiddleware, now: @escaping @Sendable () -> Int64) {
-    RunStreamController(repository: repository, now: now).addRoutes(to: router, authentication: authentication)
+/// `GET /v1/simulations/run/stream`, specialised for the concrete repository.
+private func runStreamController(_ repository: any SimulationRepository) -> RunStreamController {
+    RunStreamController(repository: repository, now: ServerTime.nowMilliseconds)
 }
 
 /// Opens the existential so the controller is specialised for the concrete repository.

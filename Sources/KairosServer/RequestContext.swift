@@ -1,5 +1,4 @@
 import Hummingbird
-import HummingbirdWebSocket
 import KairosAPI
 import Logging
 import NIOCore
@@ -55,7 +54,7 @@ public struct Identity: Sendable, Equatable {
 
 /// The request context of every route: the request id (set first by
 /// `APIResponseMiddleware`) and, on protected routes, the authenticated identity.
-public struct KairosRequestContext: RequestContext, WebSocketRequestContext {
+public struct KairosRequestContext: RequestContext {
     public var coreContext: CoreRequestContextStorage
     public var requestId = ""
     public var identity: Identity?
@@ -63,8 +62,6 @@ public struct KairosRequestContext: RequestContext, WebSocketRequestContext {
     public let remoteAddress: String?
     /// The connection (SSE watches it to free a stream's slot the moment the client leaves).
     public let channel: any Channel
-    /// Set by the WebSocket route when it accepts an upgrade.
-    public let webSocket = WebSocketHandlerReference<KairosRequestContext>()
 
     public init(source: ApplicationRequestContextSource) {
         coreContext = .init(source: source)

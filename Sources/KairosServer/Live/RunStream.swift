@@ -1,10 +1,12 @@
 import Foundation
+import HTTPTypes
 import Hummingbird
 import HummingbirdWebSocket
 import KairosAPI
 import KairosEngine
 import NIOCore
 import NIOWebSocket
+import Logging
 
 /// `GET /v1/simulations/run/stream` (WebSocket, simulation:write): the first client message is
 /// a run request exactly as `POST /simulations/run` takes it (ticks 1…1 000 000); the server
@@ -12,34 +14,53 @@ import NIOWebSocket
 /// frame `{"done": true, "simulationId", "digest"}`. The run is computed and stored in chunks
 /// of `chunkTicks` (each chunk one logged step, as every other route stores them), and each
 /// frame's write is awaited, so the server holds one chunk at a time however long the run.
-struct RunStreamController<Repository: SimulationRepository>: Sendable {
-    let repository: Repository
+struct RunStreamController: Sendable {
+    let repository: any SimulationRepository
     let now: @Sendable () -> Int64
     static var maxTicks: Int { 1_000_000 }
     static var chunkTicks: Int { 1000 }
 
-    /// Registers the upgrade on the WebSocket router (`authentication` guards it: no upgrade
-    /// without a valid credential holding simulation:write).
-    func addRoutes(to router: Router<KairosRequestContext>, authentication: AuthenticationMiddleware) {
-        router.group("v1/simulations/run/stream").add(middleware: authentication).ws(
-            shouldUpgrade: { _, context in
-                _ = try context.require(.simulationWrite)
-                return .upgrade([:])
-            },
-            onUpgrade: { inbound, outbound, context in
-                try await run(inbound: inbound, outbound: outbound, context: context.requestContext)
-            })
+    /// The WebSocket context of a run stream.
+    struct Context: WebSocketContext {
+        let logger: Logger
     }
 
-    private func run(inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter, context: KairosRequestContext) async throws {
-        guard let identity = context.identity else { return }
+    static let path = "/v1/simulations/run/stream"
+
+    /// Decides an upgrade request: a session for `GET /v1/simulations/run/stream` with a valid
+    /// credential holding simulation:write; otherwise the API error to answer with (401, 403,
+    /// 404), before any upgrade.
+    func accept(_ head: HTTPRequest, authenticator: Authenticator, logger: Logger) async -> WebSocketUpgradeChannel.Decision {
+        let request = Request(head: head, body: RequestBody(buffer: ByteBuffer()))
+        let requestId = request.headers[.requestID].flatMap(APIResponseMiddleware.acceptable) ?? "req_" + APIKeyMaterial.randomBase62(20)
+        guard head.method == .get, request.uri.path == Self.path else {
+            return .refuse(APIError(.notFound, "No WebSocket route here; the run stream is GET \(Self.path)."), requestId: requestId)
+        }
+        let identity: Identity
+        do {
+            identity = try await authenticator.authenticate(request)
+        } catch {
+            return .refuse(error, requestId: requestId)
+        }
+        guard identity.scopes.contains(.simulationWrite) else { return .refuse(.forbidden(missing: .simulationWrite), requestId: requestId) }
+        var sessionLogger = logger
+        sessionLogger[metadataKey: "request.id"] = .string(requestId)
+        sessionLogger[metadataKey: "identity"] = .string(identity.subject)
+        return .accept(WebSocketUpgradeChannel.session(context: Context(logger: sessionLogger), maxFrameSize: SimulationLimits.maxBodyBytes) {
+            inbound, outbound, _ in
+            try await run(inbound: inbound, outbound: outbound, identity: identity, requestId: requestId)
+        })
+    }
+
+    private func run(inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter, identity: Identity,
+                     requestId: String) async throws {
         var messages = inbound.messages(maxSize: SimulationLimits.maxBodyBytes).makeAsyncIterator()
         let first: WebSocketMessage?
         do {
             first = try await messages.next()
         } catch {
             return try await refuse(APIError(.payloadTooLarge, "The run request exceeds \(SimulationLimits.maxBodyBytes) bytes."),
-                                    outbound: outbound, requestId: context.requestId, close: .messageTooLarge)
+                                    outbound: outbound, requestId: requestId, close: .messageTooLarge)
         }
         guard let first else { return }
         let bytes: [UInt8]
@@ -60,7 +81,7 @@ struct RunStreamController<Repository: SimulationRepository>: Sendable {
             (request, organizationId, ticks) = try CreationBody.parse(json, identity: identity, source: .run, maxTicks: Self.maxTicks)
             try SimulationDriver.checkWork(request.scenario, ticks: ticks, path: request.scenarioId == nil ? "scenario.settings" : "scenarioId")
         } catch let error as APIError {
-            return try await refuse(error, outbound: outbound, requestId: context.requestId, close: .policyViolation)
+            return try await refuse(error, outbound: outbound, requestId: requestId, close: .policyViolation)
         }
         let start: SimulationChange
         do {
@@ -68,7 +89,7 @@ struct RunStreamController<Repository: SimulationRepository>: Sendable {
                 id: UUID().uuidString.lowercased(), organizationId: organizationId, request: request,
                 version: request.engineVersion ?? EngineRegistry.latest, ticks: 0, now: now())
         } catch {
-            return try await refuse(error, outbound: outbound, requestId: context.requestId, close: .policyViolation)
+            return try await refuse(error, outbound: outbound, requestId: requestId, close: .policyViolation)
         }
         try await repository.insert(start)
         let id = start.record.id
@@ -97,7 +118,7 @@ struct RunStreamController<Repository: SimulationRepository>: Sendable {
                 return (SimulationDriver.setStatus(.completed, speed: nil, record: current, now: time), ())
             }
         } catch let error as APIError {
-            return try await refuse(error, outbound: outbound, requestId: context.requestId,
+            return try await refuse(error, outbound: outbound, requestId: requestId,
                                     close: error.code == .internalError ? .unexpectedServerError : .policyViolation)
         }
         var w = CanonicalJSONWriter(capacity: 160)
