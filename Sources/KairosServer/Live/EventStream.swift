@@ -3,6 +3,7 @@ import KairosAPI
 import KairosEngine
 import NIOConcurrencyHelpers
 import NIOCore
+import ServiceLifecycle
 
 /// What the live parts of the server share: the event hub, playback, and the SSE stream
 /// slots. `openEventStreams` and `playingSimulations` are cheap reads for `/metrics`.
@@ -167,6 +168,23 @@ enum EventStream {
                 }
             }
             cursor = try await drain(id, events: events, cursor: cursor, hub: hub, writer: &writer)
+            // A server shutting down ends its streams (clients reconnect with Last-Event-ID).
+            try await withGracefulShutdownHandler {
+                try await follow(id, events: events, cursor: cursor, hub: hub, signals: signals, writer: &writer)
+            } onGracefulShutdown: {
+                continuation.yield(.closed)
+            }
+        } catch {
+            await finish(id, events: events, token: token, hub: hub, watcher: watcher, channel: channel)
+            throw error
+        }
+        await finish(id, events: events, token: token, hub: hub, watcher: watcher, channel: channel)
+    }
+
+    private static func follow(_ id: String, events: SimulationEventChannel, cursor: EventCursor, hub: SimulationEventHub,
+                               signals: AsyncStream<EventSignal>, writer: inout any ResponseBodyWriter) async throws {
+        var cursor = cursor
+        do {
             loop: for await signal in signals {
                 switch signal {
                 case .wake:
@@ -177,11 +195,7 @@ enum EventStream {
                     break loop
                 }
             }
-        } catch {
-            await finish(id, events: events, token: token, hub: hub, watcher: watcher, channel: channel)
-            throw error
         }
-        await finish(id, events: events, token: token, hub: hub, watcher: watcher, channel: channel)
     }
 
     private static func finish(_ id: String, events: SimulationEventChannel, token: Int, hub: SimulationEventHub,
