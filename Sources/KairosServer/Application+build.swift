@@ -22,13 +22,17 @@ public struct ServerConfiguration: Sendable {
     /// Multiplies every tier limit of seed 002 (requests per window and concurrent SSE streams);
     /// 1 in production, raised for load tests (`kairos serve --rate-limit-multiplier`).
     public var rateLimitMultiplier: Int
+    /// Serve `GET /metrics` (Prometheus text format; public, limited per address like other
+    /// public routes). `kairos serve --no-metrics` turns it off.
+    public var metricsEnabled: Bool
     /// Seconds between SSE heartbeats (30; `KAIROS_SSE_HEARTBEAT_SECONDS` overrides it, read
     /// once at startup by `kairos serve` — tests set it small).
     public var sseHeartbeatSeconds: Double
 
     public init(host: String = "127.0.0.1", port: Int = 8080, storage: Storage = .sqlite(path: "kairos.db"),
                 jwtSecret: String? = nil, logLevel: Logger.Level = .info, rateLimitMultiplier: Int = 1,
-                sseHeartbeatSeconds: Double = 30) {
+                metricsEnabled: Bool = true, sseHeartbeatSeconds: Double = 30) {
+        self.metricsEnabled = metricsEnabled
         self.host = host
         self.port = port
         self.storage = storage
@@ -51,22 +55,52 @@ public struct ServerConfiguration: Sendable {
 public struct ServerRepositories: Sendable {
     public var simulations: any SimulationRepository
     public var identities: any IdentityRepository
+    /// Idempotency records; by default next to the simulations (the same SQLite database, or memory).
+    public var idempotency: any IdempotencyStore
 
-    public init(simulations: any SimulationRepository, identities: any IdentityRepository) {
+    public init(simulations: any SimulationRepository, identities: any IdentityRepository,
+                idempotency: (any IdempotencyStore)? = nil) {
         self.simulations = simulations
         self.identities = identities
+        if let idempotency {
+            self.idempotency = idempotency
+        } else if let sqlite = simulations as? SQLiteSimulationRepository {
+            self.idempotency = SQLiteIdempotencyStore(database: sqlite.database)
+        } else {
+            self.idempotency = InMemoryIdempotencyStore()
+        }
     }
 
     /// Opens the repositories `storage` names.
     public static func open(_ storage: ServerConfiguration.Storage) throws -> ServerRepositories {
         switch storage {
         case .memory:
-            return ServerRepositories(simulations: InMemorySimulationRepository(), identities: InMemoryIdentityRepository())
+            return ServerRepositories(simulations: InMemorySimulationRepository(), identities: InMemoryIdentityRepository(),
+                                      idempotency: InMemoryIdempotencyStore())
         case .sqlite(let path):
             let database = try KairosDatabase(path: path)
             return ServerRepositories(simulations: SQLiteSimulationRepository(database: database),
-                                      identities: SQLiteIdentityRepository(database: database))
+                                      identities: SQLiteIdentityRepository(database: database),
+                                      idempotency: SQLiteIdempotencyStore(database: database))
         }
+    }
+}
+
+/// What the server reads from outside besides requests: the clock (rate-limit windows,
+/// idempotency expiry, usage days, record times — tests inject one) and the gauges `/metrics`
+/// samples.
+public struct ServerEnvironment: Sendable {
+    /// Milliseconds since 1970.
+    public var now: @Sendable () -> Int64
+    public var gauges: ServerGauges
+    /// How often admitted-request counts are written to the usage table.
+    public var usageFlushInterval: Duration
+
+    public init(now: @escaping @Sendable () -> Int64 = ServerTime.nowMilliseconds, gauges: ServerGauges = ServerGauges(),
+                usageFlushInterval: Duration = .seconds(1)) {
+        self.now = now
+        self.gauges = gauges
+        self.usageFlushInterval = usageFlushInterval
     }
 }
 
@@ -75,48 +109,79 @@ public struct ServerRepositories: Sendable {
 public func buildApplication(
     _ configuration: ServerConfiguration,
     repositories: ServerRepositories? = nil,
+    environment: ServerEnvironment = ServerEnvironment(),
     logger: Logger? = nil,
     onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
 ) async throws -> some ApplicationProtocol {
-    try await buildLiveApplication(configuration, repositories: repositories, logger: logger, onServerRunning: onServerRunning).0
+    try await buildLiveApplication(configuration, repositories: repositories, environment: environment, logger: logger,
+                                   onServerRunning: onServerRunning).0
 }
 
 /// `buildApplication` with its live services (`LiveServices.openEventStreams`,
-/// `.playingSimulations` for `/metrics`).
+/// `.playingSimulations`, which `/metrics` samples).
 public func buildLiveApplication(
     _ configuration: ServerConfiguration,
     repositories: ServerRepositories? = nil,
+    environment: ServerEnvironment = ServerEnvironment(),
     logger: Logger? = nil,
     onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
 ) async throws -> (some ApplicationProtocol, LiveServices) {
     var log = logger ?? Logger(label: "kairos.server")
     log.logLevel = configuration.logLevel
     let stored = try repositories ?? ServerRepositories.open(configuration.storage)
-    let tokens: TokenAuthority? = if let secret = configuration.jwtSecret { try await TokenAuthority(secret: secret) } else { nil }
+    let metrics = ServerMetrics()
+    let usage = UsageRecorder(repository: stored.simulations)
     let hub = SimulationEventHub(repository: stored.simulations, heartbeatSeconds: configuration.sseHeartbeatSeconds)
-    let repositories = ServerRepositories(simulations: publishing(stored.simulations, hub: hub), identities: stored.identities)
-    let playback = PlaybackScheduler(repository: repositories.simulations, now: ServerTime.nowMilliseconds, logger: log)
+    // Every stored change is counted (usage, ticks computed) and then published to live event streams.
+    var repositories = stored
+    repositories.simulations = publishing(metered(stored.simulations, metrics: metrics, usage: usage), hub: hub)
+    let tokens: TokenAuthority? = if let secret = configuration.jwtSecret { try await TokenAuthority(secret: secret) } else { nil }
+    let playback = PlaybackScheduler(repository: repositories.simulations, now: environment.now, logger: log)
     let live = LiveServices(hub: hub, playback: playback, rateLimitMultiplier: configuration.rateLimitMultiplier)
-    let router = buildRouter(repositories: repositories, tokens: tokens, live: live)
-    let runStream = runStreamController(repositories.simulations)
+    // Keys a previous process left executing are settled before the first request (see IdempotencyMiddleware.abandoned).
+    let owner = "proc_" + APIKeyMaterial.randomBase62(16)
+    let settled = try await repositories.idempotency.settleAbandoned(
+        exceptOwner: owner, response: IdempotencyMiddleware.abandoned(requestId: "req_" + APIKeyMaterial.randomBase62(20)))
+    if settled > 0 { log.warning("idempotency keys left in flight by a stopped server answer 500", metadata: ["count": "\(settled)"]) }
+    let simulations = repositories.simulations
+    let parts = RouterParts(
+        repositories: repositories, tokens: tokens, live: live, now: environment.now,
+        rateLimitMultiplier: configuration.rateLimitMultiplier, metrics: configuration.metricsEnabled ? metrics : nil,
+        usage: usage, limiter: SlidingWindowLimiter(), idempotencyOwner: owner, logger: log,
+        openEventStreams: environment.gauges.openEventStreams ?? { live.openEventStreams },
+        playingSimulations: environment.gauges.playingSimulations ?? { live.playingSimulations })
+    let router = buildRouter(parts)
     let authenticator = Authenticator(identities: repositories.identities, tokens: tokens)
+    let runStream = runStreamController(simulations, now: environment.now)
+    let admission = RunStreamAdmission(parts)
     let logger = log
+    let storageName = simulations.storageName
     let app = Application(
         router: router,
-        server: WebSocketUpgradeChannel.builder(maxFrameSize: SimulationLimits.maxBodyBytes) { head, _, logger in
-            await runStream.accept(head, authenticator: authenticator, logger: logger)
+        server: WebSocketUpgradeChannel.builder(maxFrameSize: SimulationLimits.maxBodyBytes) { head, channel, logger in
+            await runStream.accept(head, authenticator: authenticator, admission: admission,
+                                   remoteAddress: channel.remoteAddress?.ipAddress, logger: logger)
         },
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "kairos"),
-        services: [PlaybackShutdown(playback: playback)],
+        services: [UsageFlushService(recorder: usage, interval: environment.usageFlushInterval, logger: log),
+                   IdempotencyExpiryService(store: parts.repositories.idempotency, interval: .seconds(600), now: environment.now,
+                                            logger: log),
+                   PlaybackShutdown(playback: playback)],
         onServerRunning: { channel in
             await playback.resumeAll()
             let port = channel.localAddress?.port ?? configuration.port
             logger.info("listening", metadata: ["address": .string("http://\(configuration.host):\(port)"),
-                                                "storage": .string(repositories.simulations.storageName)])
+                                                "storage": .string(storageName)])
             await onServerRunning(port)
         },
         logger: log)
     return (app, live)
+}
+
+/// Opens the existential so the wrapper is specialised for the concrete repository.
+private func metered(_ repository: some SimulationRepository, metrics: ServerMetrics,
+                     usage: UsageRecorder) -> any SimulationRepository {
+    MeteredSimulationRepository(base: repository, metrics: metrics, usage: usage)
 }
 
 /// Wraps the repository so every stored change reaches the live event hub.
@@ -124,28 +189,65 @@ private func publishing(_ repository: some SimulationRepository, hub: Simulation
     PublishingSimulationRepository(base: repository, hub: hub)
 }
 
-/// The routes of `/v1`, with the middleware every request passes through.
-func buildRouter(repositories: ServerRepositories, tokens: TokenAuthority?, live: LiveServices,
-                 now: @escaping @Sendable () -> Int64 = ServerTime.nowMilliseconds) -> Router<KairosRequestContext> {
+/// Everything the router is built from.
+struct RouterParts: Sendable {
+    var repositories: ServerRepositories
+    var tokens: TokenAuthority?
+    var live: LiveServices
+    var now: @Sendable () -> Int64 = ServerTime.nowMilliseconds
+    var rateLimitMultiplier = 1
+    var metrics: ServerMetrics?
+    var usage: UsageRecorder
+    /// One per application: every router of the server (HTTP and WebSocket upgrades) must share it.
+    var limiter: SlidingWindowLimiter
+    var idempotencyOwner: String
+    var logger: Logger
+    var openEventStreams: @Sendable () async -> Int
+    var playingSimulations: @Sendable () async -> Int
+}
+
+/// The routes of `/v1` and `/metrics`, with the middleware every request passes through, in
+/// this order: `APIResponseMiddleware` (request id, error envelope, log line, metrics) →
+/// `RateLimitMiddleware` (authenticates protected routes, limits by identity or address, puts
+/// the X-RateLimit headers on every response) → `IdempotencyMiddleware` (POSTs with a key) →
+/// the groups' `AuthenticationMiddleware` (a guard: the identity is already there) → the route.
+/// WebSocket upgrades (`/v1/simulations/run/stream`) never reach this router: the upgrade
+/// channel authenticates them and charges them to the same limiter (`RunStreamAdmission`).
+func buildRouter(_ parts: RouterParts) -> Router<KairosRequestContext> {
     let router = Router(context: KairosRequestContext.self)
-    // Part 2 slots in here, in this order: rate limits (they need the identity, so they sit
-    // inside authentication on protected routes and by IP on public ones), then idempotency.
-    router.add(middleware: APIResponseMiddleware())
+    let authenticator = Authenticator(identities: parts.repositories.identities, tokens: parts.tokens)
+    router.add(middleware: APIResponseMiddleware(metrics: parts.metrics))
+    router.add(middleware: rateLimiting(parts, authenticator: authenticator))
+    router.add(middleware: IdempotencyMiddleware(store: parts.repositories.idempotency, owner: parts.idempotencyOwner,
+                                                 now: parts.now, logger: parts.logger))
+    if let metrics = parts.metrics {
+        MetricsController(metrics: metrics, openEventStreams: parts.openEventStreams,
+                          playingSimulations: parts.playingSimulations).addRoutes(to: router)
+    }
     let v1 = router.group("v1")
-    HealthController(storageName: repositories.simulations.storageName).addRoutes(to: v1)
+    HealthController(storageName: parts.repositories.simulations.storageName).addRoutes(to: v1)
     ScenariosController().addRoutes(to: v1)
     DocumentationController().addRoutes(to: v1)
-    let authenticator = Authenticator(identities: repositories.identities, tokens: tokens)
     let protected = v1.group("simulations").add(middleware: AuthenticationMiddleware(authenticator: authenticator))
-    addSimulationRoutes(repositories.simulations, to: protected, live: live, now: now)
-    OrganizationController(identities: repositories.identities)
+    addSimulationRoutes(parts.repositories.simulations, to: protected, live: parts.live, now: parts.now)
+    OrganizationController(identities: parts.repositories.identities, simulations: parts.repositories.simulations,
+                           usage: parts.usage, multiplier: parts.rateLimitMultiplier, now: parts.now)
         .addRoutes(to: v1.group("organization").add(middleware: AuthenticationMiddleware(authenticator: authenticator)))
+    UsageController(recorder: parts.usage, now: parts.now)
+        .addRoutes(to: v1.group("usage").add(middleware: AuthenticationMiddleware(authenticator: authenticator)))
     return router
 }
 
-/// `GET /v1/simulations/run/stream`, specialised for the concrete repository.
-private func runStreamController(_ repository: any SimulationRepository) -> RunStreamController {
-    RunStreamController(repository: repository, now: ServerTime.nowMilliseconds)
+/// The rate-limit middleware of `parts`' limiter (any router of the server adds it right after
+/// `APIResponseMiddleware`).
+func rateLimiting(_ parts: RouterParts, authenticator: Authenticator) -> RateLimitMiddleware {
+    RateLimitMiddleware(limiter: parts.limiter, authenticator: authenticator, multiplier: parts.rateLimitMultiplier,
+                        usage: parts.usage, now: parts.now)
+}
+
+/// `GET /v1/simulations/run/stream`.
+private func runStreamController(_ repository: any SimulationRepository, now: @escaping @Sendable () -> Int64) -> RunStreamController {
+    RunStreamController(repository: repository, now: now)
 }
 
 /// Opens the existential so the controller is specialised for the concrete repository.

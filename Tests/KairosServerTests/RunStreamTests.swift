@@ -105,4 +105,27 @@ import Testing
             #expect(plain.status == .badRequest)
         }
     }
+
+    /// Upgrades bypass the HTTP router, so the upgrade channel charges them itself: a community
+    /// key opens 10 run streams a minute (seed 002's create class), the 11th is a 429 with
+    /// Retry-After and the rate-limit headers, before any upgrade.
+    @Test func runStreamsCountAgainstTheCreateWindow() async throws {
+        let live = LiveTestServer()
+        let key = try await live.server.key(tier: .community)
+        try await live.run { port, _, _ in
+            for _ in 0 ..< 10 {
+                let received = try await Self.stream(port: port, key: key, first: #"{"scenarioId": "capability-divergence", "ticks": 3}"#)
+                #expect(received.frames.count == 4)
+            }
+            let upgrade: [(String, String)] = [("Connection", "Upgrade"), ("Upgrade", "websocket"), ("Sec-WebSocket-Version", "13"),
+                                               ("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ=="), ("X-Api-Key", key)]
+            try await SSEConnection.with(port: port, path: "/v1/simulations/run/stream", headers: upgrade) { response in
+                #expect(response.status == 429)
+                #expect((try? JSONParser.parse(response.plainBody))?["error"]?["code"]?.stringValue == "RATE_LIMITED")
+                #expect(response.headers["retry-after"] != nil)
+                #expect(response.headers["x-ratelimit-limit"] == "10")
+                #expect(response.headers["x-ratelimit-remaining"] == "0")
+            }
+        }
+    }
 }

@@ -349,4 +349,10 @@ struct PublishingSimulationRepository<Base: SimulationRepository>: SimulationRep
     }
 
     func simulationIds(status: SimulationStatus) async throws -> [String] { try await base.simulationIds(status: status) }
+
+    func addUsage(_ deltas: [UsageDelta]) async throws { try await base.addUsage(deltas) }
+
+    func usage(organizationId: String, fromDay: Int, toDay: Int) async throws -> [UsageDay] {
+        try await base.usage(organizationId: organizationId, fromDay: fromDay, toDay: toDay)
+    }
 }

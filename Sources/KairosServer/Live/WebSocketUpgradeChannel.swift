@@ -119,6 +119,7 @@ struct WebSocketUpgradeChannel: ServerChildChannel, HTTPChannelHandler {
                     var headers: HTTPFields = [.connection: "close", .contentType: "application/json",
                                                .contentLength: String(w.bytes.count)]
                     headers[.requestID] = requestId
+                    for field in error.headers { headers[field.name] = field.value }  // Retry-After, X-RateLimit-*
                     try await outbound.write(contentsOf: [
                         .head(HTTPResponse(status: error.status, headerFields: headers)), .body(ByteBuffer(bytes: w.bytes)), .end(nil),
                     ])
