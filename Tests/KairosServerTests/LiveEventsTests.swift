@@ -136,6 +136,16 @@ struct LiveTestServer {
         }
     }
 
+    @Test func heartbeatSecondsFromTheEnvironment() {
+        #expect(ServerConfiguration().sseHeartbeatSeconds == 30)
+        #expect(ServerConfiguration.heartbeatSeconds(environment: ["KAIROS_SSE_HEARTBEAT_SECONDS": "0.5"]) == 0.5)
+        #expect(ServerConfiguration.heartbeatSeconds(environment: ["KAIROS_SSE_HEARTBEAT_SECONDS": "2"]) == 2)
+        for bad in ["", "0", "-1", "nan", "inf", "abc", "4000"] {
+            #expect(ServerConfiguration.heartbeatSeconds(environment: ["KAIROS_SSE_HEARTBEAT_SECONDS": bad]) == nil)
+        }
+        #expect(ServerConfiguration.heartbeatSeconds(environment: [:]) == nil)
+    }
+
     @Test func lastEventIdMustBeAnId() async throws {
         let server = TestServer()
         let key = try await server.key()
