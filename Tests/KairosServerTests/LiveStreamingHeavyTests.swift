@@ -18,7 +18,11 @@ struct LiveStreamingHeavyTests {
     }
 
     /// Runs a program to completion; its exit status and standard output.
-    static func run(_ executable: String, _ arguments: [String], environment: [String: String] = [:]) throws -> (Int32, String) {
+    static func run(_ executable: String, _ arguments: [String], environment: [String: String] = [:]) async throws -> (Int32, String) {
+        try await offCooperativePool { try runBlocking(executable, arguments, environment: environment) }
+    }
+
+    private static func runBlocking(_ executable: String, _ arguments: [String], environment: [String: String]) throws -> (Int32, String) {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
@@ -42,7 +46,7 @@ struct LiveStreamingHeavyTests {
 
     static var hasHttpx: Bool {
         guard let python else { return false }
-        return (try? run(python, ["-c", "import httpx"]))?.0 == 0
+        return (try? runBlocking(python, ["-c", "import httpx"], environment: [:]))?.0 == 0
     }
 
     /// Seed 003's Python example (httpx), URL and key swapped, prints tick events of a playing
@@ -88,9 +92,9 @@ struct LiveStreamingHeavyTests {
     /// The WebSocket run stream at 10^4 and 10^5 ticks (debug build): one frame per step, the
     /// digest of `kairos simulate`, and the server's peak RSS no more than a few MiB apart.
     /// `scripts/dev/ws-stream-memory` with a release build does 10^5 vs 10^6.
-    @Test func webSocketStreamingKeepsMemoryFlat() throws {
+    @Test func webSocketStreamingKeepsMemoryFlat() async throws {
         let python = try #require(Self.python)
-        let (status, output) = try Self.run(python, [Self.root.appendingPathComponent("scripts/dev/ws-stream-memory").path,
+        let (status, output) = try await Self.run(python, [Self.root.appendingPathComponent("scripts/dev/ws-stream-memory").path,
                                                      "--binary", LiveServerTests.binary, "--ticks", "10000,100000",
                                                      "--max-growth-mib", "16"])
         #expect(status == 0, "\(output)")
@@ -99,9 +103,9 @@ struct LiveStreamingHeavyTests {
 
     /// 300 SSE clients on one playing simulation all receive every tick exactly once
     /// (`scripts/dev/sse-load.py`; 1 000 clients with a release build in the report).
-    @Test func manySSEClientsReceiveEveryTick() throws {
+    @Test func manySSEClientsReceiveEveryTick() async throws {
         let python = try #require(Self.python)
-        let (status, output) = try Self.run(python, [Self.root.appendingPathComponent("scripts/dev/sse-load.py").path,
+        let (status, output) = try await Self.run(python, [Self.root.appendingPathComponent("scripts/dev/sse-load.py").path,
                                                      "--binary", LiveServerTests.binary, "--clients", "300", "--seconds", "3"])
         #expect(status == 0, "\(output)")
         #expect(output.contains("missing 0, duplicated 0"), "\(output)")
