@@ -28,6 +28,9 @@ public struct ServerConfiguration: Sendable {
     /// Seconds between SSE heartbeats (30; `KAIROS_SSE_HEARTBEAT_SECONDS` overrides it, read
     /// once at startup by `kairos serve` — tests set it small).
     public var sseHeartbeatSeconds: Double
+    /// Seconds between the server's WebSocket pings (30); a session whose pong has not come
+    /// back by the next ping is closed. Tests set it small.
+    public var webSocketPingSeconds: Double = 30
 
     public init(host: String = "127.0.0.1", port: Int = 8080, storage: Storage = .sqlite(path: "kairos.db"),
                 jwtSecret: String? = nil, logLevel: Logger.Level = .info, rateLimitMultiplier: Int = 1,
@@ -152,7 +155,8 @@ public func buildLiveApplication(
         playingSimulations: environment.gauges.playingSimulations ?? { live.playingSimulations })
     let router = buildRouter(parts)
     let authenticator = Authenticator(identities: repositories.identities, tokens: tokens)
-    let runStream = runStreamController(simulations, now: environment.now)
+    let runStream = runStreamController(simulations, now: environment.now,
+                                        pingPeriod: .milliseconds(Int((configuration.webSocketPingSeconds * 1000).rounded())))
     let admission = RunStreamAdmission(parts)
     let logger = log
     let storageName = simulations.storageName
@@ -246,8 +250,9 @@ func rateLimiting(_ parts: RouterParts, authenticator: Authenticator) -> RateLim
 }
 
 /// `GET /v1/simulations/run/stream`.
-private func runStreamController(_ repository: any SimulationRepository, now: @escaping @Sendable () -> Int64) -> RunStreamController {
-    RunStreamController(repository: repository, now: now)
+private func runStreamController(_ repository: any SimulationRepository, now: @escaping @Sendable () -> Int64,
+                                 pingPeriod: Duration) -> RunStreamController {
+    RunStreamController(repository: repository, now: now, pingPeriod: pingPeriod)
 }
 
 /// Opens the existential so the controller is specialised for the concrete repository.

@@ -12,12 +12,14 @@ struct LiveTestServer {
     let server = TestServer()
     var heartbeatSeconds = 0.25
     var rateLimitMultiplier = 1
+    var webSocketPingSeconds = 30.0
 
     func run<T: Sendable>(_ body: @Sendable @escaping (_ port: Int, _ client: any TestClientProtocol, _ live: LiveServices) async throws -> T)
         async throws -> T
     {
-        let configuration = ServerConfiguration(port: 0, storage: .memory, jwtSecret: server.jwtSecret, logLevel: .critical,
+        var configuration = ServerConfiguration(port: 0, storage: .memory, jwtSecret: server.jwtSecret, logLevel: .critical,
                                                 rateLimitMultiplier: rateLimitMultiplier, sseHeartbeatSeconds: heartbeatSeconds)
+        configuration.webSocketPingSeconds = webSocketPingSeconds
         let (app, live) = try await buildLiveApplication(configuration, repositories: server.repositories)
         return try await app.test(.live) { client in try await body(try #require(client.port), client, live) }
     }

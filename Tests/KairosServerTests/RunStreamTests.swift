@@ -128,4 +128,38 @@ import Testing
             }
         }
     }
+
+    /// A session outlives many ping periods: the server keeps reading the inbound stream after
+    /// the run request, so the client's pongs arrive (with unread pongs the automatic ping
+    /// closed every stream after two periods — 60 s in production, cutting 10^6-tick runs).
+    @Test func longSessionsSurviveThePings() async throws {
+        var live = LiveTestServer()
+        live.webSocketPingSeconds = 0.1
+        let key = try await live.server.key()
+        try await live.run { port, _, _ in
+            var headers = HTTPFields()
+            headers[HTTPField.Name("X-Api-Key")!] = key
+            let frames = FrameBox()
+            let started = ContinuousClock.now
+            let close = try await WebSocketClient.connect(
+                url: "ws://127.0.0.1:\(port)/v1/simulations/run/stream",
+                configuration: .init(maxFrameSize: 1 << 20, additionalHeaders: headers),
+                logger: Logger(label: "ws-test")
+            ) { inbound, outbound, _ in
+                try await outbound.write(.text(#"{"scenarioId": "capability-divergence", "ticks": 3000}"#))
+                var count = 0
+                for try await message in inbound.messages(maxSize: 1 << 20) {
+                    if case .text(let text) = message { frames.append(text) }
+                    count += 1
+                    // A slow reader: the session lasts well over ten ping periods.
+                    if count % 100 == 0 { try await Task.sleep(for: .milliseconds(40)) }
+                }
+            }
+            #expect(ContinuousClock.now - started > .seconds(1))
+            #expect(frames.all.count == 3001)
+            let done = try JSONParser.parse(Array(try #require(frames.all.last).utf8))
+            #expect(done["digest"]?.stringValue == (try engineDigest(scenarioId: "capability-divergence", ticks: 3000)))
+            #expect(close?.closeCode == .normalClosure)
+        }
+    }
 }

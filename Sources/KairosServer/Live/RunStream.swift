@@ -17,6 +17,9 @@ import Logging
 struct RunStreamController: Sendable {
     let repository: any SimulationRepository
     let now: @Sendable () -> Int64
+    /// The server pings every `pingPeriod` and closes a session whose pong has not come back
+    /// by the next ping (30 s; `ServerConfiguration.webSocketPingSeconds`).
+    var pingPeriod: Duration = .seconds(30)
     static var maxTicks: Int { 1_000_000 }
     static var chunkTicks: Int { 1000 }
 
@@ -49,18 +52,42 @@ struct RunStreamController: Sendable {
         var sessionLogger = logger
         sessionLogger[metadataKey: "request.id"] = .string(requestId)
         sessionLogger[metadataKey: "identity"] = .string(identity.subject)
-        return .accept(WebSocketUpgradeChannel.session(context: Context(logger: sessionLogger), maxFrameSize: SimulationLimits.maxBodyBytes) {
+        return .accept(WebSocketUpgradeChannel.session(context: Context(logger: sessionLogger), maxFrameSize: SimulationLimits.maxBodyBytes,
+                                                              pingPeriod: pingPeriod) {
             inbound, outbound, _ in
             try await run(inbound: inbound, outbound: outbound, identity: identity, requestId: requestId)
         })
     }
 
+    /// Reads the inbound stream for the whole session in a child task — reading it is what takes
+    /// in the client's pongs (the automatic pings close a session whose pongs go unread) and its
+    /// close — and hands the first message, the run request, to `stream`. Later messages are ignored.
     private func run(inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter, identity: Identity,
                      requestId: String) async throws {
-        var messages = inbound.messages(maxSize: SimulationLimits.maxBodyBytes).makeAsyncIterator()
+        let (firstMessage, delivery) = AsyncStream.makeStream(of: Result<WebSocketMessage?, any Error>.self)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask {
+                var messages = inbound.messages(maxSize: SimulationLimits.maxBodyBytes).makeAsyncIterator()
+                do {
+                    delivery.yield(.success(try await messages.next()))
+                    delivery.finish()
+                    while try await messages.next() != nil {}
+                } catch {
+                    delivery.yield(.failure(error))
+                    delivery.finish()
+                }
+            }
+            var first = firstMessage.makeAsyncIterator()
+            try await stream(first: await first.next() ?? .success(nil), outbound: outbound, identity: identity, requestId: requestId)
+            try await group.waitForAll()
+        }
+    }
+
+    private func stream(first received: Result<WebSocketMessage?, any Error>, outbound: WebSocketOutboundWriter,
+                        identity: Identity, requestId: String) async throws {
         let first: WebSocketMessage?
         do {
-            first = try await messages.next()
+            first = try received.get()
         } catch {
             return try await refuse(APIError(.payloadTooLarge, "The run request exceeds \(SimulationLimits.maxBodyBytes) bytes."),
                                     outbound: outbound, requestId: requestId, close: .messageTooLarge)

@@ -130,14 +130,14 @@ struct WebSocketUpgradeChannel: ServerChildChannel, HTTPChannelHandler {
         }
     }
 
-    /// Runs `handler` on an accepted connection (server side, 30 s automatic pings).
-    static func session<Context: WebSocketContext>(context: Context, maxFrameSize: Int,
+    /// Runs `handler` on an accepted connection (server side, automatic pings every `pingPeriod`).
+    static func session<Context: WebSocketContext>(context: Context, maxFrameSize: Int, pingPeriod: Duration = .seconds(30),
                                                    handler: @escaping WebSocketDataHandler<Context>) -> Session {
         { asyncChannel, logger in
             do {
                 _ = try await WebSocketHandler.handle(
                     type: .server,
-                    configuration: .init(extensions: [], autoPing: .enabled(timePeriod: .seconds(30)), validateUTF8: false,
+                    configuration: .init(extensions: [], autoPing: .enabled(timePeriod: pingPeriod), validateUTF8: false,
                                          maxFrameSize: maxFrameSize),
                     asyncChannel: asyncChannel, context: context, handler: handler)
             } catch {
