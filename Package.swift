@@ -10,6 +10,8 @@ let package = Package(
         .library(name: "KairosAPI", targets: ["KairosAPI"]),
         .library(name: "KairosScript", targets: ["KairosScript"]),
         .library(name: "KairosServer", targets: ["KairosServer"]),
+        .library(name: "KairosClient", targets: ["KairosClient"]),
+        .library(name: "KairosRemote", targets: ["KairosRemote"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -18,6 +20,11 @@ let package = Package(
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
         .package(url: "https://github.com/vapor/jwt-kit", from: "5.8.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird-websocket", from: "2.8.1"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.3"),
+        .package(url: "https://github.com/apple/swift-async-algorithms", from: "1.1.4"),
+        .package(url: "https://github.com/apple/swift-http-types", from: "1.0.0"),
     ],
     targets: [
         .target(
@@ -37,10 +44,24 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        .target(
+            name: "KairosClient",
+            dependencies: [
+                "KairosEngine", "KairosAPI",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "AsyncAlgorithms", package: "swift-async-algorithms"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .target(name: "KairosRemote", dependencies: ["KairosEngine", "KairosAPI", "KairosScript", "KairosClient"]),
         .executableTarget(
             name: "kairos",
             dependencies: [
-                "KairosEngine", "KairosAPI", "KairosScript", "KairosREPL", "KairosServer",
+                "KairosEngine", "KairosAPI", "KairosScript", "KairosREPL", "KairosServer", "KairosRemote",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -61,8 +82,16 @@ let package = Package(
         .testTarget(
             name: "KairosServerTests",
             dependencies: [
-                "KairosServer", "KairosAPI", "KairosEngine", "kairos",
+                "KairosServer", "KairosAPI", "KairosEngine", "kairos", "KairosClient", "KairosRemote", "KairosScript",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
+            ]
+        ),
+        .testTarget(
+            name: "KairosClientTests",
+            dependencies: [
+                "KairosClient", "KairosAPI", "KairosEngine", "KairosRemote", "KairosScript",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
             ]
         ),
     ]
