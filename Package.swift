@@ -92,6 +92,7 @@ let package = Package(
                 "KairosClient", "KairosAPI", "KairosEngine", "KairosRemote", "KairosScript",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
             ]
         ),
     ]
