@@ -55,6 +55,14 @@ public protocol LiveSimulation: AnyObject {
     func snapshot() throws(BackendError) -> SimulationSnapshot
 }
 
+/// A live simulation whose events can be watched as they happen (a remote one, for the
+/// REPL's `watch sim`).
+public protocol WatchableSimulation: AnyObject {
+    /// Calls `line` with one line per event until `cancellation` is raised or the
+    /// simulation completes.
+    func watch(cancellation: CancellationFlag, line: @escaping @Sendable (String) -> Void) throws(BackendError)
+}
+
 /// The in-process engine.
 public struct EmbeddedBackend: SimulationBackend {
     public init() {}
