@@ -1,6 +1,7 @@
 import Foundation
 import HTTPTypes
 import Hummingbird
+import HummingbirdWebSocket
 import KairosAPI
 import KairosEngine
 import Logging
@@ -20,6 +21,8 @@ final class FaultServer: Sendable {
         case dropAfterProcessing
         /// SSE: send this many events, then drop the connection.
         case dropEventsAfter(Int)
+        /// WebSocket: end with a wrong digest.
+        case wrongDigest
     }
 
     struct Seen: Sendable {
@@ -36,6 +39,7 @@ final class FaultServer: Sendable {
         var stored: [String: (Int, [UInt8])] = [:]
         /// Simulations actually created, by id.
         var created: [String] = []
+        var framesSent = 0
     }
 
     private let state = Mutex(State())
@@ -53,7 +57,11 @@ final class FaultServer: Sendable {
         let portBox = Mutex<Int?>(nil)
         let router = Router()
         addRoutes(router)
-        let app = Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)),
+        let app = Application(router: router, server: .http1WebSocketUpgrade { [self] head, _, _ in
+                                  guard head.path == "/v1/simulations/run/stream" else { return .dontUpgrade }
+                                  return .upgrade([:]) { inbound, outbound, _ in try await self.streamRun(inbound, outbound) }
+                              },
+                              configuration: .init(address: .hostname("127.0.0.1", port: 0)),
                               onServerRunning: { channel in portBox.withLock { $0 = channel.localAddress?.port } },
                               logger: Logger(label: "fault-server", factory: { _ in SwiftLogNoOpLogHandler() }))
         let running = Task { try await app.run() }
@@ -150,6 +158,45 @@ final class FaultServer: Sendable {
                 return .failure(Self.envelope(404, "NOT_FOUND", "not found"))
             }
         }
+    }
+
+    /// Frames written by the WebSocket route so far.
+    var framesSent: Int { state.withLock { $0.framesSent } }
+
+    /// The WebSocket run route: a run request, one frame per step, the done frame.
+    private func streamRun(_ inbound: WebSocketInboundStream, _ outbound: WebSocketOutboundWriter) async throws {
+        var messages = inbound.messages(maxSize: 1 << 20).makeAsyncIterator()
+        guard case .text(let text)? = try await messages.next() else { return }
+        let fault = state.withLock { s -> Fault? in
+            s.seen.append(Seen(method: "GET", path: "/v1/simulations/run/stream", idempotencyKey: nil, lastEventId: nil))
+            guard var list = s.faults["stream"], !list.isEmpty else { return nil }
+            let f = list.removeFirst()
+            s.faults["stream"] = list
+            return f
+        }
+        if case .status(_, let code, _) = fault {
+            let envelope = APIErrorEnvelope(code: APIErrorCode(rawValue: code) ?? .internalError, message: "injected",
+                                            details: APIErrorEnvelope.issuesDetails([ValidationIssue(path: "ticks", message: "injected")]),
+                                            requestId: "req-ws")
+            try await outbound.write(.text(CanonicalJSON.string(envelope.jsonValue)))
+            try await outbound.close(.policyViolation, reason: nil)
+            return
+        }
+        let request = try ScenarioRequest.parse(try JSONParser.parse(text), maxTicks: 1_000_000)
+        let sim = EngineRegistry.start(request.scenario, version: request.engineVersion)!
+        var digest = TraceDigest()
+        var writer = CanonicalJSONWriter(capacity: 1024)
+        for _ in 0 ..< (request.ticks ?? 1) {
+            writer.reset()
+            writer.step(sim.step())
+            digest.add(line: writer.bytes)
+            try await outbound.write(.text(String(decoding: writer.bytes, as: UTF8.self)))
+            state.withLock { $0.framesSent += 1 }
+        }
+        var final = digest.finalize()
+        if case .wrongDigest = fault { final = "sha256:" + String(repeating: "0", count: 64) }
+        try await outbound.write(.text(CanonicalJSON.string(.object(["done": true, "simulationId": "ws-sim", "digest": .string(final)]))))
+        try await outbound.close(.normalClosure, reason: nil)
     }
 
     private func addRoutes(_ router: Router<BasicRequestContext>) {
