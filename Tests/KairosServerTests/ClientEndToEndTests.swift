@@ -1,0 +1,288 @@
+import Foundation
+import KairosAPI
+import KairosClient
+import KairosEngine
+import KairosRemote
+import KairosScript
+import Synchronization
+import Testing
+
+/// The client and the remote script target against a real `kairos serve` (the CLI's keys,
+/// `--rate-limit-multiplier` so concurrent sweeps are not throttled): every example gives
+/// the embedded engine's output and digests, the seed's sweep matches row for row, engine
+/// pins are refused with the versions offered, live events arrive over SSE.
+@Suite(.serialized) struct ClientEndToEndTests {
+    /// A server with a fresh database and an enterprise key with every scope.
+    final class LiveServer: Sendable {
+        let database: String
+        let server: LiveServerTests.ServerProcess
+        let key: String
+        var url: String { "http://127.0.0.1:\(server.port)" }
+
+        init() throws {
+            database = LiveServerTests.temporaryDatabase()
+            let output = try LiveServerTests.cli(["keys", "create", "--db", database, "--org", "acme", "--tier", "enterprise",
+                                                  "--scopes", "simulation:read,simulation:write,org:read,usage:read"]).output
+            key = String(try #require(output.split(separator: "\n").last))
+            server = try LiveServerTests.ServerProcess(database: database, arguments: ["--rate-limit-multiplier", "100"])
+        }
+
+        func client(engineVersion: String? = nil) throws -> KairosClient {
+            try KairosClient(url: url, apiKey: key, engineVersion: engineVersion, environment: [:])
+        }
+
+        deinit {
+            server.stop()
+            LiveServerTests.removeDatabase(database)
+        }
+    }
+
+    /// Runs blocking interpreter code on its own thread, so the remote backend's tasks never
+    /// wait for a pool thread this one holds.
+    static func onThread<T: Sendable>(_ body: @escaping @Sendable () -> T) async -> T {
+        await withCheckedContinuation { continuation in
+            Thread.detachNewThread { continuation.resume(returning: body()) }
+        }
+    }
+
+    /// Every trace digest a script's runs, streams and live simulations produce.
+    final class DigestLog: @unchecked Sendable {
+        private let lock = Mutex<[String]>([])
+        func add(_ digest: String) { lock.withLock { $0.append(digest) } }
+        var digests: [String] { lock.withLock { $0 } }
+    }
+
+    /// A backend that records digests of what another returns.
+    struct Recording: SimulationBackend {
+        let inner: any SimulationBackend
+        let log: DigestLog
+
+        func run(_ requests: [RunRequest], cancellation: CancellationFlag) -> [Result<TraceValue, BackendError>] {
+            let results = inner.run(requests, cancellation: cancellation)
+            for case .success(let t) in results {
+                #expect(TraceDigest.of(t.trace.steps) == t.trace.metadata.digest)
+                log.add("run " + t.trace.metadata.digest)
+            }
+            return results
+        }
+
+        func stream(_ request: RunRequest) throws(BackendError) -> any StepStream {
+            RecordingStream(inner: try inner.stream(request), log: log)
+        }
+
+        func start(_ request: RunRequest) throws(BackendError) -> any LiveSimulation {
+            RecordingLive(inner: try inner.start(request), log: log)
+        }
+    }
+
+    final class RecordingStream: StepStream {
+        let inner: any StepStream
+        let log: DigestLog
+        var digest = TraceDigest()
+        init(inner: any StepStream, log: DigestLog) {
+            self.inner = inner
+            self.log = log
+        }
+
+        func next() throws(BackendError) -> TraceStep? {
+            let step = try inner.next()
+            if let step { digest.add(step: step) }
+            return step
+        }
+
+        deinit { log.add("stream " + digest.finalize()) }
+    }
+
+    final class RecordingLive: LiveSimulation {
+        let inner: any LiveSimulation
+        let log: DigestLog
+        var digest = TraceDigest()
+        init(inner: any LiveSimulation, log: DigestLog) {
+            self.inner = inner
+            self.log = log
+        }
+
+        var engineVersion: EngineVersion { inner.engineVersion }
+        var tick: Int { inner.tick }
+        func step(_ count: Int) throws(BackendError) -> [TraceStep] {
+            let steps = try inner.step(count)
+            for s in steps { digest.add(step: s) }
+            return steps
+        }
+
+        func submit(_ decree: Action) throws(BackendError) -> Int {
+            let tick = try inner.submit(decree)
+            log.add("decree at \(tick)")
+            return tick
+        }
+
+        func snapshot() throws(BackendError) -> SimulationSnapshot { try inner.snapshot() }
+        deinit { log.add("live " + digest.finalize()) }
+    }
+
+    /// Output and digests of `source` on the embedded engine, or remotely at `url`.
+    static func runScript(_ source: String, name: String, remote url: String?, key: String) async
+        -> (output: String, diagnostics: [String], digests: [String])
+    {
+        await onThread {
+            let log = DigestLog()
+            let out = CollectedOutput()
+            let interpreter = Interpreter(output: out, backend: Recording(inner: EmbeddedBackend(), log: log))
+            let factory = RemoteBackend.factory(environment: ["KAIROS_API_KEY": key])
+            interpreter.remoteBackend = { url in factory(url).map { Recording(inner: $0, log: log) } }
+            var diagnostics: [String] = []
+            if let url {
+                diagnostics += interpreter.evaluate(source: "use remote \"\(url)\"", fileName: "<remote>").diagnostics.map(\.description)
+            }
+            diagnostics += interpreter.evaluate(source: source, fileName: name).diagnostics.map(\.description)
+            return (out.text, diagnostics, log.digests)
+        }
+    }
+
+    static var examples: [URL] {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let dir = root.appendingPathComponent("examples")
+        let files = (try? FileManager.default.contentsOfDirectory(atPath: dir.path)) ?? []
+        return files.filter { $0.hasSuffix(".krs") }.sorted().map { dir.appendingPathComponent($0) }
+    }
+
+    @Test func everyExampleGivesTheEmbeddedOutputAndDigestsRemotely() async throws {
+        let live = try LiveServer()
+        #expect(Self.examples.count >= 7)
+        for file in Self.examples {
+            let source = try String(contentsOf: file, encoding: .utf8)
+            let name = file.lastPathComponent
+            let embedded = await Self.runScript(source, name: name, remote: nil, key: live.key)
+            let remote = await Self.runScript(source, name: name, remote: live.url, key: live.key)
+            #expect(embedded.diagnostics.isEmpty, "\(name): \(embedded.diagnostics)")
+            #expect(remote.diagnostics.isEmpty, "\(name) remote: \(remote.diagnostics)")
+            #expect(!embedded.digests.isEmpty, "\(name) ran nothing")
+            #expect(remote.digests == embedded.digests, "\(name)")
+            #expect(remote.output == embedded.output, "\(name)")
+        }
+    }
+
+    @Test func seedCapabilitySweepMatchesEmbeddedRowForRow() async throws {
+        let live = try LiveServer()
+        let client = try live.client()
+        let capabilities = Array(stride(from: 100, through: 1000, by: 18))
+        #expect(capabilities.count == 51)
+        func scenario(_ cap: Int) -> AISafetyScenario {
+            AISafetyScenario("sweep_\(cap)", seed: UInt64(cap))
+                .addModel(name: "model", capabilityIndex: Double(cap), alignmentScore: 70, guardrailCoverage: 60)
+                .addEvent(100, .capabilityJump, target: "model", magnitude: 0.3)
+        }
+        func row(_ cap: Int, _ trace: Trace) -> String {
+            "cap=\(cap) phase=\(trace.finalPhase()!.rawValue) stability=\(String(format: "%.4f", trace.meanStability()!)) "
+                + "losses=\(trace.basinLosses().count) digest=\(trace.metadata.digest)"
+        }
+        // All 51 at once, as the seed's asyncio.gather.
+        let remote = try await withThrowingTaskGroup(of: (Int, String).self) { group in
+            for cap in capabilities {
+                group.addTask { (cap, row(cap, try await client.run(scenario: scenario(cap), ticks: 500))) }
+            }
+            var rows: [Int: String] = [:]
+            for try await (cap, line) in group { rows[cap] = line }
+            return capabilities.map { rows[$0]! }
+        }
+        let embedded = capabilities.map { row($0, Trace.run(scenario($0).input.lowered(), ticks: 500)!) }
+        #expect(remote == embedded)
+        #expect(remote.first?.hasPrefix("cap=100 phase=stable stability=0.9316 losses=0") == true)
+        #expect(remote.last?.hasPrefix("cap=1000 phase=collapsed stability=0.1772 losses=1") == true)
+        let page = try await client.listSimulations(limit: 1)
+        #expect(page.total == 51)
+    }
+
+    @Test func endpointsAndErrorsAgainstTheRealServer() async throws {
+        let live = try LiveServer()
+        let client = try live.client()
+        let health = try await client.health()
+        #expect(health.engineVersions == EngineRegistry.available)
+        #expect(try await client.scenarios().map(\.id) == ScenarioCatalog.all.map(\.id))
+        #expect(try await client.organization().tier == .enterprise)
+
+        let sim = try await client.createSimulation(ScenarioSource.catalog("capability-divergence"))
+        #expect(sim.tick == 0)
+        let stepped = try await client.step(simulationId: sim.id, ticks: 40)
+        #expect(stepped.tick == 40)
+        let decree = try await client.submitDecree(simulationId: sim.id, Action(kind: .shock, magnitude: 0.2))
+        #expect(decree.tick == 40)
+        let ack = try await client.setAgentPolicy(simulationId: sim.id, agentId: "frontier_model", lambda: 0.7)
+        #expect(ack.tick == 40)
+        _ = try await client.step(simulationId: sim.id, ticks: 10)
+        let trace = try await client.trace(simulationId: sim.id)
+        let ndjson = try await client.traceSteps(simulationId: sim.id)
+        #expect(trace.steps.count == 50 && ndjson.steps == trace.steps && ndjson.digest == trace.metadata.digest)
+        #expect(try await client.simulation(id: sim.id).tick == 50)
+        _ = try await client.prophecies(simulationId: sim.id)
+        let paused = try await client.timeControl(simulationId: sim.id, action: .step)
+        #expect(paused.tick == 51)
+
+        await #expect(throws: NotFoundError.self) { _ = try await client.simulation(id: "00000000-0000-0000-0000-000000000000") }
+        let stranger = try KairosClient(url: live.url, apiKey: "krs_" + String(repeating: "x", count: 40), environment: [:])
+        do {
+            _ = try await stranger.listSimulations()
+            Issue.record("expected AuthenticationError")
+        } catch let error as AuthenticationError {
+            #expect(error.status == 401 && error.code == "UNAUTHORIZED" && error.requestId?.isEmpty == false)
+        }
+        do {
+            _ = try await live.client(engineVersion: "0.9.0").run(scenario: ScenarioSource.catalog("capability-divergence"), ticks: 10)
+            Issue.record("expected EngineVersionError")
+        } catch let error as EngineVersionError {
+            #expect(error.available == EngineRegistry.available.map(\.description))
+            #expect(error.status == 400 && error.requestId?.isEmpty == false)
+        }
+    }
+
+    @Test func liveEventsArriveOverServerSentEvents() async throws {
+        let live = try LiveServer()
+        let client = try live.client()
+        let sim = try await client.createSimulation(ScenarioSource.catalog("capability-divergence"))
+        _ = try await client.step(simulationId: sim.id, ticks: 30)
+        var ticks: [Int] = []
+        for try await event in client.events(simulationId: sim.id) {
+            if event.kind == .tick, let t = event.data?["t"]?.integerValue { ticks.append(t) }
+            if ticks.count == 30 { break }
+        }
+        #expect(ticks == Array(0 ..< 30))
+        // Resuming after tick 19 gives exactly what follows it.
+        var resumed: [Int] = []
+        for try await event in client.events(simulationId: sim.id, lastEventId: "19-99") {
+            if event.kind == .tick, let t = event.data?["t"]?.integerValue { resumed.append(t) }
+            if resumed.count == 10 { break }
+        }
+        #expect(resumed == Array(20 ..< 30))
+    }
+
+    /// A million ticks over the WebSocket, digest against the embedded engine, resident
+    /// memory flat (KAIROS_HEAVY_TESTS=1).
+    @Test(.enabled(if: ProcessInfo.processInfo.environment["KAIROS_HEAVY_TESTS"] == "1"))
+    func streamRunOfAMillionTicksStaysFlat() async throws {
+        let live = try LiveServer()
+        let client = try live.client()
+        let scenario = ScenarioCatalog.scenario(id: "capability-divergence")!.scenario
+        var iterator = try client.streamRun(scenario: scenario, ticks: 1_000_000).makeAsyncIterator()
+        var digest = TraceDigest()
+        var count = 0
+        var residentAt100k = 0
+        while let step = try await iterator.next() {
+            digest.add(step: step)
+            count += 1
+            if count == 100_000 { residentAt100k = Self.residentBytes() }
+        }
+        #expect(count == 1_000_000)
+        #expect(iterator.completion?.digest == digest.finalize())
+        let sim = EngineRegistry.start(scenario, version: nil)!
+        var local = TraceDigest()
+        for _ in 0 ..< 1_000_000 { local.add(step: sim.step()) }
+        #expect(local.finalize() == digest.finalize())
+        #expect(Self.residentBytes() - residentAt100k < 64 << 20, "resident memory grew while streaming")
+    }
+
+    static func residentBytes() -> Int {
+        guard let text = try? String(contentsOfFile: "/proc/self/statm", encoding: .utf8),
+              let pages = text.split(separator: " ").dropFirst().first.flatMap({ Int($0) }) else { return 0 }
+        return pages * 4096
+    }
+}
