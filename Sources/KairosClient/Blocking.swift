@@ -20,7 +20,8 @@ public func runBlocking<T: Sendable>(_ body: @escaping @Sendable () async throws
         done.signal()
     }
     done.wait()
-    return try box.withLock { $0! }.get()
+    guard let result = box.withLock({ $0 }) else { throw CancellationError() }
+    return try result.get()
 }
 
 extension KairosClient {

@@ -116,8 +116,8 @@ extension KairosClient {
         -> RunStreamCompletion
     {
         var headers = HTTPFields()
-        if let apiKey { headers[HTTPField.Name("X-Api-Key")!] = apiKey }
-        headers[HTTPField.Name("User-Agent")!] = "kairos-swift-client/\(KairosClientVersion.string)"
+        if let apiKey, let name = HTTPField.Name("X-Api-Key") { headers[name] = apiKey }
+        headers[.userAgent] = "kairos-swift-client/\(KairosClientVersion.string)"
         var writer = CanonicalJSONWriter(capacity: 1024)
         writer.value(body)
         let requestText = String(decoding: writer.bytes, as: UTF8.self)
