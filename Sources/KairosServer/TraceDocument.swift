@@ -1,3 +1,8 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 import KairosEngine
 
 /// Builds trace bodies straight from stored canonical step lines, without re-encoding a step:
@@ -17,46 +22,58 @@ enum TraceDocument {
         return digest.finalize()
     }
 
-    static func metadata(_ record: SimulationRecord, segments: [TraceSegment]) -> TraceMetadata {
+    static func metadata(_ record: SimulationRecord, segments: [TraceSegment], digest: String? = nil) -> TraceMetadata {
         TraceMetadata(simulationId: record.id, scenarioId: record.scenarioId, engineVersion: record.engineVersion,
-                      seed: record.seed, ticks: segments.reduce(0) { $0 + $1.tickCount }, digest: digest(segments))
+                      seed: record.seed, ticks: segments.reduce(0) { $0 + $1.tickCount },
+                      digest: digest ?? Self.digest(segments))
+    }
+
+    /// The members of the `steps` array, comma-separated: the NDJSON lines with each line feed
+    /// but the last turned into a comma (canonical step lines contain no raw line feed).
+    static func jsonSteps(_ segments: [TraceSegment]) -> [UInt8] {
+        var out = ndjson(segments)
+        out.withUnsafeMutableBufferPointer { buffer in
+            guard var cursor = buffer.baseAddress else { return }
+            let end = cursor + buffer.count
+            // memchr is vectorised: a trace has one line feed per ~700 bytes.
+            while cursor < end, let found = memchr(cursor, 0x0A, end - cursor) {
+                let lineFeed = found.assumingMemoryBound(to: UInt8.self)
+                lineFeed.pointee = UInt8(ascii: ",")
+                cursor = lineFeed + 1
+            }
+        }
+        if out.last == UInt8(ascii: ",") { out.removeLast() }
+        return out
     }
 
     /// The trace object `{initialState, metadata, steps}`.
     static func json(_ record: SimulationRecord, segments: [TraceSegment]) -> [UInt8] {
         var w = CanonicalJSONWriter(capacity: segments.reduce(0) { $0 + $1.lines.count } + 2048)
-        write(record, segments: segments, into: &w)
+        write(record, segments: segments, rendered: RenderedSteps(segments), into: &w)
         return w.bytes
     }
 
-    static func write(_ record: SimulationRecord, segments: [TraceSegment], into w: inout CanonicalJSONWriter) {
-        w.bytes += Array(#"{"initialState":"#.utf8)
+    static func write(_ record: SimulationRecord, segments: [TraceSegment], rendered: RenderedSteps,
+                      into w: inout CanonicalJSONWriter) {
+        w.bytes += #"{"initialState":"#.utf8
         w.bytes += record.initialState
-        w.bytes += Array(#","metadata":"#.utf8)
-        w.value(metadata(record, segments: segments).jsonValue)
-        w.bytes += Array(#","steps":["#.utf8)
-        var first = true
-        for s in segments {
-            var start = 0
-            for i in s.lines.indices where s.lines[i] == 0x0A {
-                if !first { w.byte(UInt8(ascii: ",")) }
-                first = false
-                w.bytes += s.lines[start ..< i]
-                start = i + 1
-            }
-        }
-        w.bytes += Array("]}".utf8)
+        w.bytes += #","metadata":"#.utf8
+        w.value(metadata(record, segments: segments, digest: rendered.digest).jsonValue)
+        w.bytes += #","steps":["#.utf8
+        w.bytes += rendered.jsonSteps
+        w.bytes += "]}".utf8
     }
 
     /// The answer to `POST /simulations/run`: `{engineVersion, simulationId, trace}`.
-    static func runResult(_ record: SimulationRecord, segments: [TraceSegment]) -> [UInt8] {
-        var w = CanonicalJSONWriter(capacity: segments.reduce(0) { $0 + $1.lines.count } + 2048)
-        w.bytes += Array(#"{"engineVersion":"#.utf8)
+    static func runResult(_ record: SimulationRecord, segments: [TraceSegment], rendered: RenderedSteps? = nil) -> [UInt8] {
+        let rendered = rendered ?? RenderedSteps(segments)
+        var w = CanonicalJSONWriter(capacity: rendered.jsonSteps.count + record.initialState.count + 1024)
+        w.bytes += #"{"engineVersion":"#.utf8
         w.string(record.engineVersion.description)
-        w.bytes += Array(#","simulationId":"#.utf8)
+        w.bytes += #","simulationId":"#.utf8
         w.string(record.id)
-        w.bytes += Array(#","trace":"#.utf8)
-        write(record, segments: segments, into: &w)
+        w.bytes += #","trace":"#.utf8
+        write(record, segments: segments, rendered: rendered, into: &w)
         w.byte(UInt8(ascii: "}"))
         return w.bytes
     }

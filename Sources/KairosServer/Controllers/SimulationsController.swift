@@ -10,6 +10,8 @@ struct SimulationsController<Repository: SimulationRepository>: Sendable {
     let repository: Repository
     let playback: PlaybackScheduler
     let now: @Sendable () -> Int64
+    /// Deterministic results of `/run`, reused by identical requests (see `RunMemo`).
+    var runs = RunMemo()
 
     func addRoutes(to group: RouterGroup<KairosRequestContext>) {
         group.post("/", use: create)
@@ -97,15 +99,42 @@ struct SimulationsController<Repository: SimulationRepository>: Sendable {
 
     @Sendable func run(_ request: Request, context: KairosRequestContext) async throws -> Response {
         let (parsed, org, ticks) = try await parseCreation(request, context: context, source: .run)
-        let change = try await insert(parsed, organizationId: org, ticks: ticks)
+        let (change, rendered) = try await insertRun(parsed, organizationId: org, ticks: ticks)
         let segments = change.segment.map { [$0] } ?? []
         var headers: HTTPFields = [:]
         headers[.simulationID] = change.record.id
         if RequestReading.wantsNDJSON(request) {
-            headers[.traceDigest] = TraceDocument.digest(segments)
+            headers[.traceDigest] = rendered.digest
             return JSONResponse.bytes(TraceDocument.ndjson(segments), contentType: "application/x-ndjson", headers: headers)
         }
-        return JSONResponse.bytes(TraceDocument.runResult(change.record, segments: segments), headers: headers)
+        return JSONResponse.bytes(TraceDocument.runResult(change.record, segments: segments, rendered: rendered), headers: headers)
+    }
+
+    /// Starts and computes a run, or takes what an identical earlier run computed (`RunMemo`):
+    /// either way a new simulation is stored.
+    private func insertRun(_ parsed: ScenarioRequest, organizationId: String, ticks: Int) async throws
+        -> (SimulationChange, RenderedSteps)
+    {
+        let key = RunMemo.Key(scenario: SimulationDriver.canonical(parsed.scenario.jsonValue),
+                              version: parsed.engineVersion ?? EngineRegistry.latest, ticks: ticks)
+        let id = UUID().uuidString.lowercased()
+        let time = now()
+        if let entry = runs.lookup(key) {
+            var change = entry.change
+            change.record.id = id
+            change.record.organizationId = organizationId
+            change.record.scenarioId = parsed.scenarioId
+            change.record.createdAt = time
+            for i in change.log.indices { change.log[i].createdAt = time }
+            try await repository.insert(change)
+            return (change, entry.rendered)
+        }
+        let change = try SimulationDriver.start(id: id, organizationId: organizationId, request: parsed,
+                                                version: key.version, ticks: ticks, now: time)
+        let rendered = RenderedSteps(change.segment.map { [$0] } ?? [])
+        try await repository.insert(change)
+        runs.remember(RunMemo.Entry(change: change, rendered: rendered), for: key)
+        return (change, rendered)
     }
 
     // MARK: Reading
