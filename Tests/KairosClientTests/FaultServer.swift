@@ -40,7 +40,14 @@ final class FaultServer: Sendable {
         /// Simulations actually created, by id.
         var created: [String] = []
         var framesSent = 0
+        var runDelay: UInt64 = 0
+        var runsInFlight = 0
+        var maxRunsInFlight = 0
     }
+
+    /// Makes every run take `milliseconds` longer (to observe concurrency).
+    func delayRuns(milliseconds: UInt64) { state.withLock { $0.runDelay = milliseconds * 1_000_000 } }
+    var maxRunsInFlight: Int { state.withLock { $0.maxRunsInFlight } }
 
     private let state = Mutex(State())
     private let task = Mutex<Task<Void, any Error>?>(nil)
@@ -226,6 +233,13 @@ final class FaultServer: Sendable {
             }
         }
         router.post("/v1/simulations/run") { request, _ -> Response in
+            let delay = self.state.withLock { s in
+                s.runsInFlight += 1
+                s.maxRunsInFlight = max(s.maxRunsInFlight, s.runsInFlight)
+                return s.runDelay
+            }
+            defer { self.state.withLock { $0.runsInFlight -= 1 } }
+            if delay > 0 { try await Task.sleep(nanoseconds: delay) }
             let fault = self.next("run", request)
             if case .status = fault { return self.answer(fault, request) { (0, []) } }
             switch try await self.parse(request) {
