@@ -31,20 +31,23 @@ public final class RemoteBackend: SimulationBackend, Sendable {
     }
 
     /// What `Interpreter.remoteBackend` takes: one backend per URL, made on first use, with
-    /// `KAIROS_API_KEY` as the key and `KAIROS_REMOTE_CONCURRENCY` (default 8) requests in
-    /// flight at most. A URL the client cannot use gives a backend whose every call fails
+    /// `KAIROS_API_KEY` as the key, `KAIROS_REMOTE_CONCURRENCY` (default 8) requests in
+    /// flight at most and `KAIROS_MAX_RETRIES` (default 5: a sweep on a rate-limited tier
+    /// waits out several `Retry-After`s). A URL the client cannot use gives a backend whose every call fails
     /// with the reason.
     public static func factory(environment: [String: String] = ProcessInfo.processInfo.environment)
         -> @Sendable (String) -> (any SimulationBackend)?
     {
         let cache = Mutex<[String: any SimulationBackend]>([:])
         let concurrency = environment["KAIROS_REMOTE_CONCURRENCY"].flatMap(Int.init) ?? 8
+        let retries = environment["KAIROS_MAX_RETRIES"].flatMap(Int.init).map { max(0, $0) } ?? 5
         return { url in
             cache.withLock { backends in
                 if let b = backends[url] { return b }
                 let backend: any SimulationBackend
                 do throws(ConfigurationError) {
-                    backend = RemoteBackend(client: try KairosClient(url: url, environment: environment), maxInFlight: concurrency)
+                    backend = RemoteBackend(client: try KairosClient(url: url, maxRetries: retries, environment: environment),
+                                            maxInFlight: concurrency)
                 } catch {
                     backend = UnavailableBackend(BackendError("remote \(url): \(error.message)",
                                                               hint: "use remote \"http://HOST:PORT\" (the server's address)"))
