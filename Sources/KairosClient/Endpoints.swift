@@ -114,6 +114,26 @@ extension KairosClient {
         return RunResult(simulationId: id, engineVersion: version, trace: trace)
     }
 
+    /// `POST /simulations/run` with `Accept: application/x-ndjson`: the steps, one canonical
+    /// line each, and their digest (checked against the `X-Trace-Digest` header).
+    public func runSteps(_ scenario: some ScenarioConvertible, ticks: Int? = nil, organizationId: String? = nil) async throws
+        -> (simulationId: String, steps: [TraceStep], digest: String)
+    {
+        let source = scenario.scenarioSource
+        let engine = engineVersion ?? source.compiledEngineVersion
+        guard let ticks = ticks ?? source.compiledTicks ?? Self.catalogTicks(source) else {
+            throw ValidationError(issues: [ValidationIssue(path: "ticks", message: "is required")])
+        }
+        let body = source.body(ticks: ticks, organizationId: organizationId, engineVersion: engine)
+        try PreFlight.check(body, maxTicks: SimulationLimits.maxTicksPerRequest)
+        let answer = try await send(Call(method: .POST, path: "/simulations/run", body: body, accept: "application/x-ndjson", engine: engine))
+        let (steps, digest) = try Self.ndjsonSteps(answer)
+        if let header = answer.headers.first(name: "X-Trace-Digest"), header != digest {
+            throw ConnectionError("the NDJSON body does not match X-Trace-Digest (\(header), computed \(digest))", requestId: answer.requestId)
+        }
+        return (answer.headers.first(name: "X-Simulation-Id") ?? "", steps, digest)
+    }
+
     /// Runs a scenario to completion and returns its trace (seed 000 `client.run`).
     public func run(scenario: some ScenarioConvertible, ticks: Int? = nil, organizationId: String? = nil) async throws -> Trace {
         try await runSimulation(scenario, ticks: ticks, organizationId: organizationId).trace
@@ -171,6 +191,11 @@ extension KairosClient {
     public func traceSteps(simulationId: String) async throws -> (steps: [TraceStep], digest: String) {
         let answer = try await send(Call(method: .GET, path: Self.simulationPath(simulationId) + "/trace",
                                          accept: "application/x-ndjson"))
+        return try Self.ndjsonSteps(answer)
+    }
+
+    /// The steps of an NDJSON body and the digest of its lines.
+    static func ndjsonSteps(_ answer: Answer) throws -> (steps: [TraceStep], digest: String) {
         var steps: [TraceStep] = []
         var digest = TraceDigest()
         var start = 0

@@ -108,28 +108,22 @@ public final class RemoteBackend: SimulationBackend, Sendable {
         }
     }
 
-    /// A long run gathered from the WebSocket stream.
+    /// A long run gathered from the WebSocket stream; the initial state is the scenario's
+    /// own (the engine computes none before the first step).
     func collect(_ source: ScenarioSource, ticks: Int) async throws -> Trace {
-        let stream = try client.streamRun(scenario: source, ticks: ticks)
-        var iterator = stream.makeAsyncIterator()
+        guard case .compiled(let json) = source, let parsed = try? ScenarioRequest.parse(json, maxTicks: nil),
+              let version = parsed.engineVersion ?? client.engineVersion.flatMap(EngineVersion.init) ?? Optional(EngineRegistry.latest),
+              let initial = EngineRegistry.start(parsed.scenario, version: version)?.snapshot() else {
+            throw BackendError("the scenario cannot be run with engine \(client.engineVersion ?? EngineRegistry.latest.description) here")
+        }
+        var iterator = try client.streamRun(scenario: source, ticks: ticks).makeAsyncIterator()
         var steps: [TraceStep] = []
         steps.reserveCapacity(ticks)
         while let step = try await iterator.next() { steps.append(step) }
         guard let done = iterator.completion else { throw ConnectionError("the stream ended without its digest") }
-        let scenario = try Self.nativeScenario(source)
-        let initial = EngineRegistry.start(scenario, version: client.engineVersion.flatMap(EngineVersion.init))?.snapshot()
-        guard let initial else { throw ConnectionError("engine not available locally for the initial state") }
-        return Trace(metadata: TraceMetadata(simulationId: done.simulationId, scenarioId: nil,
-                                             engineVersion: client.engineVersion.flatMap(EngineVersion.init) ?? EngineRegistry.latest,
-                                             seed: scenario.seed, ticks: steps.count, digest: done.digest),
+        return Trace(metadata: TraceMetadata(simulationId: done.simulationId, scenarioId: nil, engineVersion: version,
+                                             seed: parsed.scenario.seed, ticks: steps.count, digest: done.digest),
                      initialState: initial, steps: steps)
-    }
-
-    static func nativeScenario(_ source: ScenarioSource) throws -> Scenario {
-        guard case .compiled(let json) = source, let parsed = try? ScenarioRequest.parse(json, maxTicks: nil) else {
-            throw ConnectionError("scenario could not be read back")
-        }
-        return parsed.scenario
     }
 
     /// The request body a script's run becomes (a domain input where possible).

@@ -162,6 +162,19 @@ import Testing
         }
     }
 
+    @Test func runRemoteFlagOfTheCommandLine() async throws {
+        let live = try LiveServer()
+        let file = Self.examples.first { $0.lastPathComponent == "capability_sweep.krs" }!.path
+        let embedded = try LiveServerTests.cli(["run", file])
+        let remote = try LiveServerTests.cli(["run", "--remote", live.url, file], environment: ["KAIROS_API_KEY": live.key])
+        #expect(remote.status == 0 && embedded.status == 0)
+        #expect(remote.output == embedded.output)
+        #expect(remote.output.split(separator: "\n").count == 51)
+        #expect(try await live.client().listSimulations(limit: 1).total == 51)
+        let refused = try LiveServerTests.cli(["run", "--remote", live.url, file], environment: ["KAIROS_API_KEY": "krs_wrong"])
+        #expect(refused.status == 1)
+    }
+
     @Test func seedCapabilitySweepMatchesEmbeddedRowForRow() async throws {
         let live = try LiveServer()
         let client = try live.client()
@@ -200,6 +213,10 @@ import Testing
         #expect(health.engineVersions == EngineRegistry.available)
         #expect(try await client.scenarios().map(\.id) == ScenarioCatalog.all.map(\.id))
         #expect(try await client.organization().tier == .enterprise)
+
+        let ndjson500 = try await client.runSteps(ScenarioSource.catalog("capability-divergence"), ticks: 500)
+        #expect(ndjson500.digest == (try engineDigest(scenarioId: "capability-divergence", ticks: 500)))
+        #expect(ndjson500.steps.count == 500 && !ndjson500.simulationId.isEmpty)
 
         let sim = try await client.createSimulation(ScenarioSource.catalog("capability-divergence"))
         #expect(sim.tick == 0)
