@@ -202,9 +202,15 @@ public final class KairosClient: Sendable {
                 attempt += 1
                 continue
             }
-            throw ErrorMapping.error(status: answer.status, body: answer.body, requestId: answer.requestId,
-                                     retryAfter: Self.retryAfter(answer.headers), requestedEngine: call.engine ?? engineVersion,
-                                     idempotencyKey: key)
+            let error = ErrorMapping.error(status: answer.status, body: answer.body, requestId: answer.requestId,
+                                           retryAfter: Self.retryAfter(answer.headers), requestedEngine: call.engine ?? engineVersion,
+                                           idempotencyKey: key)
+            // A server that does not list the versions it offers in the error still does in /health.
+            if let e = error as? EngineVersionError, e.available.isEmpty, call.path != "/health",
+               let health = try? await self.health() {
+                throw EngineVersionError(requested: e.requested, available: health.engineVersions.map(\.description), response: e.response)
+            }
+            throw error
         }
     }
 

@@ -121,6 +121,20 @@ func sweepScenario(_ capability: Int) -> AISafetyScenario {
         }
     }
 
+    @Test func engineVersionsComeFromHealthWhenTheErrorOmitsThem() async throws {
+        try await withFaultServer { server in
+            server.queue("run", .status(400, code: "ENGINE_VERSION_UNAVAILABLE"))
+            do {
+                _ = try await client(server, SleepLog(), engineVersion: "1.0.0").run(scenario: sweepScenario(100), ticks: 10)
+                Issue.record("expected EngineVersionError")
+            } catch let error as EngineVersionError {
+                #expect(error.requested == "1.0.0")
+                #expect(error.available == EngineRegistry.available.map(\.description))
+            }
+            #expect(server.seen.map(\.path) == ["/v1/simulations/run", "/v1/health"])
+        }
+    }
+
     @Test func idempotencyKeyReuseIsNeverRetried() async throws {
         try await withFaultServer { server in
             server.queue("run", .status(409, code: "IDEMPOTENCY_KEY_REUSE"))
@@ -208,7 +222,7 @@ func sweepScenario(_ capability: Int) -> AISafetyScenario {
             #expect(requests.count == 3)
             #expect(requests[0].lastEventId == nil)
             let resumedFrom = requests.dropFirst().compactMap { $0.lastEventId.flatMap(SimulationEventID.init) }
-            #expect(resumedFrom == resumedFrom.sorted() && Set(resumedFrom).count == resumedFrom.count)
+            #expect(!resumedFrom.isEmpty && resumedFrom == resumedFrom.sorted())
             #expect(resumedFrom.allSatisfy { id in received.contains { $0.id == id } })
         }
     }

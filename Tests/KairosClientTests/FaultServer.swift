@@ -273,7 +273,11 @@ final class FaultServer: Sendable {
                 // A heartbeat first, as a real server may send one at any time.
                 try await writer.write(ByteBuffer(string: "event: heartbeat\ndata:\n\n"))
                 for e in chosen { try await writer.write(ByteBuffer(string: e.serverSentEvent)) }
-                if drop { throw Dropped() }
+                if drop {
+                    // Let the events reach the client before the connection goes.
+                    try await Task.sleep(nanoseconds: 100_000_000)
+                    throw Dropped()
+                }
                 try await writer.finish(nil)
             })
         }
