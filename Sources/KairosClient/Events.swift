@@ -75,13 +75,14 @@ public struct ServerSentEventParser: Sendable {
 }
 
 extension KairosClient {
-    /// The live events of a simulation (`GET /simulations/{id}/events`, seed 003): every
-    /// event from the start (or after `lastEventId`), then live ones. When the connection
-    /// drops the client reconnects with `Last-Event-ID` set to the last event it delivered, so
-    /// nothing is lost or repeated; reconnects back off like retries and give up after
-    /// `maxRetries` failures in a row. Heartbeats are not delivered. The sequence ends after a
-    /// `simulation:status` event saying `completed` once the server closes, or when the task
-    /// iterating it is cancelled.
+    /// The live events of a simulation (`GET /simulations/{id}/events`, seed 003): those
+    /// from now on, or — with `lastEventId` — every event after that id (the server replays
+    /// them from the stored trace), then live ones. When the connection drops the client
+    /// reconnects with `Last-Event-ID` set to the last event it delivered, so nothing is lost
+    /// or repeated; reconnects back off like retries and give up after `maxRetries` failures
+    /// in a row. Heartbeats are not delivered. The sequence ends after the
+    /// `simulation:status` event saying `completed`, or when the task iterating it is
+    /// cancelled (or breaks out of its loop).
     public func events(simulationId: String, lastEventId: String? = nil) -> AsyncThrowingStream<SimulationEvent, any Error> {
         let (stream, continuation) = AsyncThrowingStream<SimulationEvent, any Error>.makeStream(bufferingPolicy: .unbounded)
         let task = Task {
@@ -102,7 +103,6 @@ extension KairosClient {
     func pumpEvents(simulationId: String, lastEventId: String?, deliver: (SimulationEvent) -> Void) async throws {
         var last = lastEventId
         var failures = 0
-        var completed = false
         let call = Call(method: .GET, path: Self.simulationPath(simulationId) + "/events", accept: "text/event-stream")
         while true {
             try Task.checkCancellation()
@@ -145,8 +145,9 @@ extension KairosClient {
                         if kind == .heartbeat { continue }
                         let data = e.data.isEmpty ? nil : try? JSONParser.parse(e.data)
                         let event = SimulationEvent(id: e.id.flatMap(SimulationEventID.init), kind: kind, data: data)
-                        if kind == .status, data?["status"]?.stringValue == SimulationStatus.completed.rawValue { completed = true }
                         deliver(event)
+                        // The server keeps the stream open (heartbeats) after completion.
+                        if kind == .status, data?["status"]?.stringValue == SimulationStatus.completed.rawValue { return }
                     }
                 }
             } catch let error as CancellationError {
@@ -155,7 +156,6 @@ extension KairosClient {
                 if Task.isCancelled { throw CancellationError() }
                 // Dropped mid-stream: reconnect from the last event delivered.
             }
-            if completed { return }
             guard failures < maxRetries else {
                 throw ConnectionError("GET \(url(call)): the event stream keeps closing")
             }

@@ -257,19 +257,35 @@ import Testing
         let client = try live.client()
         let sim = try await client.createSimulation(ScenarioSource.catalog("capability-divergence"))
         _ = try await client.step(simulationId: sim.id, ticks: 30)
-        var ticks: [Int] = []
-        for try await event in client.events(simulationId: sim.id) {
-            if event.kind == .tick, let t = event.data?["t"]?.integerValue { ticks.append(t) }
-            if ticks.count == 30 { break }
-        }
-        #expect(ticks == Array(0 ..< 30))
-        // Resuming after tick 19 gives exactly what follows it.
+        let trace = try await client.trace(simulationId: sim.id)
+        // After tick 19: ticks 20…29 replayed from the stored trace, exactly.
         var resumed: [Int] = []
         for try await event in client.events(simulationId: sim.id, lastEventId: "19-99") {
-            if event.kind == .tick, let t = event.data?["t"]?.integerValue { resumed.append(t) }
+            if event.kind == .tick, let t = event.data?["t"]?.integerValue {
+                resumed.append(t)
+                #expect(event.data?["state"]?["stability"]?.numberValue == trace.steps[t].state.stability)
+            }
             if resumed.count == 10 { break }
         }
         #expect(resumed == Array(20 ..< 30))
+        // Live: the events of steps taken while subscribed, a decree among them.
+        let received = Mutex<[SimulationEvent]>([])
+        let subscriber = Task {
+            for try await event in client.events(simulationId: sim.id) {
+                let count = received.withLock { r in
+                    r.append(event)
+                    return r.filter { $0.kind == .tick }.count
+                }
+                if count == 5 { return }
+            }
+        }
+        try await Task.sleep(nanoseconds: 300_000_000)
+        _ = try await client.submitDecree(simulationId: sim.id, Action(kind: .shock, magnitude: 0.1))
+        _ = try await client.step(simulationId: sim.id, ticks: 5)
+        try await subscriber.value
+        let events = received.withLock { $0 }
+        #expect(events.first?.kind == .decree && events.first?.id == SimulationEventID(tick: 30, index: 0))
+        #expect(events.filter { $0.kind == .tick }.compactMap { $0.data?["t"]?.integerValue } == Array(30 ..< 35))
     }
 
     /// A million ticks over the WebSocket, digest against the embedded engine, resident
