@@ -25,7 +25,9 @@ public struct RunStream: AsyncSequence, Sendable {
 
     public struct Iterator: AsyncIteratorProtocol {
         let pump: RunStreamPump
-        var inner: AsyncThrowingChannel<TraceStep, any Error>.AsyncIterator
+        var inner: AsyncThrowingChannel<[TraceStep], any Error>.AsyncIterator
+        var batch: [TraceStep] = []
+        var position = 0
 
         init(pump: RunStreamPump) {
             self.pump = pump
@@ -33,7 +35,13 @@ public struct RunStream: AsyncSequence, Sendable {
         }
 
         public mutating func next() async throws -> TraceStep? {
-            try await inner.next()
+            while position == batch.count {
+                guard let more = try await inner.next() else { return nil }
+                batch = more
+                position = 0
+            }
+            defer { position += 1 }
+            return batch[position]
         }
 
         /// The run's outcome once the iteration has ended: its simulation id and digest.
@@ -47,9 +55,12 @@ public struct RunStreamCompletion: Sendable, Equatable {
     public var digest: String
 }
 
-/// Runs the socket in a task feeding a rendezvous channel; cancels it when the iterator goes.
+/// Runs the socket in a task feeding a rendezvous channel (batches of at most
+/// `RunStreamPump.batchSize` steps, so the hand-over costs little per step and memory stays
+/// bounded); cancels it when the iterator goes.
 final class RunStreamPump: Sendable {
-    let channel = AsyncThrowingChannel<TraceStep, any Error>()
+    static let batchSize = 128
+    let channel = AsyncThrowingChannel<[TraceStep], any Error>()
     private let task: Task<Void, Never>
     private let result = CompletionBox()
 
@@ -58,8 +69,8 @@ final class RunStreamPump: Sendable {
         let result = result
         task = Task {
             do {
-                let done = try await client.streamSocket(body: body, engine: engine) { step in
-                    await channel.send(step)
+                let done = try await client.streamSocket(body: body, engine: engine) { steps in
+                    await channel.send(steps)
                     try Task.checkCancellation()
                 }
                 result.set(done)
@@ -112,7 +123,7 @@ extension KairosClient {
 
     /// Opens the socket, sends the request, hands each step to `deliver`, and returns the
     /// last frame once the digest of the frames matches it.
-    func streamSocket(body: JSONValue, engine: String?, deliver: @escaping @Sendable (TraceStep) async throws -> Void) async throws
+    func streamSocket(body: JSONValue, engine: String?, deliver: @escaping @Sendable ([TraceStep]) async throws -> Void) async throws
         -> RunStreamCompletion
     {
         var headers = HTTPFields()
@@ -132,6 +143,8 @@ extension KairosClient {
                 try await outbound.write(.text(requestText))
                 var digest = TraceDigest()
                 var count = 0
+                var batch: [TraceStep] = []
+                batch.reserveCapacity(RunStreamPump.batchSize)
                 for try await message in inbound.messages(maxSize: 1 << 22) {
                     guard case .text(let text) = message else { continue }
                     let bytes = Array(text.utf8)
@@ -152,6 +165,7 @@ extension KairosClient {
                             failure.set(ConnectionError("the streamed steps do not match the server's digest (\(expected), computed \(computed))"))
                             return
                         }
+                        if !batch.isEmpty { try await deliver(batch) }
                         done.set(RunStreamCompletion(simulationId: id, digest: expected))
                         try await outbound.close(.normalClosure, reason: nil)
                         return
@@ -162,7 +176,11 @@ extension KairosClient {
                     }
                     digest.add(line: bytes)
                     count += 1
-                    try await deliver(step)
+                    batch.append(step)
+                    if batch.count == RunStreamPump.batchSize {
+                        try await deliver(batch)
+                        batch.removeAll(keepingCapacity: true)
+                    }
                 }
             }
         } catch let error as CancellationError {
