@@ -19,12 +19,13 @@ import Testing
         let key: String
         var url: String { "http://127.0.0.1:\(server.port)" }
 
-        init() throws {
+        init(tier: String = "enterprise", rateLimitMultiplier: Int = 100) throws {
             database = LiveServerTests.temporaryDatabase()
-            let output = try LiveServerTests.cli(["keys", "create", "--db", database, "--org", "acme", "--tier", "enterprise",
+            let output = try LiveServerTests.cli(["keys", "create", "--db", database, "--org", "acme", "--tier", tier,
                                                   "--scopes", "simulation:read,simulation:write,org:read,usage:read"]).output
             key = String(try #require(output.split(separator: "\n").last))
-            server = try LiveServerTests.ServerProcess(database: database, arguments: ["--rate-limit-multiplier", "100"])
+            server = try LiveServerTests.ServerProcess(database: database,
+                                                       arguments: ["--rate-limit-multiplier", String(rateLimitMultiplier)])
         }
 
         func client(engineVersion: String? = nil) throws -> KairosClient {
@@ -286,6 +287,47 @@ import Testing
         let events = received.withLock { $0 }
         #expect(events.first?.kind == .decree && events.first?.id == SimulationEventID(tick: 30, index: 0))
         #expect(events.filter { $0.kind == .tick }.compactMap { $0.data?["t"]?.integerValue } == Array(30 ..< 35))
+    }
+
+    @Test func rateLimitErrorAfterRetryAfterIsWaited() async throws {
+        let live = try LiveServer(tier: "community", rateLimitMultiplier: 1)
+        let sleeps = Mutex<[Double]>([])
+        let client = try KairosClient(url: live.url, apiKey: live.key, maxRetries: 1, environment: [:],
+                                      hooks: .init(sleep: { s in sleeps.withLock { $0.append(s) } }, random: { 0 }))
+        // The community tier creates 10 a minute.
+        for _ in 0 ..< 10 { _ = try await client.createSimulation(ScenarioSource.catalog("capability-divergence")) }
+        do {
+            _ = try await client.createSimulation(ScenarioSource.catalog("capability-divergence"))
+            Issue.record("expected RateLimitError")
+        } catch let error as RateLimitError {
+            let wait = try #require(error.retryAfter)
+            #expect(wait > 0 && wait <= 60)
+            #expect(error.status == 429 && error.code == "RATE_LIMITED" && error.requestId?.isEmpty == false)
+            // The one retry waited what the server asked.
+            #expect(sleeps.withLock { $0 }.count == 1 && sleeps.withLock { $0 }[0] >= wait - 1)
+        }
+        #expect(try await client.listSimulations().total == 10)
+    }
+
+    @Test func idempotencyKeysReplayAndRefuseReuse() async throws {
+        let live = try LiveServer()
+        let sleeps = Mutex<[Double]>([])
+        let client = try KairosClient(url: live.url, apiKey: live.key, environment: [:],
+                                      hooks: .init(sleep: { s in sleeps.withLock { $0.append(s) } },
+                                                   makeIdempotencyKey: { "e2e-fixed-key" }))
+        let first = try await client.createSimulation(ScenarioSource.catalog("capability-divergence"))
+        let again = try await client.createSimulation(ScenarioSource.catalog("capability-divergence"))
+        #expect(again.id == first.id)
+        #expect(try await client.listSimulations().total == 1)
+        do {
+            _ = try await client.createSimulation(ScenarioCatalog.scenario(id: "capability-divergence")!.scenario)
+            Issue.record("expected IdempotencyError")
+        } catch let error as IdempotencyError {
+            #expect(error.code == "IDEMPOTENCY_KEY_REUSE" && error.idempotencyKey == "e2e-fixed-key")
+        }
+        #expect(sleeps.withLock { $0 }.isEmpty)
+        let usage = try await client.usage()
+        #expect(usage != .null)
     }
 
     /// A million ticks over the WebSocket, digest against the embedded engine, resident
