@@ -106,7 +106,7 @@ public final class REPL {
     }
 
     /// `watch EXPR`: the expression after the word, or nil when the input is not a watch.
-    static func watchSubject(_ input: String) -> String? {
+    public static func watchSubject(_ input: String) -> String? {
         guard input.hasPrefix("watch"), let next = input.dropFirst(5).first, next == " " || next == "\t" else { return nil }
         let rest = input.dropFirst(5).trimmingPrefix { $0 == " " || $0 == "\t" }
         let subject = String(rest.reversed().drop { $0.isWhitespace }.reversed())
