@@ -60,6 +60,11 @@ extension KairosClient {
         try await json(Call(method: .GET, path: "/openapi.json"))
     }
 
+    /// `GET /docs`: the interactive reference page (HTML).
+    public func referencePage() async throws -> String {
+        String(decoding: try await send(Call(method: .GET, path: "/docs", accept: "text/html")).body, as: UTF8.self)
+    }
+
     /// `GET /scenarios`.
     public func scenarios() async throws -> [CatalogEntry] {
         let json = try await json(Call(method: .GET, path: "/scenarios"))

@@ -27,6 +27,8 @@ public final class KairosClient: Sendable {
     /// The API root, ending in `/v1`.
     public let baseURL: String
     public let apiKey: String?
+    /// A bearer JWT (`kairos token create`), used instead of an API key.
+    public let token: String?
     /// Seconds a request may take (each attempt).
     public let timeout: Double
     /// The pinned engine version, sent with every create and run.
@@ -70,15 +72,22 @@ public final class KairosClient: Sendable {
     ///     server does not offer it).
     ///   - maxRetries: retries of 429, 502, 503 and connection errors.
     ///   - retryBackoff: base delay in seconds.
+    ///   - idempotencyKeys: whether every POST carries an `Idempotency-Key` (and so is
+    ///     retried after a connection error).
+    ///   - token: a bearer JWT instead of an API key (default `KAIROS_TOKEN` when no key is
+    ///     given); the API takes exactly one of them.
     ///   - httpClient: an `HTTPClient` to use; by default the process-wide
     ///     `HTTPClient.shared`, which needs no shutdown.
     public init(url: String? = nil, apiKey: String? = nil, timeout: Double = 30, engineVersion: String? = nil,
-                maxRetries: Int = 3, retryBackoff: Double = 1.0, idempotencyKeys: Bool = true,
+                maxRetries: Int = 3, retryBackoff: Double = 1.0, idempotencyKeys: Bool = true, token: String? = nil,
                 environment: [String: String] = ProcessInfo.processInfo.environment,
                 httpClient: HTTPClient? = nil, hooks: Hooks = Hooks()) throws(ConfigurationError) {
         let raw = url ?? environment["KAIROS_URL"].flatMap { $0.isEmpty ? nil : $0 } ?? Self.defaultURL
         baseURL = try Self.apiRoot(raw)
-        self.apiKey = apiKey ?? environment["KAIROS_API_KEY"].flatMap { $0.isEmpty ? nil : $0 }
+        if apiKey != nil, token != nil { throw ConfigurationError("give an API key or a token, not both (the API takes exactly one)") }
+        let key = apiKey ?? (token == nil ? environment["KAIROS_API_KEY"].flatMap { $0.isEmpty ? nil : $0 } : nil)
+        self.apiKey = key
+        self.token = token ?? (key == nil ? environment["KAIROS_TOKEN"].flatMap { $0.isEmpty ? nil : $0 } : nil)
         guard timeout > 0, timeout.isFinite else { throw ConfigurationError("timeout must be a positive number of seconds") }
         guard maxRetries >= 0 else { throw ConfigurationError("maxRetries must be 0 or more") }
         guard retryBackoff >= 0, retryBackoff.isFinite else { throw ConfigurationError("retryBackoff must be 0 or more seconds") }
@@ -160,6 +169,7 @@ public final class KairosClient: Sendable {
         request.headers.add(name: "Accept", value: call.accept)
         request.headers.add(name: "User-Agent", value: "kairos-swift-client/\(KairosClientVersion.string)")
         if let apiKey { request.headers.add(name: "X-Api-Key", value: apiKey) }
+        if let token { request.headers.add(name: "Authorization", value: "Bearer " + token) }
         if let idempotencyKey { request.headers.add(name: "Idempotency-Key", value: idempotencyKey) }
         for (name, value) in extraHeaders { request.headers.add(name: name, value: value) }
         if let body = call.body {

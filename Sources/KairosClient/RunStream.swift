@@ -128,6 +128,7 @@ extension KairosClient {
     {
         var headers = HTTPFields()
         if let apiKey, let name = HTTPField.Name("X-Api-Key") { headers[name] = apiKey }
+        if let token { headers[.authorization] = "Bearer " + token }
         headers[.userAgent] = "kairos-swift-client/\(KairosClientVersion.string)"
         var writer = CanonicalJSONWriter(capacity: 1024)
         writer.value(body)

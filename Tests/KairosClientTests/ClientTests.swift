@@ -304,6 +304,10 @@ func sweepScenario(_ capability: Int) -> AISafetyScenario {
         #expect(try KairosClient(environment: [:]).baseURL == "http://127.0.0.1:8080/v1")
         #expect(throws: ConfigurationError.self) { try KairosClient(url: "ftp://x", environment: [:]) }
         #expect(throws: ConfigurationError.self) { try KairosClient(engineVersion: "latest", environment: [:]) }
+        #expect(throws: ConfigurationError.self) { try KairosClient(apiKey: "krs_a", token: "jwt", environment: [:]) }
+        let bearer = try KairosClient(environment: ["KAIROS_TOKEN": "jwt"])
+        #expect(bearer.apiKey == nil && bearer.token == "jwt")
+        #expect(bearer.request(.init(method: .GET, path: "/health"), idempotencyKey: nil).headers.first(name: "Authorization") == "Bearer jwt")
     }
 
     @Test func compiledScenariosKeepTheirTicks() throws {

@@ -214,6 +214,8 @@ import Testing
         #expect(health.engineVersions == EngineRegistry.available)
         #expect(try await client.scenarios().map(\.id) == ScenarioCatalog.all.map(\.id))
         #expect(try await client.organization().tier == .enterprise)
+        #expect(try await client.openAPIDocument()["openapi"]?.stringValue?.hasPrefix("3.1") == true)
+        #expect(try await client.referencePage().contains("<html"))
 
         let ndjson500 = try await client.runSteps(ScenarioSource.catalog("capability-divergence"), ticks: 500)
         #expect(ndjson500.digest == (try engineDigest(scenarioId: "capability-divergence", ticks: 500)))
