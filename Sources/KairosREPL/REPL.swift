@@ -18,7 +18,7 @@ public final class REPL {
     private var interpreter: Interpreter
     private var timing = false
     private var inputNumber = 0
-    /// Makes the remote backend for `:target remote URL` (wired by the client, issue 7).
+    /// Makes the remote backend for `:target remote URL` (`RemoteBackend.factory()` from `kairos`).
     private let remoteBackend: (@Sendable (String) -> (any SimulationBackend)?)?
 
     /// Nil when line editing cannot start.

@@ -170,8 +170,8 @@ final class EmbeddedLiveSimulation: LiveSimulation {
     func snapshot() throws(BackendError) -> SimulationSnapshot { simulation.snapshot() }
 }
 
-/// A backend that answers every request with the same error (a remote target before the
-/// client exists).
+/// A backend that answers every request with the same error (a remote target whose URL the
+/// client cannot use).
 public struct UnavailableBackend: SimulationBackend {
     public let error: BackendError
     public init(_ error: BackendError) { self.error = error }
