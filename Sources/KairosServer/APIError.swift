@@ -10,6 +10,8 @@ public struct APIError: Error, Sendable {
     public var details: JSONValue
     /// Logged, never sent: what went wrong inside.
     public var internalReason: String?
+    /// Extra response headers (rate-limit headers, `Retry-After`), added when the error is rendered.
+    public var headers: HTTPFields = [:]
 
     public init(_ code: APIErrorCode, _ message: String, details: JSONValue = .null, internalReason: String? = nil) {
         self.code = code

@@ -10,6 +10,8 @@ import NIOCore
 /// API's envelope (never leaking internals), and logs one structured line per request.
 struct APIResponseMiddleware: RouterMiddleware {
     typealias Context = KairosRequestContext
+    /// Where responses are counted and timed by route template (nil: not measured).
+    var metrics: ServerMetrics?
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         var context = context
@@ -28,6 +30,11 @@ struct APIResponseMiddleware: RouterMiddleware {
         }
         response.headers[.requestID] = requestId
         let elapsed = ContinuousClock.now - started
+        if let metrics {
+            // The router stores the matched route's template in the context it was given.
+            let route = context.endpointPath.map { $0 == "NotFound" ? "unmatched" : $0 } ?? "unmatched"
+            metrics.recordRequest(method: request.method.rawValue, route: route, status: Int(response.status.code), duration: elapsed)
+        }
         let milliseconds = Double(elapsed.components.seconds) * 1000 + Double(elapsed.components.attoseconds) / 1e15
         var metadata: Logger.Metadata = [
             "http.method": .string(request.method.rawValue), "http.path": .string(request.uri.path),
@@ -72,7 +79,9 @@ struct APIResponseMiddleware: RouterMiddleware {
 
     static func render(_ error: APIError, requestId: String) -> Response {
         let envelope = APIErrorEnvelope(code: error.code, message: error.message, details: error.details, requestId: requestId)
-        return JSONResponse.make(envelope.jsonValue, status: error.status)
+        var response = JSONResponse.make(envelope.jsonValue, status: error.status)
+        for field in error.headers { response.headers[field.name] = field.value }
+        return response
     }
 }
 

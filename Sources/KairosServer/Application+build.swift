@@ -20,9 +20,14 @@ public struct ServerConfiguration: Sendable {
     /// Multiplies every tier limit of seed 002 (requests per window and concurrent SSE streams);
     /// 1 in production, raised for load tests (`kairos serve --rate-limit-multiplier`).
     public var rateLimitMultiplier: Int
+    /// Serve `GET /metrics` (Prometheus text format; public, limited per address like other
+    /// public routes). `kairos serve --no-metrics` turns it off.
+    public var metricsEnabled: Bool
 
     public init(host: String = "127.0.0.1", port: Int = 8080, storage: Storage = .sqlite(path: "kairos.db"),
-                jwtSecret: String? = nil, logLevel: Logger.Level = .info, rateLimitMultiplier: Int = 1) {
+                jwtSecret: String? = nil, logLevel: Logger.Level = .info, rateLimitMultiplier: Int = 1,
+                metricsEnabled: Bool = true) {
+        self.metricsEnabled = metricsEnabled
         self.host = host
         self.port = port
         self.storage = storage
@@ -36,22 +41,52 @@ public struct ServerConfiguration: Sendable {
 public struct ServerRepositories: Sendable {
     public var simulations: any SimulationRepository
     public var identities: any IdentityRepository
+    /// Idempotency records; by default next to the simulations (the same SQLite database, or memory).
+    public var idempotency: any IdempotencyStore
 
-    public init(simulations: any SimulationRepository, identities: any IdentityRepository) {
+    public init(simulations: any SimulationRepository, identities: any IdentityRepository,
+                idempotency: (any IdempotencyStore)? = nil) {
         self.simulations = simulations
         self.identities = identities
+        if let idempotency {
+            self.idempotency = idempotency
+        } else if let sqlite = simulations as? SQLiteSimulationRepository {
+            self.idempotency = SQLiteIdempotencyStore(database: sqlite.database)
+        } else {
+            self.idempotency = InMemoryIdempotencyStore()
+        }
     }
 
     /// Opens the repositories `storage` names.
     public static func open(_ storage: ServerConfiguration.Storage) throws -> ServerRepositories {
         switch storage {
         case .memory:
-            return ServerRepositories(simulations: InMemorySimulationRepository(), identities: InMemoryIdentityRepository())
+            return ServerRepositories(simulations: InMemorySimulationRepository(), identities: InMemoryIdentityRepository(),
+                                      idempotency: InMemoryIdempotencyStore())
         case .sqlite(let path):
             let database = try KairosDatabase(path: path)
             return ServerRepositories(simulations: SQLiteSimulationRepository(database: database),
-                                      identities: SQLiteIdentityRepository(database: database))
+                                      identities: SQLiteIdentityRepository(database: database),
+                                      idempotency: SQLiteIdempotencyStore(database: database))
         }
+    }
+}
+
+/// What the server reads from outside besides requests: the clock (rate-limit windows,
+/// idempotency expiry, usage days, record times — tests inject one) and the gauges `/metrics`
+/// samples.
+public struct ServerEnvironment: Sendable {
+    /// Milliseconds since 1970.
+    public var now: @Sendable () -> Int64
+    public var gauges: ServerGauges
+    /// How often admitted-request counts are written to the usage table.
+    public var usageFlushInterval: Duration
+
+    public init(now: @escaping @Sendable () -> Int64 = ServerTime.nowMilliseconds, gauges: ServerGauges = ServerGauges(),
+                usageFlushInterval: Duration = .seconds(1)) {
+        self.now = now
+        self.gauges = gauges
+        self.usageFlushInterval = usageFlushInterval
     }
 }
 
@@ -60,46 +95,109 @@ public struct ServerRepositories: Sendable {
 public func buildApplication(
     _ configuration: ServerConfiguration,
     repositories: ServerRepositories? = nil,
+    environment: ServerEnvironment = ServerEnvironment(),
     logger: Logger? = nil,
     onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
 ) async throws -> some ApplicationProtocol {
     var log = logger ?? Logger(label: "kairos.server")
     log.logLevel = configuration.logLevel
-    let repositories = try repositories ?? ServerRepositories.open(configuration.storage)
+    var repositories = try repositories ?? ServerRepositories.open(configuration.storage)
+    let metrics = ServerMetrics()
+    let usage = UsageRecorder(repository: repositories.simulations)
+    repositories.simulations = metered(repositories.simulations, metrics: metrics, usage: usage)
     let tokens: TokenAuthority? = if let secret = configuration.jwtSecret { try await TokenAuthority(secret: secret) } else { nil }
-    let playback = PlaybackScheduler(repository: repositories.simulations, now: ServerTime.nowMilliseconds, logger: log)
-    let router = buildRouter(repositories: repositories, tokens: tokens, playback: playback)
+    let playback = PlaybackScheduler(repository: repositories.simulations, now: environment.now, logger: log)
+    // Keys a previous process left executing are settled before the first request (see IdempotencyMiddleware.abandoned).
+    let owner = "proc_" + APIKeyMaterial.randomBase62(16)
+    let settled = try await repositories.idempotency.settleAbandoned(
+        exceptOwner: owner, response: IdempotencyMiddleware.abandoned(requestId: "req_" + APIKeyMaterial.randomBase62(20)))
+    if settled > 0 { log.warning("idempotency keys left in flight by a stopped server answer 500", metadata: ["count": "\(settled)"]) }
+    let simulations = repositories.simulations
+    let parts = RouterParts(
+        repositories: repositories, tokens: tokens, playback: playback, now: environment.now,
+        rateLimitMultiplier: configuration.rateLimitMultiplier, metrics: configuration.metricsEnabled ? metrics : nil,
+        usage: usage, limiter: SlidingWindowLimiter(), idempotencyOwner: owner, logger: log,
+        openEventStreams: environment.gauges.openEventStreams ?? { 0 },
+        playingSimulations: environment.gauges.playingSimulations ?? {
+            (try? await simulations.simulationIds(status: .playing).count) ?? 0
+        })
+    let router = buildRouter(parts)
     let logger = log
+    let storageName = simulations.storageName
     return Application(
         router: router,
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "kairos"),
+        services: [UsageFlushService(recorder: usage, interval: environment.usageFlushInterval, logger: log),
+                   IdempotencyExpiryService(store: parts.repositories.idempotency, interval: .seconds(600), now: environment.now,
+                                            logger: log)],
         onServerRunning: { channel in
             await playback.resumeAll()
             let port = channel.localAddress?.port ?? configuration.port
             logger.info("listening", metadata: ["address": .string("http://\(configuration.host):\(port)"),
-                                                "storage": .string(repositories.simulations.storageName)])
+                                                "storage": .string(storageName)])
             await onServerRunning(port)
         },
         logger: log)
 }
 
-/// The routes of `/v1`, with the middleware every request passes through.
-func buildRouter(repositories: ServerRepositories, tokens: TokenAuthority?, playback: PlaybackScheduler,
-                 now: @escaping @Sendable () -> Int64 = ServerTime.nowMilliseconds) -> Router<KairosRequestContext> {
+/// Opens the existential so the wrapper is specialised for the concrete repository.
+private func metered(_ repository: some SimulationRepository, metrics: ServerMetrics,
+                     usage: UsageRecorder) -> any SimulationRepository {
+    MeteredSimulationRepository(base: repository, metrics: metrics, usage: usage)
+}
+
+/// Everything the router is built from.
+struct RouterParts: Sendable {
+    var repositories: ServerRepositories
+    var tokens: TokenAuthority?
+    var playback: PlaybackScheduler
+    var now: @Sendable () -> Int64 = ServerTime.nowMilliseconds
+    var rateLimitMultiplier = 1
+    var metrics: ServerMetrics?
+    var usage: UsageRecorder
+    /// One per application: every router of the server (HTTP and WebSocket upgrades) must share it.
+    var limiter: SlidingWindowLimiter
+    var idempotencyOwner: String
+    var logger: Logger
+    var openEventStreams: @Sendable () async -> Int
+    var playingSimulations: @Sendable () async -> Int
+}
+
+/// The routes of `/v1` and `/metrics`, with the middleware every request passes through, in
+/// this order: `APIResponseMiddleware` (request id, error envelope, log line, metrics) →
+/// `RateLimitMiddleware` (authenticates protected routes, limits by identity or address, puts
+/// the X-RateLimit headers on every response) → `IdempotencyMiddleware` (POSTs with a key) →
+/// the groups' `AuthenticationMiddleware` (a guard: the identity is already there) → the route.
+func buildRouter(_ parts: RouterParts) -> Router<KairosRequestContext> {
     let router = Router(context: KairosRequestContext.self)
-    // Part 2 slots in here, in this order: rate limits (they need the identity, so they sit
-    // inside authentication on protected routes and by IP on public ones), then idempotency.
-    router.add(middleware: APIResponseMiddleware())
+    let authenticator = Authenticator(identities: parts.repositories.identities, tokens: parts.tokens)
+    router.add(middleware: APIResponseMiddleware(metrics: parts.metrics))
+    router.add(middleware: rateLimiting(parts, authenticator: authenticator))
+    router.add(middleware: IdempotencyMiddleware(store: parts.repositories.idempotency, owner: parts.idempotencyOwner,
+                                                 now: parts.now, logger: parts.logger))
+    if let metrics = parts.metrics {
+        MetricsController(metrics: metrics, openEventStreams: parts.openEventStreams,
+                          playingSimulations: parts.playingSimulations).addRoutes(to: router)
+    }
     let v1 = router.group("v1")
-    HealthController(storageName: repositories.simulations.storageName).addRoutes(to: v1)
+    HealthController(storageName: parts.repositories.simulations.storageName).addRoutes(to: v1)
     ScenariosController().addRoutes(to: v1)
     DocumentationController().addRoutes(to: v1)
-    let authenticator = Authenticator(identities: repositories.identities, tokens: tokens)
     let protected = v1.group("simulations").add(middleware: AuthenticationMiddleware(authenticator: authenticator))
-    addSimulationRoutes(repositories.simulations, to: protected, playback: playback, now: now)
-    OrganizationController(identities: repositories.identities)
+    addSimulationRoutes(parts.repositories.simulations, to: protected, playback: parts.playback, now: parts.now)
+    OrganizationController(identities: parts.repositories.identities, simulations: parts.repositories.simulations,
+                           usage: parts.usage, multiplier: parts.rateLimitMultiplier, now: parts.now)
         .addRoutes(to: v1.group("organization").add(middleware: AuthenticationMiddleware(authenticator: authenticator)))
+    UsageController(recorder: parts.usage, now: parts.now)
+        .addRoutes(to: v1.group("usage").add(middleware: AuthenticationMiddleware(authenticator: authenticator)))
     return router
+}
+
+/// The rate-limit middleware of `parts`' limiter (any router of the server adds it right after
+/// `APIResponseMiddleware`).
+func rateLimiting(_ parts: RouterParts, authenticator: Authenticator) -> RateLimitMiddleware {
+    RateLimitMiddleware(limiter: parts.limiter, authenticator: authenticator, multiplier: parts.rateLimitMultiplier,
+                        usage: parts.usage, now: parts.now)
 }
 
 /// Opens the existential so the controller is specialised for the concrete repository.

@@ -177,6 +177,9 @@ struct AuthenticationMiddleware: RouterMiddleware {
     let authenticator: Authenticator
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        // `RateLimitMiddleware` authenticates first (the limits need the identity); this guard
+        // keeps every protected group closed should a route ever be reached without it.
+        if context.identity != nil { return try await next(request, context) }
         var context = context
         let identity = try await authenticator.authenticate(request)
         context.identity = identity

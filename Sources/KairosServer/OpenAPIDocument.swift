@@ -13,7 +13,7 @@ enum OpenAPIDocument {
             "description": .string("""
             The Kairos Recursive Causality Simulator over HTTP. Every error is `{"error": {code, message, details, \
             requestId}}` with the same id in `X-Request-Id`. Protected routes take exactly one of `X-Api-Key` and \
-            `Authorization: Bearer`; a simulation of another organization answers 401 on every route.
+            `Authorization: Bearer`; a simulation of another organization answers 401 on every route. Every response             carries `X-RateLimit-Limit`, `-Remaining` and `-Reset` (sliding 60 s window per caller and route class:             create = every POST but step, and the WebSocket run; step = POST step and every PUT; read = every other             GET); a 429 adds `Retry-After`. POSTs take an `Idempotency-Key`.
             """),
         ]),
         "servers": .array([.object(["url": "http://127.0.0.1:8080", "description": "kairos serve (default address)"])]),
@@ -174,13 +174,21 @@ enum OpenAPIDocument {
                 responses: [("200", ok(ref("Organization"), "The organization.")), ("400", errorRef("BadRequest"))])]),
             "/v1/usage": .object(["get": operation(
                 "getUsage", "Simulations created, ticks computed and requests by route class, per day", tag: "Organization",
-                scope: .usageRead, part: 2,
+                scope: .usageRead,
+                description: """
+                Per UTC day from `from` to `to` (default: the last 30 days up to today; at most 366 days), the days with                 any activity: simulations created, ticks computed (steps, runs and playback) and requests admitted by                 route class (create, step, read; refused 429s are not counted).
+                """,
                 parameters: [queryParameter("organizationId", .object(["type": "string"]),
-                                            "Which organization (tokens naming several).")],
+                                            "Which organization (tokens naming several)."),
+                             queryParameter("from", .object(["type": "string", "format": "date"]), "First day, `YYYY-MM-DD` (UTC)."),
+                             queryParameter("to", .object(["type": "string", "format": "date"]), "Last day, `YYYY-MM-DD` (UTC).")],
                 responses: [("200", ok(ref("Usage"), "Usage per day.")), ("400", errorRef("BadRequest"))])]),
             "/metrics": .object(["get": operation(
-                "getMetrics", "Prometheus metrics", tag: "System", scope: nil, part: 2,
-                responses: [("200", response("Prometheus text exposition format.",
+                "getMetrics", "Prometheus metrics", tag: "System", scope: nil,
+                description: """
+                Served outside `/v1`, public (limited per address like every public route; `kairos serve --no-metrics`                 turns it off). `kairos_http_requests_total{method, route, status}` (route templates such as                 `/v1/simulations/{id}/step`), `kairos_http_request_duration_seconds{method, route}` (histogram),                 `kairos_ticks_computed_total`, and the gauges `kairos_sse_streams_open` and `kairos_simulations_playing`.
+                """,
+                responses: [("200", response("Prometheus text exposition format 0.0.4.",
                                              content: ["text/plain": .object(["type": "string"])]))])]),
         ])
     }
@@ -196,11 +204,16 @@ enum OpenAPIDocument {
                                        "description": "HS256 token with claims sub, orgs, scopes, exp."]),
             ]),
             "headers": .object([
-                "X-Request-Id": header("The request's id: the client's `X-Request-Id` when given, else generated.", .object(["type": "string"])),
-                "X-RateLimit-Limit": header("Requests allowed in the window for this route class.", .object(["type": "integer"])),
-                "X-RateLimit-Remaining": header("Requests left in the window.", .object(["type": "integer"])),
-                "X-RateLimit-Reset": header("Unix time (seconds) when the window frees a request.", .object(["type": "integer"])),
-                "Retry-After": header("Seconds to wait (429 only).", .object(["type": "integer"])),
+                "X-Request-Id": header("The request's id: the client's `X-Request-Id` when given, else generated.", .object(["type": "string"]),
+                                       required: true),
+                "X-RateLimit-Limit": header("Requests allowed per sliding 60 s window for this route class and caller (API key, token subject, or address on public routes and failed authentication).",
+                                            .object(["type": "integer", "minimum": 1]), required: true),
+                "X-RateLimit-Remaining": header("Requests left in the window after this one.", .object(["type": "integer", "minimum": 0]),
+                                                required: true),
+                "X-RateLimit-Reset": header("Unix time (seconds, rounded up) when the oldest counted request leaves the window and Remaining goes up; on 429, when a request will be admitted.",
+                                            .object(["type": "integer"]), required: true),
+                "Retry-After": header("Seconds to wait before a request of this class is admitted (429 only).",
+                                      .object(["type": "integer", "minimum": 1]), required: true),
                 "Idempotency-Replayed": header("`true` when the response is a replay of a stored one.", .object(["type": "string", "enum": ["true"]])),
                 "X-Simulation-Id": header("The simulation the trace belongs to.", .object(["type": "string", "format": "uuid"])),
                 "X-Trace-Digest": header("`sha256:` + SHA-256 of the NDJSON body.", .object(["type": "string", "pattern": "^sha256:[0-9a-f]{64}$"])),
@@ -210,7 +223,7 @@ enum OpenAPIDocument {
                                        "description": "Your id for this request (1–128 visible ASCII characters); echoed back.",
                                        "schema": .object(["type": "string", "maxLength": 128])]),
                 "IdempotencyKey": .object(["name": "Idempotency-Key", "in": "header", "required": false,
-                                           "description": "Makes retries safe (1–255 printable characters; 24 h; scope identity + method + path).",
+                                           "description": "Makes retries safe: 1–255 printable ASCII characters (else 400, path `Idempotency-Key`); scope identity + method + path; kept 24 h. The same key and body replay the stored status, Content-Type, Location and body (NDJSON too) with `Idempotency-Replayed: true`; another body → 409 IDEMPOTENCY_KEY_REUSE; while the first is executing → 409 IDEMPOTENCY_REQUEST_IN_PROGRESS. A key left executing by a server that stopped answers a stored 500 (outcome unknown).",
                                            "schema": .object(["type": "string", "minLength": 1, "maxLength": 255])]),
                 "Accept": .object(["name": "Accept", "in": "header", "required": false,
                                    "description": "`application/json` (default) or `application/x-ndjson`.",
@@ -467,19 +480,26 @@ enum OpenAPIDocument {
                 "limits": object([
                     "create": .object(["type": "integer"]), "step": .object(["type": "integer"]),
                     "read": .object(["type": "integer"]), "concurrentStreams": .object(["type": "integer"]),
-                ], required: ["create", "step", "read", "concurrentStreams"],
-                   description: "Requests per sliding 60 s window by route class, and concurrent SSE streams."),
-            ], required: ["id", "tier", "limits"])
+                    "windowSeconds": .object(["type": "integer"]),
+                ], required: ["create", "step", "read", "concurrentStreams", "windowSeconds"],
+                   description: "What this server enforces (the tier's limits × its rate-limit multiplier): requests per sliding window by route class, and concurrent SSE streams."),
+                "simulations": .object(["type": "integer", "description": "Simulations the organization has."]),
+                "usageToday": ref("UsageDay"),
+            ], required: ["id", "tier", "limits", "simulations", "usageToday"])
         members.append(JSONMember(key: "Organization", value: schemaOrganization))
+        let schemaUsageDay: JSONValue = object([
+                "date": .object(["type": "string", "format": "date"]),
+                "simulationsCreated": .object(["type": "integer"]), "ticksComputed": .object(["type": "integer"]),
+                "requests": object(["create": .object(["type": "integer"]), "step": .object(["type": "integer"]),
+                                    "read": .object(["type": "integer"])], required: ["create", "step", "read"],
+                                   description: "Requests admitted by route class."),
+            ], required: ["date", "simulationsCreated", "ticksComputed", "requests"], description: "One UTC day.")
+        members.append(JSONMember(key: "UsageDay", value: schemaUsageDay))
         let schemaUsage: JSONValue = object([
                 "organizationId": .object(["type": "string"]),
-                "days": array(object([
-                    "date": .object(["type": "string", "format": "date"]),
-                    "simulationsCreated": .object(["type": "integer"]), "ticksComputed": .object(["type": "integer"]),
-                    "requests": object(["create": .object(["type": "integer"]), "step": .object(["type": "integer"]),
-                                        "read": .object(["type": "integer"])]),
-                ], required: ["date", "simulationsCreated", "ticksComputed", "requests"])),
-            ], required: ["organizationId", "days"])
+                "from": .object(["type": "string", "format": "date"]), "to": .object(["type": "string", "format": "date"]),
+                "days": array(ref("UsageDay")),
+            ], required: ["organizationId", "from", "to", "days"])
         members.append(JSONMember(key: "Usage", value: schemaUsage))
         return .object(members)
     }
@@ -532,8 +552,10 @@ enum OpenAPIDocument {
         return .object(members)
     }
 
-    static func header(_ description: String, _ schema: JSONValue) -> JSONValue {
-        .object(["description": .string(description), "schema": schema])
+    static func header(_ description: String, _ schema: JSONValue, required: Bool = false) -> JSONValue {
+        var members = [JSONMember(key: "description", value: .string(description)), JSONMember(key: "schema", value: schema)]
+        if required { members.append(JSONMember(key: "required", value: true)) }
+        return .object(members)
     }
 
     static let ndjsonSchema: JSONValue = .object([
@@ -584,9 +606,12 @@ enum OpenAPIDocument {
     }
 
     static func errorResponse(_ description: String, retryAfter: Bool = false) -> JSONValue {
-        .object([
+        var headers = commonHeaders(retryAfter: retryAfter)
+        // Errors a route answered under an Idempotency-Key are stored and replayed too.
+        headers.append(JSONMember(key: "Idempotency-Replayed", value: headerRef("Idempotency-Replayed")))
+        return .object([
             "description": .string(description),
-            "headers": .object(commonHeaders(retryAfter: retryAfter)),
+            "headers": .object(headers),
             "content": .object(["application/json": .object(["schema": ref("Error")])]),
         ])
     }

@@ -80,6 +80,11 @@ extension HTTPFields.Element.Name {
     static let apiKey = named("X-Api-Key")
     static let simulationID = named("X-Simulation-Id")
     static let traceDigest = named("X-Trace-Digest")
+    static let rateLimitLimit = named("X-RateLimit-Limit")
+    static let rateLimitRemaining = named("X-RateLimit-Remaining")
+    static let rateLimitReset = named("X-RateLimit-Reset")
+    static let idempotencyKey = named("Idempotency-Key")
+    static let idempotencyReplayed = named("Idempotency-Replayed")
 
     private static func named(_ name: String) -> HTTPFields.Element.Name {
         guard let value = HTTPFields.Element.Name(name) else { preconditionFailure("invalid header name \(name)") }

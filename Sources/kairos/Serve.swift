@@ -34,6 +34,9 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Multiply every tier's rate and SSE limits (load tests).")
     var rateLimitMultiplier = 1
 
+    @Flag(help: "Do not serve GET /metrics (Prometheus text format).")
+    var noMetrics = false
+
     func validate() throws {
         guard (0 ... 65535).contains(port) else { throw ValidationError("--port must be between 0 and 65535") }
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("--log-level: unknown level \(logLevel)") }
@@ -58,7 +61,8 @@ struct Serve: AsyncParsableCommand {
         let secret = ProcessInfo.processInfo.environment["KAIROS_JWT_SECRET"].flatMap { $0.isEmpty ? nil : $0 }
         let configuration = ServerConfiguration(
             host: host, port: port, storage: .sqlite(path: db), jwtSecret: secret,
-            logLevel: Logger.Level(rawValue: logLevel) ?? .info, rateLimitMultiplier: rateLimitMultiplier)
+            logLevel: Logger.Level(rawValue: logLevel) ?? .info, rateLimitMultiplier: rateLimitMultiplier,
+            metricsEnabled: !noMetrics)
         let app = try await buildApplication(configuration) { port in
             // One line on stdout for scripts and the live-server tests.
             CLI.writeStdout(Array("kairos serve: listening on http://\(configuration.host):\(port)\n".utf8))

@@ -306,11 +306,11 @@ import Testing
     }
 
     @Test func organization() async throws {
-        let server = TestServer()
+        let server = TestServer(rateLimitMultiplier: 1, environment: ServerEnvironment(now: ManualClock().now))
         let key = try await server.key(org: "acme", tier: .enterprise, scopes: [.orgRead])
         try await server.test { client in
             let r = try await client.send(.get, "/v1/organization", key: key)
-            #expect(r.text == #"{"id":"acme","limits":{"concurrentStreams":20,"create":100,"read":3000,"step":1000},"tier":"enterprise"}"#)
+            #expect(r.text == #"{"id":"acme","limits":{"concurrentStreams":20,"create":100,"read":3000,"step":1000,"windowSeconds":60},"simulations":0,"tier":"enterprise","usageToday":{"date":"2026-03-01","requests":{"create":0,"read":1,"step":0},"simulationsCreated":0,"ticksComputed":0}}"#)
         }
     }
 }

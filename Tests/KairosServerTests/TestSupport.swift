@@ -11,10 +11,17 @@ import Testing
 struct TestServer {
     let repositories: ServerRepositories
     let jwtSecret = "test-secret-for-kairos-tests-0123456789"
+    /// Raised by default so suites that send thousands of requests are not rate limited; the
+    /// rate-limit tests use 1.
+    var rateLimitMultiplier: Int
+    var environment: ServerEnvironment
 
     init(repositories: ServerRepositories = ServerRepositories(simulations: InMemorySimulationRepository(),
-                                                                identities: InMemoryIdentityRepository())) {
+                                                                identities: InMemoryIdentityRepository()),
+         rateLimitMultiplier: Int = 1000, environment: ServerEnvironment = ServerEnvironment()) {
         self.repositories = repositories
+        self.rateLimitMultiplier = rateLimitMultiplier
+        self.environment = environment
     }
 
     /// A new key for `org` with `scopes`.
@@ -30,8 +37,9 @@ struct TestServer {
     }
 
     func application() async throws -> some ApplicationProtocol {
-        try await buildApplication(ServerConfiguration(storage: .memory, jwtSecret: jwtSecret, logLevel: .critical),
-                                   repositories: repositories)
+        try await buildApplication(ServerConfiguration(storage: .memory, jwtSecret: jwtSecret, logLevel: .critical,
+                                                       rateLimitMultiplier: rateLimitMultiplier),
+                                   repositories: repositories, environment: environment)
     }
 
     /// Runs `body` against the router.

@@ -56,9 +56,15 @@ public enum KairosServerVersion {
     public static let string = "0.1.0"
 }
 
-/// `GET /v1/organization` (org:read): the caller's organization, tier and limits.
+/// `GET /v1/organization` (org:read): the caller's organization, its tier, the limits this
+/// server enforces for it (the tier's × the rate-limit multiplier), how many simulations it
+/// has, and today's usage (UTC).
 struct OrganizationController: Sendable {
     let identities: any IdentityRepository
+    let simulations: any SimulationRepository
+    let usage: UsageRecorder
+    let multiplier: Int
+    let now: @Sendable () -> Int64
 
     func addRoutes(to group: RouterGroup<KairosRequestContext>) {
         group.get("/") { request, context in
@@ -73,11 +79,20 @@ struct OrganizationController: Sendable {
             let id = try identity.organization(requested)
             let tier = try await identities.organization(id: id)?.tier ?? .community
             let limits = tier.limits
+            try await usage.flush()
+            let today = UsageCalendar.day(milliseconds: now())
+            let usageToday = try await simulations.usage(organizationId: id, fromDay: today, toDay: today).first
+                ?? UsageDay(day: today)
+            let total = try await simulations.list(organizationIds: [id], limit: 0, offset: 0).total
+            func number(_ n: Int) -> JSONValue { .number(Double(n)) }
             return JSONResponse.make(.object([
                 "id": .string(id), "tier": .string(tier.rawValue),
-                "limits": .object(["create": .number(Double(limits.create)), "step": .number(Double(limits.step)),
-                                   "read": .number(Double(limits.read)),
-                                   "concurrentStreams": .number(Double(limits.concurrentStreams))]),
+                "limits": .object(["create": number(limits.create * multiplier), "step": number(limits.step * multiplier),
+                                   "read": number(limits.read * multiplier),
+                                   "concurrentStreams": number(limits.concurrentStreams * multiplier),
+                                   "windowSeconds": number(Int(RateLimitPolicy.windowMilliseconds / 1000))]),
+                "simulations": number(total),
+                "usageToday": usageToday.jsonValue,
             ]))
         }
     }

@@ -14,6 +14,8 @@ public actor InMemorySimulationRepository: SimulationRepository {
     private var simulations: [String: Stored] = [:]
     /// Insertion order, for listing.
     private var order: [String] = []
+    /// Usage by organization and day.
+    private var usageDays: [String: [Int: UsageDay]] = [:]
 
     public init() {}
 
@@ -26,6 +28,16 @@ public actor InMemorySimulationRepository: SimulationRepository {
         apply(change, to: &stored)
         simulations[id] = stored
         order.append(id)
+    }
+
+    public func addUsage(_ deltas: [UsageDelta]) {
+        for d in deltas {
+            usageDays[d.organizationId, default: [:]][d.usage.day, default: UsageDay(day: d.usage.day)].add(d.usage)
+        }
+    }
+
+    public func usage(organizationId: String, fromDay: Int, toDay: Int) -> [UsageDay] {
+        (usageDays[organizationId] ?? [:]).values.filter { (fromDay ... toDay).contains($0.day) }.sorted { $0.day < $1.day }
     }
 
     private func apply(_ change: SimulationChange, to stored: inout Stored) {

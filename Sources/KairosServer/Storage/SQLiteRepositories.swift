@@ -95,6 +95,34 @@ public final class KairosDatabase: Sendable {
                 ) WITHOUT ROWID;
                 """)
         }
+        migrator.registerMigration("v2: usage and idempotency") { db in
+            try db.execute(sql: """
+                CREATE TABLE usage_daily (
+                    organization_id TEXT NOT NULL,
+                    day INTEGER NOT NULL,
+                    simulations_created INTEGER NOT NULL DEFAULT 0,
+                    ticks_computed INTEGER NOT NULL DEFAULT 0,
+                    requests_create INTEGER NOT NULL DEFAULT 0,
+                    requests_step INTEGER NOT NULL DEFAULT 0,
+                    requests_read INTEGER NOT NULL DEFAULT 0,
+                    PRIMARY KEY (organization_id, day)
+                ) WITHOUT ROWID;
+                CREATE TABLE idempotency_key (
+                    scope TEXT NOT NULL,
+                    method TEXT NOT NULL,
+                    path TEXT NOT NULL,
+                    key TEXT NOT NULL,
+                    fingerprint BLOB NOT NULL,
+                    created_at INTEGER NOT NULL,
+                    owner TEXT NOT NULL,
+                    status INTEGER,
+                    headers BLOB,
+                    body BLOB,
+                    UNIQUE (scope, method, path, key)
+                );
+                CREATE INDEX idempotency_key_by_created ON idempotency_key(created_at);
+                """)
+        }
         return migrator
     }
 }
@@ -120,6 +148,37 @@ public struct SQLiteSimulationRepository: SimulationRepository {
                             r.engineVersion.description, r.status.rawValue, r.speed, r.storesTrace, r.tick, r.createdAt,
                             Data(r.state), Data(r.initialState), Data(r.checkpoint.data), r.logLength])
             try Self.storeAppended(change, db: db)
+        }
+    }
+
+    public func addUsage(_ deltas: [UsageDelta]) async throws {
+        try await database.writer.write { db in
+            let statement = try db.cachedStatement(sql: """
+                INSERT INTO usage_daily (organization_id, day, simulations_created, ticks_computed, requests_create, requests_step,
+                    requests_read) VALUES (?, ?, ?, ?, ?, ?, ?)
+                ON CONFLICT(organization_id, day) DO UPDATE SET
+                    simulations_created = simulations_created + excluded.simulations_created,
+                    ticks_computed = ticks_computed + excluded.ticks_computed,
+                    requests_create = requests_create + excluded.requests_create,
+                    requests_step = requests_step + excluded.requests_step,
+                    requests_read = requests_read + excluded.requests_read
+                """)
+            for d in deltas {
+                let u = d.usage
+                try statement.execute(arguments: [d.organizationId, u.day, u.simulationsCreated, u.ticksComputed,
+                                                  u.requests[.create] ?? 0, u.requests[.step] ?? 0, u.requests[.read] ?? 0])
+            }
+        }
+    }
+
+    public func usage(organizationId: String, fromDay: Int, toDay: Int) async throws -> [UsageDay] {
+        try await database.writer.read { db in
+            try Row.fetchAll(db, sql: """
+                SELECT * FROM usage_daily WHERE organization_id = ? AND day BETWEEN ? AND ? ORDER BY day
+                """, arguments: [organizationId, fromDay, toDay]).map { row in
+                UsageDay(day: row["day"], simulationsCreated: row["simulations_created"], ticksComputed: row["ticks_computed"],
+                         requests: [.create: row["requests_create"], .step: row["requests_step"], .read: row["requests_read"]])
+            }
         }
     }
 

@@ -150,6 +150,14 @@ public protocol SimulationRepository: Sendable {
 
     /// Ids of simulations whose status is `status` (playback resumes them after a restart).
     func simulationIds(status: SimulationStatus) async throws -> [String]
+
+    /// Adds to the usage table, in one transaction (what `UsageRecorder` batched: simulations
+    /// created, ticks computed and requests admitted per organization and UTC day).
+    func addUsage(_ deltas: [UsageDelta]) async throws
+
+    /// The organization's usage on days `fromDay…toDay` (days since 1970, UTC) with any
+    /// activity, oldest first.
+    func usage(organizationId: String, fromDay: Int, toDay: Int) async throws -> [UsageDay]
 }
 
 /// An organization and its tier.
