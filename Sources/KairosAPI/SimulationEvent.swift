@@ -25,8 +25,15 @@ public struct SimulationEvent: Sendable, Equatable {
         var text = ""
         if let id { text += "id: \(id)\n" }
         text += "event: \(kind.rawValue)\n"
-        text += "data: " + (data.map { CanonicalJSON.string($0) } ?? "") + "\n\n"
+        text += "data: " + (data.map(Self.compact) ?? "") + "\n\n"
         return text
+    }
+
+    /// Compact JSON with the members in the order the event builds them (seed 003's order).
+    public static func compact(_ value: JSONValue) -> String {
+        var w = CanonicalJSONWriter(capacity: 1024)
+        w.orderedValue(value)
+        return String(decoding: w.bytes, as: UTF8.self)
     }
 }
 

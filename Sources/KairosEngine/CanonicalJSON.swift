@@ -210,6 +210,31 @@ public struct CanonicalJSONWriter {
         }
     }
 
+    /// Writes a value compactly like `value`, but object members in their given order (SSE
+    /// data follows seed 003's field order: `{t, b, lastMove, state, warning, agents}`).
+    public mutating func orderedValue(_ value: JSONValue) {
+        switch value {
+        case .array(let items):
+            bytes.append(UInt8(ascii: "["))
+            for (i, item) in items.enumerated() {
+                if i > 0 { bytes.append(UInt8(ascii: ",")) }
+                orderedValue(item)
+            }
+            bytes.append(UInt8(ascii: "]"))
+        case .object(let members):
+            bytes.append(UInt8(ascii: "{"))
+            for (i, member) in members.enumerated() {
+                if i > 0 { bytes.append(UInt8(ascii: ",")) }
+                string(member.key)
+                bytes.append(UInt8(ascii: ":"))
+                orderedValue(member.value)
+            }
+            bytes.append(UInt8(ascii: "}"))
+        default:
+            self.value(value)
+        }
+    }
+
     /// Writes a trace step canonically, keys in sorted order by construction.
     public mutating func step(_ s: TraceStep) {
         raw("{\"agents\":[")

@@ -10,14 +10,16 @@ public struct APIError: Error, Sendable {
     public var details: JSONValue
     /// Logged, never sent: what went wrong inside.
     public var internalReason: String?
-    /// Extra response headers (rate-limit headers, `Retry-After`), added when the error is rendered.
-    public var headers: HTTPFields = [:]
+    /// Headers the error response carries (e.g. `Retry-After` on 429).
+    public var headers: HTTPFields
 
-    public init(_ code: APIErrorCode, _ message: String, details: JSONValue = .null, internalReason: String? = nil) {
+    public init(_ code: APIErrorCode, _ message: String, details: JSONValue = .null, internalReason: String? = nil,
+                headers: HTTPFields = [:]) {
         self.code = code
         self.message = message
         self.details = details
         self.internalReason = internalReason
+        self.headers = headers
     }
 
     public var status: HTTPResponse.Status { HTTPResponse.Status(code: code.httpStatus) }

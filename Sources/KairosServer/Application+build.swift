@@ -1,3 +1,4 @@
+import Foundation
 import Hummingbird
 import KairosAPI
 import Logging
@@ -23,10 +24,13 @@ public struct ServerConfiguration: Sendable {
     /// Serve `GET /metrics` (Prometheus text format; public, limited per address like other
     /// public routes). `kairos serve --no-metrics` turns it off.
     public var metricsEnabled: Bool
+    /// Seconds between SSE heartbeats (30; `KAIROS_SSE_HEARTBEAT_SECONDS` overrides it, read
+    /// once at startup by `kairos serve` — tests set it small).
+    public var sseHeartbeatSeconds: Double
 
     public init(host: String = "127.0.0.1", port: Int = 8080, storage: Storage = .sqlite(path: "kairos.db"),
                 jwtSecret: String? = nil, logLevel: Logger.Level = .info, rateLimitMultiplier: Int = 1,
-                metricsEnabled: Bool = true) {
+                metricsEnabled: Bool = true, sseHeartbeatSeconds: Double = 30) {
         self.metricsEnabled = metricsEnabled
         self.host = host
         self.port = port
@@ -34,6 +38,15 @@ public struct ServerConfiguration: Sendable {
         self.jwtSecret = jwtSecret
         self.logLevel = logLevel
         self.rateLimitMultiplier = rateLimitMultiplier
+        self.sseHeartbeatSeconds = sseHeartbeatSeconds
+    }
+
+    /// `KAIROS_SSE_HEARTBEAT_SECONDS` from `environment`: a positive number of seconds
+    /// (fractions allowed), else nil.
+    public static func heartbeatSeconds(environment: [String: String]) -> Double? {
+        guard let text = environment["KAIROS_SSE_HEARTBEAT_SECONDS"], let value = Double(text), value.isFinite,
+              value > 0, value <= 3600 else { return nil }
+        return value
     }
 }
 
@@ -99,14 +112,31 @@ public func buildApplication(
     logger: Logger? = nil,
     onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
 ) async throws -> some ApplicationProtocol {
+    try await buildLiveApplication(configuration, repositories: repositories, environment: environment, logger: logger,
+                                   onServerRunning: onServerRunning).0
+}
+
+/// `buildApplication` with its live services (`LiveServices.openEventStreams`,
+/// `.playingSimulations`, which `/metrics` samples).
+public func buildLiveApplication(
+    _ configuration: ServerConfiguration,
+    repositories: ServerRepositories? = nil,
+    environment: ServerEnvironment = ServerEnvironment(),
+    logger: Logger? = nil,
+    onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
+) async throws -> (some ApplicationProtocol, LiveServices) {
     var log = logger ?? Logger(label: "kairos.server")
     log.logLevel = configuration.logLevel
-    var repositories = try repositories ?? ServerRepositories.open(configuration.storage)
+    let stored = try repositories ?? ServerRepositories.open(configuration.storage)
     let metrics = ServerMetrics()
-    let usage = UsageRecorder(repository: repositories.simulations)
-    repositories.simulations = metered(repositories.simulations, metrics: metrics, usage: usage)
+    let usage = UsageRecorder(repository: stored.simulations)
+    let hub = SimulationEventHub(repository: stored.simulations, heartbeatSeconds: configuration.sseHeartbeatSeconds)
+    // Every stored change is counted (usage, ticks computed) and then published to live event streams.
+    var repositories = stored
+    repositories.simulations = publishing(metered(stored.simulations, metrics: metrics, usage: usage), hub: hub)
     let tokens: TokenAuthority? = if let secret = configuration.jwtSecret { try await TokenAuthority(secret: secret) } else { nil }
     let playback = PlaybackScheduler(repository: repositories.simulations, now: environment.now, logger: log)
+    let live = LiveServices(hub: hub, playback: playback, rateLimitMultiplier: configuration.rateLimitMultiplier)
     // Keys a previous process left executing are settled before the first request (see IdempotencyMiddleware.abandoned).
     let owner = "proc_" + APIKeyMaterial.randomBase62(16)
     let settled = try await repositories.idempotency.settleAbandoned(
@@ -114,18 +144,23 @@ public func buildApplication(
     if settled > 0 { log.warning("idempotency keys left in flight by a stopped server answer 500", metadata: ["count": "\(settled)"]) }
     let simulations = repositories.simulations
     let parts = RouterParts(
-        repositories: repositories, tokens: tokens, playback: playback, now: environment.now,
+        repositories: repositories, tokens: tokens, live: live, now: environment.now,
         rateLimitMultiplier: configuration.rateLimitMultiplier, metrics: configuration.metricsEnabled ? metrics : nil,
         usage: usage, limiter: SlidingWindowLimiter(), idempotencyOwner: owner, logger: log,
-        openEventStreams: environment.gauges.openEventStreams ?? { 0 },
-        playingSimulations: environment.gauges.playingSimulations ?? {
-            (try? await simulations.simulationIds(status: .playing).count) ?? 0
-        })
+        openEventStreams: environment.gauges.openEventStreams ?? { live.openEventStreams },
+        playingSimulations: environment.gauges.playingSimulations ?? { live.playingSimulations })
     let router = buildRouter(parts)
+    let authenticator = Authenticator(identities: repositories.identities, tokens: tokens)
+    let runStream = runStreamController(simulations, now: environment.now)
+    let admission = RunStreamAdmission(parts)
     let logger = log
     let storageName = simulations.storageName
-    return Application(
+    let app = Application(
         router: router,
+        server: WebSocketUpgradeChannel.builder(maxFrameSize: SimulationLimits.maxBodyBytes) { head, channel, logger in
+            await runStream.accept(head, authenticator: authenticator, admission: admission,
+                                   remoteAddress: channel.remoteAddress?.ipAddress, logger: logger)
+        },
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "kairos"),
         services: [UsageFlushService(recorder: usage, interval: environment.usageFlushInterval, logger: log),
                    IdempotencyExpiryService(store: parts.repositories.idempotency, interval: .seconds(600), now: environment.now,
@@ -138,6 +173,7 @@ public func buildApplication(
             await onServerRunning(port)
         },
         logger: log)
+    return (app, live)
 }
 
 /// Opens the existential so the wrapper is specialised for the concrete repository.
@@ -146,11 +182,16 @@ private func metered(_ repository: some SimulationRepository, metrics: ServerMet
     MeteredSimulationRepository(base: repository, metrics: metrics, usage: usage)
 }
 
+/// Wraps the repository so every stored change reaches the live event hub.
+private func publishing(_ repository: some SimulationRepository, hub: SimulationEventHub) -> any SimulationRepository {
+    PublishingSimulationRepository(base: repository, hub: hub)
+}
+
 /// Everything the router is built from.
 struct RouterParts: Sendable {
     var repositories: ServerRepositories
     var tokens: TokenAuthority?
-    var playback: PlaybackScheduler
+    var live: LiveServices
     var now: @Sendable () -> Int64 = ServerTime.nowMilliseconds
     var rateLimitMultiplier = 1
     var metrics: ServerMetrics?
@@ -168,6 +209,8 @@ struct RouterParts: Sendable {
 /// `RateLimitMiddleware` (authenticates protected routes, limits by identity or address, puts
 /// the X-RateLimit headers on every response) → `IdempotencyMiddleware` (POSTs with a key) →
 /// the groups' `AuthenticationMiddleware` (a guard: the identity is already there) → the route.
+/// WebSocket upgrades (`/v1/simulations/run/stream`) never reach this router: the upgrade
+/// channel authenticates them and charges them to the same limiter (`RunStreamAdmission`).
 func buildRouter(_ parts: RouterParts) -> Router<KairosRequestContext> {
     let router = Router(context: KairosRequestContext.self)
     let authenticator = Authenticator(identities: parts.repositories.identities, tokens: parts.tokens)
@@ -184,7 +227,7 @@ func buildRouter(_ parts: RouterParts) -> Router<KairosRequestContext> {
     ScenariosController().addRoutes(to: v1)
     DocumentationController().addRoutes(to: v1)
     let protected = v1.group("simulations").add(middleware: AuthenticationMiddleware(authenticator: authenticator))
-    addSimulationRoutes(parts.repositories.simulations, to: protected, playback: parts.playback, now: parts.now)
+    addSimulationRoutes(parts.repositories.simulations, to: protected, live: parts.live, now: parts.now)
     OrganizationController(identities: parts.repositories.identities, simulations: parts.repositories.simulations,
                            usage: parts.usage, multiplier: parts.rateLimitMultiplier, now: parts.now)
         .addRoutes(to: v1.group("organization").add(middleware: AuthenticationMiddleware(authenticator: authenticator)))
@@ -200,8 +243,13 @@ func rateLimiting(_ parts: RouterParts, authenticator: Authenticator) -> RateLim
                         usage: parts.usage, now: parts.now)
 }
 
+/// `GET /v1/simulations/run/stream`.
+private func runStreamController(_ repository: any SimulationRepository, now: @escaping @Sendable () -> Int64) -> RunStreamController {
+    RunStreamController(repository: repository, now: now)
+}
+
 /// Opens the existential so the controller is specialised for the concrete repository.
 private func addSimulationRoutes(_ repository: some SimulationRepository, to group: RouterGroup<KairosRequestContext>,
-                                 playback: PlaybackScheduler, now: @escaping @Sendable () -> Int64) {
-    SimulationsController(repository: repository, playback: playback, now: now).addRoutes(to: group)
+                                 live: LiveServices, now: @escaping @Sendable () -> Int64) {
+    SimulationsController(repository: repository, live: live, now: now).addRoutes(to: group)
 }

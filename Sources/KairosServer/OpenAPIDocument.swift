@@ -86,15 +86,21 @@ enum OpenAPIDocument {
                             ("400", errorRef("BadRequest")), ("404", errorRef("NotFound")), ("409", errorRef("Conflict")),
                             ("413", errorRef("PayloadTooLarge"))])]),
             "/v1/simulations/run/stream": .object(["get": operation(
-                "streamRun", "Run over a WebSocket, one frame per step", tag: "Events", scope: .simulationWrite, part: 2,
+                "streamRun", "Run over a WebSocket, one frame per step", tag: "Events", scope: .simulationWrite,
                 description: """
-                Upgrade to a WebSocket. The first client message is a RunRequest (ticks up to 1 000 000); the server sends one \
-                text frame per step (a TraceStep) and a last frame `{"done": true, "simulationId", "digest"}`, honouring \
-                back-pressure.
+                Upgrade to a WebSocket (same port; authenticate the upgrade request with `X-Api-Key` or \
+                `Authorization: Bearer`; a refused upgrade gets the usual 401/403 envelope before any upgrade). The first \
+                client text message is a RunRequest exactly as `POST /simulations/run` takes it, with `ticks` from 1 to \
+                1 000 000. The server sends one text frame per step — the canonical NDJSON line of a TraceStep, without \
+                the newline — then a last frame `{"done": true, "simulationId": "…", "digest": "sha256:…"}` (the digest \
+                `kairos simulate` prints for the same scenario and ticks), then closes normally (1000). The simulation is \
+                stored as `POST /simulations/run` stores it. Each frame is written only when the client has taken the \
+                previous ones (back-pressure), so server memory stays flat however long the run. A bad first message gets \
+                one frame `{"error": {code, message, details, requestId}}` and a close with 1008 (policy violation).
                 """,
                 parameters: [headerParameter("Upgrade", "websocket", required: true)],
                 responses: [("101", .object(["description": "Switching to the WebSocket protocol."])),
-                            ("400", errorRef("BadRequest"))])]),
+                            ("400", errorRef("BadRequest")), ("404", errorRef("NotFound"))])]),
             "/v1/simulations/{simulationId}": .object([
                 "parameters": .array([simulationIdParameter]),
                 "get": operation(
@@ -132,7 +138,11 @@ enum OpenAPIDocument {
                 "parameters": .array([simulationIdParameter]),
                 "put": operation(
                     "controlTime", "Play, pause or single-step", tag: "Simulations", scope: .simulationWrite,
-                    description: "Playing advances 10 × speed ticks a second until paused or tick 100 000 (`completed`).",
+                    description: """
+                    `play` advances 10 × speed ticks a second in the background until paused or tick 100 000 \
+                    (`completed`); `step` pauses and computes one tick; `pause` stops. Every status change is a \
+                    `simulation:status` event; a tick the engine refuses while playing pauses the simulation with an `error` event.
+                    """,
                     body: ref("TimeControlRequest"),
                     responses: [("200", ok(ref("Acknowledgement"), "The status now.")), ("400", errorRef("BadRequest")),
                                 ("404", errorRef("NotFound")), ("413", errorRef("PayloadTooLarge"))]),
@@ -140,17 +150,25 @@ enum OpenAPIDocument {
             "/v1/simulations/{simulationId}/events": .object([
                 "parameters": .array([simulationIdParameter]),
                 "get": operation(
-                    "streamEvents", "Live events (Server-Sent Events)", tag: "Events", scope: .simulationRead, part: 2,
+                    "streamEvents", "Live events (Server-Sent Events)", tag: "Events", scope: .simulationRead,
                     description: """
-                    `text/event-stream` with events tick, loss, warning, paradox, decree, prophecy, simulation:status, error and \
-                    heartbeat (every 30 s). Each event has an id `<tick>-<n>`; reconnecting with `Last-Event-ID` replays \
-                    everything after it. Counts against the tier's concurrent stream limit (429 beyond it).
+                    `text/event-stream` with events tick (`{t, b, lastMove, state, warning, agents}`), loss, warning, \
+                    paradox, decree, prophecy, simulation:status, error and heartbeat (empty data, every 30 s). Each event \
+                    but the heartbeat has an id `<tick>-<n>`: the n-th event of tick group `tick` (decrees, policy changes \
+                    and status changes made while `tick` was next, then the events of computing it). A new stream starts \
+                    with what happens next; reconnecting with `Last-Event-ID` (or, for a browser's first connect, which \
+                    cannot set headers, `?lastEventId=`; the header wins when both are sent) first replays every stored \
+                    event after that id exactly once, then continues live with the same numbering. Counts against the \
+                    tier's concurrent stream limit per credential (429 RATE_LIMITED with Retry-After beyond it); the slot \
+                    is freed as soon as the client disconnects.
                     """,
-                    parameters: [headerParameter("Last-Event-ID", "Resume after this event id.", required: false)],
+                    parameters: [headerParameter("Last-Event-ID", "Resume after this event id (`<tick>-<n>`).", required: false),
+                                 queryParameter("lastEventId", .object(["type": "string", "pattern": "^[0-9]+-[0-9]+$"]),
+                                                "Resume after this event id, for clients that cannot send Last-Event-ID.")],
                     responses: [("200", response("The event stream.", content: [
                         "text/event-stream": .object(["type": "string", "description": "SSE frames; `data` holds an Event payload.",
                                                       "x-event-schema": ref("Event")]),
-                    ])), ("404", errorRef("NotFound"))]),
+                    ])), ("400", errorRef("BadRequest")), ("404", errorRef("NotFound"))]),
             ]),
             "/v1/simulations/{simulationId}/decrees": .object([
                 "parameters": .array([simulationIdParameter]),

@@ -1,14 +1,24 @@
 import KairosAPI
 import Logging
+import NIOConcurrencyHelpers
 
-/// Advances `playing` simulations in the background: 10 × speed ticks a second, one stored
-/// step at a time, until the simulation is paused or completed. The status lives in the
-/// repository, so a restarted server resumes what was playing (`resumeAll`).
+/// Advances `playing` simulations in the background at 10 × speed ticks a second, until the
+/// simulation is paused or completed. Each simulation has its own task, so one slow or busy
+/// simulation never holds up another. Scheduling is by deadline: the ticks due are counted
+/// from when playing (or the speed) started, so the rate holds however long each write takes;
+/// a player that wakes late computes every tick due in one stored step (at most one second's
+/// worth; further behind, it moves its schedule on rather than hog the engine). It wakes at
+/// most every `minimumInterval`, so at speed 10 it stores ~5 ticks per write rather than 100
+/// writes a second. The status lives in the repository, so a restarted server resumes what was
+/// playing (`resumeAll`).
 public actor PlaybackScheduler {
     private let repository: any SimulationRepository
     private let now: @Sendable () -> Int64
     private let logger: Logger
     private var players: [String: Task<Void, Never>] = [:]
+    private let playing = NIOLockedValueBox(0)
+    /// The shortest sleep between two stored steps of one simulation.
+    static let minimumInterval: Duration = .milliseconds(50)
 
     init(repository: any SimulationRepository, now: @escaping @Sendable () -> Int64, logger: Logger) {
         self.repository = repository
@@ -16,19 +26,31 @@ public actor PlaybackScheduler {
         self.logger = logger
     }
 
+    /// Simulations being advanced right now (a cheap read for `/metrics`).
+    public nonisolated var playingCount: Int { playing.withLockedValue { $0 } }
+
     /// Starts advancing `id` unless it already is.
     func play(_ id: String) {
         guard players[id] == nil else { return }
         let repository = repository
         let now = now
         let logger = logger
+        playing.withLockedValue { $0 += 1 }
         players[id] = Task { [weak self] in
             await Self.advance(id, repository: repository, now: now, logger: logger)
             await self?.finished(id)
         }
     }
 
-    private func finished(_ id: String) { players[id] = nil }
+    private var stopped = false
+
+    /// A player ends when it finds its simulation no longer playing; if `play` came in between
+    /// (pause then play at once), it starts again.
+    private func finished(_ id: String) async {
+        guard players.removeValue(forKey: id) != nil else { return }
+        playing.withLockedValue { $0 -= 1 }
+        if !stopped, (try? await repository.find(id: id))?.status == .playing { play(id) }
+    }
 
     /// Resumes every simulation stored as playing.
     func resumeAll() async {
@@ -41,31 +63,67 @@ public actor PlaybackScheduler {
 
     /// Stops every player (server shutdown); statuses stay as stored.
     func stopAll() {
+        stopped = true
         for task in players.values { task.cancel() }
         players = [:]
+        playing.withLockedValue { $0 = 0 }
     }
 
     private static func advance(_ id: String, repository: any SimulationRepository, now: @escaping @Sendable () -> Int64,
                                 logger: Logger) async {
+        let clock = ContinuousClock()
+        var speed = -1.0
+        var started = clock.now
+        var done = 0
         while !Task.isCancelled {
             guard let record = try? await repository.find(id: id), record.status == .playing else { return }
-            let interval = 0.1 / max(0.1, min(10, record.speed))
+            if record.speed != speed {
+                speed = record.speed
+                started = clock.now
+                done = 0
+            }
+            let rate = 10 * max(0.1, min(10, speed))
+            let perTick = Duration.nanoseconds(Int64((1e9 / rate).rounded()))
+            let elapsed = clock.now - started
+            var due = Int(elapsed / perTick) - done
+            if due < 1 {
+                let next = started + perTick * (done + 1)
+                let earliest = clock.now + minimumInterval
+                do {
+                    try await clock.sleep(until: max(next, earliest))
+                } catch {
+                    return
+                }
+                continue
+            }
+            let catchUp = max(1, Int(rate))
+            if due > catchUp {
+                done += due - catchUp
+                due = catchUp
+            }
+            due = min(due, SimulationLimits.maxTicks - record.tick)
+            guard due > 0 else { return }
+            let ticks = due
             do {
-                try await Task.sleep(for: .milliseconds(Int((interval * 1000).rounded())))
                 let time = now()
                 _ = try await repository.update(id: id) { current in
                     guard current.status == .playing else { return (SimulationChange(record: current), ()) }
-                    return (try SimulationDriver.advance(current, ticks: 1, now: time), ())
+                    return (try SimulationDriver.advance(current, ticks: min(ticks, SimulationLimits.maxTicks - current.tick), now: time), ())
                 }
+                done += ticks
             } catch is CancellationError {
                 return
             } catch {
                 // A step the engine cannot take (e.g. capability overflow) pauses playback rather
-                // than retrying forever, here and after every restart. Part 2 emits an `error` event.
+                // than retrying forever, here and after every restart, and says why (`error` event).
                 logger.error("playback step failed; pausing", metadata: ["simulation": .string(id), "error": .string("\(error)")])
                 let time = now()
+                let apiError = (error as? APIError) ?? APIError.internal("\(error)")
+                let reported = apiError.code == .internalError
+                    ? APIError(.internalError, "The playback step failed.") : apiError
                 _ = try? await repository.update(id: id) { current in
-                    (SimulationDriver.setStatus(.paused, speed: nil, record: current, now: time), ())
+                    guard current.status == .playing else { return (SimulationChange(record: current), ()) }
+                    return (SimulationDriver.setStatus(.paused, speed: nil, record: current, now: time, error: reported), ())
                 }
                 return
             }

@@ -1,6 +1,7 @@
 import Hummingbird
 import KairosAPI
 import Logging
+import NIOCore
 
 /// Who is calling: an API key of one organization, or a token naming one or more.
 public struct Identity: Sendable, Equatable {
@@ -59,10 +60,13 @@ public struct KairosRequestContext: RequestContext {
     public var identity: Identity?
     /// The peer's address, for per-IP limits on public routes.
     public let remoteAddress: String?
+    /// The connection (SSE watches it to free a stream's slot the moment the client leaves).
+    public let channel: any Channel
 
     public init(source: ApplicationRequestContextSource) {
         coreContext = .init(source: source)
         remoteAddress = source.channel.remoteAddress?.ipAddress
+        channel = source.channel
     }
 
     public var maxUploadSize: Int { SimulationLimits.maxBodyBytes }

@@ -66,6 +66,13 @@ enum SimulationDriver {
         return try compute(simulation, record: record, ticks: ticks, now: now)
     }
 
+    /// Computes `ticks` more ticks of a WebSocket run (`/simulations/run/stream`), which may go
+    /// past `SimulationLimits.maxTicks` (up to 10^6 ticks); the stream marks it completed at the end.
+    static func advanceStreamed(_ record: SimulationRecord, ticks: Int, now: Int64) throws(APIError) -> SimulationChange {
+        let simulation = try restore(record)
+        return try compute(simulation, record: record, ticks: ticks, now: now, completes: false)
+    }
+
     /// Queues a decree or policy change for the next tick; returns the change and that tick.
     static func queue(_ action: Action, kind: SimulationLogEntry.Kind, payload: JSONValue, record: SimulationRecord,
                       now: Int64) throws(APIError) -> (SimulationChange, Int) {
@@ -85,13 +92,23 @@ enum SimulationDriver {
     }
 
     /// Records a playback status change.
-    static func setStatus(_ status: SimulationStatus, speed: Double?, record: SimulationRecord, now: Int64) -> SimulationChange {
+    /// `error` (a playback step the engine refused) is stored with the change, so the `error`
+    /// event it causes is as durable as the pause.
+    static func setStatus(_ status: SimulationStatus, speed: Double?, record: SimulationRecord, now: Int64,
+                          error: APIError? = nil) -> SimulationChange {
         var updated = record
         updated.status = status
         if let speed { updated.speed = speed }
-        guard status != record.status || (speed != nil && speed != record.speed) else { return SimulationChange(record: record) }
+        guard status != record.status || (speed != nil && speed != record.speed) || error != nil else {
+            return SimulationChange(record: record)
+        }
         var payload: [JSONMember] = [JSONMember(key: "status", value: .string(status.rawValue))]
         if status == .playing { payload.append(JSONMember(key: "speed", value: .number(updated.speed))) }
+        if let error {
+            payload.append(JSONMember(key: "error", value: .object([
+                "code": .string(error.code.rawValue), "message": .string(error.message), "details": error.details,
+            ])))
+        }
         let entry = SimulationLogEntry(sequence: record.logLength, tick: record.tick, kind: .status, payload: .object(payload),
                                        createdAt: now)
         updated.logLength += 1
@@ -129,7 +146,7 @@ enum SimulationDriver {
     }
 
     private static func compute(_ simulation: any Simulation, record: SimulationRecord, ticks: Int,
-                                now: Int64) throws(APIError) -> SimulationChange {
+                                now: Int64, completes: Bool = true) throws(APIError) -> SimulationChange {
         let first = simulation.tick
         var lines = CanonicalJSONWriter(capacity: ticks * (300 + 200 * simulation.scenario.agents.count))
         var prophecies: [Prophecy] = []
@@ -149,7 +166,7 @@ enum SimulationDriver {
         var log = [SimulationLogEntry(sequence: record.logLength, tick: first, kind: .step,
                                       payload: .object(["ticks": .number(Double(ticks))]), createdAt: now)]
         updated.logLength += 1
-        if updated.tick >= SimulationLimits.maxTicks {
+        if completes, updated.tick >= SimulationLimits.maxTicks {
             updated.status = .completed
             log.append(SimulationLogEntry(sequence: updated.logLength, tick: updated.tick, kind: .status,
                                           payload: .object(["status": .string(SimulationStatus.completed.rawValue)]), createdAt: now))

@@ -2,40 +2,86 @@ import KairosAPI
 import KairosEngine
 
 /// Derives a simulation's live events from its durable record — the log and the trace — so
-/// the SSE endpoint (issue 6) can replay everything after a `Last-Event-ID` and then go on
-/// live with the same numbering (`SimulationEventID`).
+/// the SSE endpoint can replay everything after a `Last-Event-ID` and then go on live with
+/// the same numbering (`SimulationEventID`). The live hub (`SimulationEventChannel`) numbers
+/// new log entries with the same `EventNumbering`, so replayed and live ids always agree.
 enum SimulationEventLog {
     /// Every event in order, or those after `after`. `steps` is the trace (tick i at index i).
     static func events(simulationId: String, log: [SimulationLogEntry], steps: [TraceStep],
                        after: SimulationEventID? = nil) -> [SimulationEvent] {
-        var nextIndex: [Int: Int] = [:]
+        var numbering = EventNumbering()
         var events: [SimulationEvent] = []
-        func take(_ tick: Int) -> SimulationEventID {
-            let index = nextIndex[tick, default: 0]
-            nextIndex[tick] = index + 1
-            return SimulationEventID(tick: tick, index: index)
-        }
         for entry in log {
-            switch entry.kind {
-            case .step:
-                let ticks = entry.payload["ticks"]?.integerValue ?? 0
-                for t in entry.tick ..< entry.tick + ticks where t < steps.count {
-                    let stepEvents = SimulationEvent.events(of: steps[t], firstIndex: nextIndex[t, default: 0])
-                    nextIndex[t, default: 0] += stepEvents.count
-                    events += stepEvents
-                }
-            case .decree, .policy:
-                let id = entry.payload["id"]?.stringValue ?? "policy-\(entry.sequence)"
-                let data = JSONValue.object(["id": .string(id), "simulationId": .string(simulationId),
-                                             "tick": .number(Double(entry.tick)), "decree": entry.payload["decree"] ?? .null])
-                events.append(SimulationEvent(id: take(entry.tick), kind: .decree, data: data))
-            case .status:
-                guard case .object(var members) = entry.payload else { continue }
-                members.append(JSONMember(key: "tick", value: .number(Double(entry.tick))))
-                events.append(SimulationEvent(id: take(entry.tick), kind: .status, data: .object(members)))
+            events += numbering.events(of: entry, simulationId: simulationId, skipTicksBefore: 0) { t in
+                t < steps.count ? steps[t] : nil
             }
         }
         guard let after else { return events }
         return events.filter { ($0.id.map { $0 > after }) ?? false }
+    }
+
+    /// The events of one log entry (data only: the frame is `SimulationEvent.serverSentEvent`).
+    static func entryEvents(_ entry: SimulationLogEntry, simulationId: String) -> [(SimulationEvent.Kind, JSONValue)] {
+        switch entry.kind {
+        case .step:
+            return []
+        case .decree, .policy:
+            let id = entry.payload["id"]?.stringValue ?? "policy-\(entry.sequence)"
+            return [(.decree, .object(["id": .string(id), "simulationId": .string(simulationId),
+                                       "tick": .number(Double(entry.tick)), "decree": entry.payload["decree"] ?? .null]))]
+        case .status:
+            guard case .object(let members) = entry.payload else { return [] }
+            var events: [(SimulationEvent.Kind, JSONValue)] = []
+            // A playback step the engine refused: the `error` event, then the pause it caused.
+            if let error = entry.payload["error"], case .object(var errorMembers) = error {
+                errorMembers.append(JSONMember(key: "simulationId", value: .string(simulationId)))
+                errorMembers.append(JSONMember(key: "tick", value: .number(Double(entry.tick))))
+                events.append((.error, .object(errorMembers)))
+            }
+            var status = members.filter { $0.key != "error" }
+            status.append(JSONMember(key: "tick", value: .number(Double(entry.tick))))
+            events.append((.status, .object(status)))
+            return events
+        }
+    }
+}
+
+/// Numbers events `<tick>-<n>` as the log is walked in order. Log ticks never decrease, so
+/// only the open tick group needs a counter.
+struct EventNumbering: Sendable, Equatable {
+    var tick = 0
+    var index = 0
+
+    mutating func take(_ t: Int) -> SimulationEventID {
+        if t != tick {
+            tick = t
+            index = 0
+        }
+        index += 1
+        return SimulationEventID(tick: t, index: index - 1)
+    }
+
+    /// The events of `entry`, numbered; steps come from `step` (nil: that tick is skipped).
+    /// Ticks below `skipTicksBefore` are not derived at all (a resume after a later id).
+    mutating func events(of entry: SimulationLogEntry, simulationId: String, skipTicksBefore: Int,
+                         step: (Int) -> TraceStep?) -> [SimulationEvent] {
+        guard entry.kind == .step else {
+            return SimulationEventLog.entryEvents(entry, simulationId: simulationId).map { kind, data in
+                SimulationEvent(id: take(entry.tick), kind: kind, data: data)
+            }
+        }
+        let ticks = entry.payload["ticks"]?.integerValue ?? 0
+        var events: [SimulationEvent] = []
+        for t in max(entry.tick, skipTicksBefore) ..< max(entry.tick + ticks, skipTicksBefore) {
+            guard let s = step(t) else { continue }
+            if t != tick {
+                tick = t
+                index = 0
+            }
+            let stepEvents = SimulationEvent.events(of: s, firstIndex: index)
+            index += stepEvents.count
+            events += stepEvents
+        }
+        return events
     }
 }

@@ -44,6 +44,10 @@ struct Serve: AsyncParsableCommand {
         guard (1 ... 1_000_000).contains(rateLimitMultiplier) else {
             throw ValidationError("--rate-limit-multiplier must be between 1 and 1000000")
         }
+        if let text = ProcessInfo.processInfo.environment["KAIROS_SSE_HEARTBEAT_SECONDS"],
+           ServerConfiguration.heartbeatSeconds(environment: ["KAIROS_SSE_HEARTBEAT_SECONDS": text]) == nil {
+            throw ValidationError("KAIROS_SSE_HEARTBEAT_SECONDS must be a number of seconds in (0, 3600]")
+        }
         if databaseURL != nil || ProcessInfo.processInfo.environment["KAIROS_DATABASE_URL"] != nil {
             throw ValidationError("PostgreSQL storage is not available in this build; use --db PATH")
         }
@@ -62,7 +66,8 @@ struct Serve: AsyncParsableCommand {
         let configuration = ServerConfiguration(
             host: host, port: port, storage: .sqlite(path: db), jwtSecret: secret,
             logLevel: Logger.Level(rawValue: logLevel) ?? .info, rateLimitMultiplier: rateLimitMultiplier,
-            metricsEnabled: !noMetrics)
+            metricsEnabled: !noMetrics,
+            sseHeartbeatSeconds: ServerConfiguration.heartbeatSeconds(environment: ProcessInfo.processInfo.environment) ?? 30)
         let app = try await buildApplication(configuration) { port in
             // One line on stdout for scripts and the live-server tests.
             CLI.writeStdout(Array("kairos serve: listening on http://\(configuration.host):\(port)\n".utf8))

@@ -8,7 +8,7 @@ import KairosEngine
 /// simulation with 401 exactly as a missing permission.
 struct SimulationsController<Repository: SimulationRepository>: Sendable {
     let repository: Repository
-    let playback: PlaybackScheduler
+    let live: LiveServices
     let now: @Sendable () -> Int64
     /// Deterministic results of `/run`, reused by identical requests (see `RunMemo`).
     var runs = RunMemo()
@@ -25,18 +25,13 @@ struct SimulationsController<Repository: SimulationRepository>: Sendable {
         group.put("/:id/time-control", use: timeControl)
         group.post("/:id/decrees", use: decree)
         group.get("/:id/prophecies", use: prophecies)
+        group.get("/:id/events", use: events)
+        group.get("/run/stream", use: runStreamWithoutUpgrade)
     }
 
     // MARK: Creating
 
-    enum Source {
-        /// `POST /simulations`: `scenarioId` or `scenario`.
-        case scenario
-        /// `POST /simulations/from-domain`: `domain` and `input`.
-        case domain
-        /// `POST /simulations/run`: any of them, with `ticks`.
-        case run
-    }
+    typealias Source = CreationSource
 
     /// Reads and checks a create/run body; the organization it bills is resolved against the identity.
     private func parseCreation(_ request: Request, context: KairosRequestContext, source: Source) async throws
@@ -45,36 +40,7 @@ struct SimulationsController<Repository: SimulationRepository>: Sendable {
         let identity = try context.require(.simulationWrite)
         try RequestReading.noQuery(request)
         let json = try await RequestReading.json(request)
-        var issues: [ValidationIssue] = []
-        if case .object(let members) = json {
-            let keys = members.map(\.key)
-            switch source {
-            case .scenario:
-                if keys.contains("domain") { issues.append(.init(path: "domain", message: "use POST /v1/simulations/from-domain for domain input")) }
-                if keys.contains("input") { issues.append(.init(path: "input", message: "use POST /v1/simulations/from-domain for domain input")) }
-                if keys.contains("ticks") { issues.append(.init(path: "ticks", message: "unknown field; creating computes no ticks (use /step or /run)")) }
-            case .domain:
-                if keys.contains("scenarioId") { issues.append(.init(path: "scenarioId", message: "use POST /v1/simulations for a catalog scenario")) }
-                if keys.contains("scenario") { issues.append(.init(path: "scenario", message: "use POST /v1/simulations for a native scenario")) }
-                if keys.contains("ticks") { issues.append(.init(path: "ticks", message: "unknown field; creating computes no ticks (use /step or /run)")) }
-                if !keys.contains("domain") { issues.append(.init(path: "domain", message: "is required")) }
-            case .run:
-                if !keys.contains("ticks") { issues.append(.init(path: "ticks", message: "is required")) }
-            }
-        }
-        let parsed: ScenarioRequest
-        do throws(ScenarioRequest.Failure) {
-            parsed = try ScenarioRequest.parse(json)
-        } catch {
-            if case .invalid(let failure) = error {
-                throw APIError.validation(issues + failure.issues.filter { i in !issues.contains { $0.path == i.path } })
-            }
-            if !issues.isEmpty { throw APIError.validation(issues) }
-            throw APIError.from(error)
-        }
-        if !issues.isEmpty { throw APIError.validation(issues) }
-        let organizationId = try identity.organization(parsed.organizationId)
-        return (parsed, organizationId, parsed.ticks ?? 0)
+        return try CreationBody.parse(json, identity: identity, source: source)
     }
 
     private func insert(_ parsed: ScenarioRequest, organizationId: String, ticks: Int) async throws -> SimulationChange {
@@ -207,6 +173,24 @@ struct SimulationsController<Repository: SimulationRepository>: Sendable {
         return JSONResponse.make(.object(["data": .array(records.map(\.jsonValue))]))
     }
 
+    // MARK: Live
+
+    /// `GET /simulations/{id}/events`: the SSE stream (seed 003).
+    @Sendable func events(_ request: Request, context: KairosRequestContext) async throws -> Response {
+        let (identity, record) = try await owned(request, context: context, scope: .simulationRead)
+        let resumeAfter = try EventStream.resumePoint(request)
+        return try EventStream.response(simulationId: record.id, identity: identity, resumeAfter: resumeAfter,
+                                        context: context, live: live)
+    }
+
+    /// `GET /simulations/run/stream` without a WebSocket upgrade (the upgrade is answered by
+    /// the WebSocket router before this one; a failed upgrade's request also lands here, so
+    /// authentication and scope errors come back as the usual envelope).
+    @Sendable func runStreamWithoutUpgrade(_ request: Request, context: KairosRequestContext) async throws -> Response {
+        _ = try context.require(.simulationWrite)
+        throw APIError.validation(path: "", "this route is a WebSocket: connect with Upgrade: websocket and send a run request as the first message")
+    }
+
     // MARK: Changing
 
     @Sendable func step(_ request: Request, context: KairosRequestContext) async throws -> Response {
@@ -298,7 +282,7 @@ struct SimulationsController<Repository: SimulationRepository>: Sendable {
                 return (change, change.record)
             }
         }) else { throw APIError.simulationNotFound }
-        if updated.status == .playing { await playback.play(updated.id) }
+        if updated.status == .playing { await live.playback.play(updated.id) }
         return JSONResponse.make(Acknowledgement(status: updated.status, tick: updated.tick).jsonValue)
     }
 
@@ -316,5 +300,55 @@ struct SimulationsController<Repository: SimulationRepository>: Sendable {
         } catch {
             throw APIError.internal("stored JSON does not parse: \(error)")
         }
+    }
+}
+
+/// What a create or run body may hold.
+enum CreationSource {
+    /// `POST /simulations`: `scenarioId` or `scenario`.
+    case scenario
+    /// `POST /simulations/from-domain`: `domain` and `input`.
+    case domain
+    /// `POST /simulations/run`: any of them, with `ticks`.
+    case run
+}
+
+enum CreationBody {
+    /// Checks a create/run body (also the first message of `/simulations/run/stream`, which
+    /// allows up to `maxTicks` ticks).
+    static func parse(_ json: JSONValue, identity: Identity, source: CreationSource,
+                              maxTicks: Int = ScenarioRequest.maxTicks) throws(APIError)
+        -> (ScenarioRequest, organizationId: String, ticks: Int)
+    {
+        var issues: [ValidationIssue] = []
+        if case .object(let members) = json {
+            let keys = members.map(\.key)
+            switch source {
+            case .scenario:
+                if keys.contains("domain") { issues.append(.init(path: "domain", message: "use POST /v1/simulations/from-domain for domain input")) }
+                if keys.contains("input") { issues.append(.init(path: "input", message: "use POST /v1/simulations/from-domain for domain input")) }
+                if keys.contains("ticks") { issues.append(.init(path: "ticks", message: "unknown field; creating computes no ticks (use /step or /run)")) }
+            case .domain:
+                if keys.contains("scenarioId") { issues.append(.init(path: "scenarioId", message: "use POST /v1/simulations for a catalog scenario")) }
+                if keys.contains("scenario") { issues.append(.init(path: "scenario", message: "use POST /v1/simulations for a native scenario")) }
+                if keys.contains("ticks") { issues.append(.init(path: "ticks", message: "unknown field; creating computes no ticks (use /step or /run)")) }
+                if !keys.contains("domain") { issues.append(.init(path: "domain", message: "is required")) }
+            case .run:
+                if !keys.contains("ticks") { issues.append(.init(path: "ticks", message: "is required")) }
+            }
+        }
+        let parsed: ScenarioRequest
+        do throws(ScenarioRequest.Failure) {
+            parsed = try ScenarioRequest.parse(json, maxTicks: maxTicks)
+        } catch {
+            if case .invalid(let failure) = error {
+                throw APIError.validation(issues + failure.issues.filter { i in !issues.contains { $0.path == i.path } })
+            }
+            if !issues.isEmpty { throw APIError.validation(issues) }
+            throw APIError.from(error)
+        }
+        if !issues.isEmpty { throw APIError.validation(issues) }
+        let organizationId = try identity.organization(parsed.organizationId)
+        return (parsed, organizationId, parsed.ticks ?? 0)
     }
 }

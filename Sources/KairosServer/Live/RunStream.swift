@@ -1,0 +1,181 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import HummingbirdWebSocket
+import KairosAPI
+import KairosEngine
+import NIOCore
+import NIOWebSocket
+import Logging
+
+/// `GET /v1/simulations/run/stream` (WebSocket, simulation:write): the first client message is
+/// a run request exactly as `POST /simulations/run` takes it (ticks 1…1 000 000); the server
+/// sends one text frame per step (the canonical NDJSON line without its newline) and a last
+/// frame `{"done": true, "simulationId", "digest"}`. The run is computed and stored in chunks
+/// of `chunkTicks` (each chunk one logged step, as every other route stores them), and each
+/// frame's write is awaited, so the server holds one chunk at a time however long the run.
+struct RunStreamController: Sendable {
+    let repository: any SimulationRepository
+    let now: @Sendable () -> Int64
+    static var maxTicks: Int { 1_000_000 }
+    static var chunkTicks: Int { 1000 }
+
+    /// The WebSocket context of a run stream.
+    struct Context: WebSocketContext {
+        let logger: Logger
+    }
+
+    static let path = "/v1/simulations/run/stream"
+
+    /// Decides an upgrade request: a session for `GET /v1/simulations/run/stream` with a valid
+    /// credential holding simulation:write; otherwise the API error to answer with (401, 403,
+    /// 404), before any upgrade.
+    func accept(_ head: HTTPRequest, authenticator: Authenticator, admission: RunStreamAdmission, remoteAddress: String?,
+                logger: Logger) async -> WebSocketUpgradeChannel.Decision {
+        let request = Request(head: head, body: RequestBody(buffer: ByteBuffer()))
+        let requestId = request.headers[.requestID].flatMap(APIResponseMiddleware.acceptable) ?? "req_" + APIKeyMaterial.randomBase62(20)
+        guard head.method == .get, request.uri.path == Self.path else {
+            return .refuse(APIError(.notFound, "No WebSocket route here; the run stream is GET \(Self.path)."), requestId: requestId)
+        }
+        let identity: Identity
+        do {
+            identity = try await authenticator.authenticate(request)
+        } catch {
+            // Failed credentials count against the address, as on every protected HTTP route.
+            return .refuse(admission.refuseAnonymous(error, remoteAddress: remoteAddress), requestId: requestId)
+        }
+        if let refusal = admission.admit(identity) { return .refuse(refusal, requestId: requestId) }
+        guard identity.scopes.contains(.simulationWrite) else { return .refuse(.forbidden(missing: .simulationWrite), requestId: requestId) }
+        var sessionLogger = logger
+        sessionLogger[metadataKey: "request.id"] = .string(requestId)
+        sessionLogger[metadataKey: "identity"] = .string(identity.subject)
+        return .accept(WebSocketUpgradeChannel.session(context: Context(logger: sessionLogger), maxFrameSize: SimulationLimits.maxBodyBytes) {
+            inbound, outbound, _ in
+            try await run(inbound: inbound, outbound: outbound, identity: identity, requestId: requestId)
+        })
+    }
+
+    private func run(inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter, identity: Identity,
+                     requestId: String) async throws {
+        var messages = inbound.messages(maxSize: SimulationLimits.maxBodyBytes).makeAsyncIterator()
+        let first: WebSocketMessage?
+        do {
+            first = try await messages.next()
+        } catch {
+            return try await refuse(APIError(.payloadTooLarge, "The run request exceeds \(SimulationLimits.maxBodyBytes) bytes."),
+                                    outbound: outbound, requestId: requestId, close: .messageTooLarge)
+        }
+        guard let first else { return }
+        let bytes: [UInt8]
+        switch first {
+        case .text(let text): bytes = Array(text.utf8)
+        case .binary(let buffer): bytes = Array(buffer.readableBytesView)
+        }
+        let request: ScenarioRequest
+        let organizationId: String
+        let ticks: Int
+        do {
+            let json: JSONValue
+            do {
+                json = try JSONParser.parse(bytes)
+            } catch {
+                throw APIError.malformedJSON(error)
+            }
+            (request, organizationId, ticks) = try CreationBody.parse(json, identity: identity, source: .run, maxTicks: Self.maxTicks)
+            try SimulationDriver.checkWork(request.scenario, ticks: ticks, path: request.scenarioId == nil ? "scenario.settings" : "scenarioId")
+        } catch let error as APIError {
+            return try await refuse(error, outbound: outbound, requestId: requestId, close: .policyViolation)
+        }
+        let start: SimulationChange
+        do {
+            start = try SimulationDriver.start(
+                id: UUID().uuidString.lowercased(), organizationId: organizationId, request: request,
+                version: request.engineVersion ?? EngineRegistry.latest, ticks: 0, now: now())
+        } catch {
+            return try await refuse(error, outbound: outbound, requestId: requestId, close: .policyViolation)
+        }
+        try await repository.insert(start)
+        let id = start.record.id
+        var digest = TraceDigest()
+        var done = 0
+        do {
+            while done < ticks {
+                let count = min(Self.chunkTicks, ticks - done)
+                let time = now()
+                guard let segment = try await repository.update(id: id, { current in
+                    let change = try SimulationDriver.advanceStreamed(current, ticks: count, now: time)
+                    return (change, change.segment)
+                }), let segment else { throw APIError.simulationNotFound }
+                var lineStart = 0
+                for (i, byte) in segment.lines.enumerated() where byte == 0x0A {
+                    let line = segment.lines[lineStart ..< i]
+                    try await outbound.write(.text(String(decoding: line, as: UTF8.self)))
+                    digest.add(line: Array(line))
+                    lineStart = i + 1
+                }
+                done += count
+            }
+            let time = now()
+            _ = try await repository.update(id: id) { current in
+                guard current.tick >= SimulationLimits.maxTicks else { return (SimulationChange(record: current), ()) }
+                return (SimulationDriver.setStatus(.completed, speed: nil, record: current, now: time), ())
+            }
+        } catch let error as APIError {
+            return try await refuse(error, outbound: outbound, requestId: requestId,
+                                    close: error.code == .internalError ? .unexpectedServerError : .policyViolation)
+        }
+        var w = CanonicalJSONWriter(capacity: 160)
+        w.value(.object(["done": .bool(true), "simulationId": .string(id), "digest": .string(digest.finalize())]))
+        try await outbound.write(.text(String(decoding: w.bytes, as: UTF8.self)))
+        try await outbound.close(.normalClosure, reason: nil)
+    }
+
+    /// One error frame (the API's envelope), then close.
+    private func refuse(_ error: APIError, outbound: WebSocketOutboundWriter, requestId: String,
+                        close code: WebSocketErrorCode) async throws {
+        let envelope = APIErrorEnvelope(code: error.code, message: error.message, details: error.details, requestId: requestId)
+        var w = CanonicalJSONWriter(capacity: 512)
+        w.value(envelope.jsonValue)
+        try await outbound.write(.text(String(decoding: w.bytes, as: UTF8.self)))
+        try await outbound.close(code, reason: error.code.rawValue)
+    }
+}
+
+/// Charges a run-stream upgrade to the same sliding windows as the HTTP routes (class
+/// `create`, per identity; failed credentials per address), since upgrades never pass the
+/// router's `RateLimitMiddleware`. A refusal is the usual 429 with `Retry-After` and the
+/// X-RateLimit headers, answered before any upgrade.
+struct RunStreamAdmission: Sendable {
+    let limiter: SlidingWindowLimiter
+    let multiplier: Int
+    let usage: UsageRecorder
+    let now: @Sendable () -> Int64
+
+    init(_ parts: RouterParts) {
+        limiter = parts.limiter
+        multiplier = parts.rateLimitMultiplier
+        usage = parts.usage
+        now = parts.now
+    }
+
+    /// nil when `identity` may open a stream now (and counts it), else the 429.
+    func admit(_ identity: Identity) -> APIError? {
+        let time = now()
+        let routeClass = RouteClass.of(method: .get, path: RunStreamController.path)
+        let decision = limiter.acquire(key: identity.subject + " " + routeClass.rawValue,
+                                       limit: routeClass.limit(in: identity.tier.limits) * multiplier, now: time)
+        guard decision.allowed else { return RateLimitMiddleware.refusal(decision) }
+        usage.countRequest(organizations: identity.organizationIds, routeClass, at: time)
+        return nil
+    }
+
+    /// The authentication error with the address's rate-limit headers, or a 429 when the
+    /// address has used its window.
+    func refuseAnonymous(_ error: any Error, remoteAddress: String?) -> APIError {
+        let routeClass = RouteClass.of(method: .get, path: RunStreamController.path)
+        let limit = routeClass.limit(in: RateLimitPolicy.anonymousTier.limits) * multiplier
+        let decision = limiter.acquire(key: "ip:" + (remoteAddress ?? "unknown") + " " + routeClass.rawValue, limit: limit, now: now())
+        guard decision.allowed else { return RateLimitMiddleware.refusal(decision) }
+        return RateLimitMiddleware.adding(decision.headers, to: error)
+    }
+}

@@ -1,0 +1,358 @@
+import DequeModule
+import KairosAPI
+import KairosEngine
+import NIOConcurrencyHelpers
+import NIOCore
+
+/// One event as SSE sends it: its id and its frame, encoded once for every subscriber.
+struct EventFrame: Sendable {
+    var id: SimulationEventID
+    var kind: SimulationEvent.Kind
+    var bytes: ByteBuffer
+
+    init(_ event: SimulationEvent) {
+        id = event.id ?? SimulationEventID(tick: 0, index: 0)
+        kind = event.kind
+        bytes = ByteBuffer(string: event.serverSentEvent)
+    }
+
+    static let heartbeat = ByteBuffer(string: SimulationEvent(id: nil, kind: .heartbeat, data: nil).serverSentEvent)
+}
+
+/// Where a subscriber is: every event of log entries before `sequence` is sent, and the last
+/// event sent is `lastId` (events at or before it are never sent again).
+struct EventCursor: Sendable, Equatable {
+    var sequence: Int
+    var lastId: SimulationEventID?
+}
+
+/// What wakes a subscriber's stream.
+enum EventSignal: Sendable {
+    /// New events were published.
+    case wake
+    /// Time for a heartbeat.
+    case heartbeat
+    /// The client's connection closed.
+    case closed
+}
+
+/// The live side of SSE. Every stored change of a simulation passes through here once (the
+/// repository decorator `PublishingSimulationRepository` publishes it under a per-simulation
+/// gate, so in commit order); while a simulation has subscribers, its `SimulationEventChannel`
+/// turns each change into frames once and keeps the recent ones in a bounded buffer that all
+/// subscribers read. A subscriber that falls behind the buffer replays from the repository.
+final class SimulationEventHub: Sendable {
+    let repository: any SimulationRepository
+    /// Serialises, per simulation, storing a change and publishing it (and creating a channel).
+    let gate = KeyedGate()
+    let bufferCapacity: Int
+    private let channels = NIOLockedValueBox<[String: (channel: SimulationEventChannel, subscribers: Int)]>([:])
+    private let heartbeat: HeartbeatTicker
+    private let streamTokens = NIOLockedValueBox(0)
+
+    init(repository: any SimulationRepository, heartbeatSeconds: Double, bufferCapacity: Int = 4096) {
+        self.repository = repository
+        self.bufferCapacity = bufferCapacity
+        heartbeat = HeartbeatTicker(seconds: heartbeatSeconds)
+    }
+
+    /// Simulations with at least one live subscriber.
+    var activeChannels: Int { channels.withLockedValue { $0.count } }
+
+    func channel(for id: String) -> SimulationEventChannel? { channels.withLockedValue { $0[id]?.channel } }
+
+    /// Called with the gate held, after `change` is stored.
+    func publish(_ change: SimulationChange) async {
+        guard !change.log.isEmpty, let channel = channel(for: change.record.id) else { return }
+        await channel.apply(change)
+    }
+
+    /// A subscription to `id`'s live events, positioned at the events not yet published.
+    func subscribe(_ id: String, signals: AsyncStream<EventSignal>.Continuation) async throws -> (SimulationEventChannel, Int, EventCursor) {
+        let channel: SimulationEventChannel = try await gate.withLock(id) {
+            if let existing = channels.withLockedValue({ entries -> SimulationEventChannel? in
+                guard let entry = entries[id] else { return nil }
+                entries[id] = (entry.channel, entry.subscribers + 1)
+                return entry.channel
+            }) { return existing }
+            guard let record = try await repository.find(id: id) else { throw APIError.simulationNotFound }
+            let numbering = try await Self.openNumbering(record, repository: repository)
+            let created = SimulationEventChannel(simulationId: id, sequence: record.logLength, numbering: numbering,
+                                                 capacity: bufferCapacity)
+            channels.withLockedValue { $0[id] = (created, 1) }
+            return created
+        }
+        let token = streamTokens.withLockedValue { t in
+            t += 1
+            return t
+        }
+        let cursor = await channel.add(signals, token: token)
+        heartbeat.add(token: token, signals)
+        return (channel, token, cursor)
+    }
+
+    func unsubscribe(_ id: String, channel: SimulationEventChannel, token: Int) async {
+        heartbeat.remove(token: token)
+        await channel.remove(token)
+        _ = try? await gate.withLock(id) {
+            channels.withLockedValue { entries in
+                guard let entry = entries[id], entry.channel === channel else { return }
+                entries[id] = entry.subscribers <= 1 ? nil : (entry.channel, entry.subscribers - 1)
+            }
+        }
+    }
+
+    /// The numbering of the tick group open after `record`'s log: the status, decree and
+    /// policy entries at `record.tick` (log ticks never decrease, so they are the last ones).
+    static func openNumbering(_ record: SimulationRecord, repository: any SimulationRepository) async throws -> EventNumbering {
+        var from = max(0, record.logLength - 64)
+        while true {
+            let tail = try await repository.log(simulationId: record.id, from: from).filter { $0.sequence < record.logLength }
+            var numbering = EventNumbering(tick: record.tick, index: 0)
+            var open = 0
+            for entry in tail.reversed() {
+                guard entry.kind != .step, entry.tick == record.tick else { break }
+                open += SimulationEventLog.entryEvents(entry, simulationId: record.id).count
+            }
+            if open == tail.count, from > 0 { // the whole tail is in the open group: look further back
+                from = 0
+                continue
+            }
+            numbering.index = open
+            return numbering
+        }
+    }
+
+    /// The events of the stored record's log entries from `fromSequence` on that come after
+    /// `after` (nil: all of them), and the log length they cover: the durable path for a
+    /// `Last-Event-ID` resume and for subscribers that fell behind the live buffer.
+    func durableFrames(_ id: String, fromSequence: Int, after: SimulationEventID?) async throws -> ([EventFrame], Int) {
+        guard let record = try await repository.find(id: id) else { throw APIError.simulationNotFound }
+        let log = try await repository.log(simulationId: id, from: 0).filter { $0.sequence < record.logLength }
+        var firstTick = after?.tick ?? 0
+        if let entry = log.first(where: { $0.sequence >= fromSequence }) { firstTick = max(firstTick, entry.tick) }
+        var lines = TraceLines()
+        if record.tick > firstTick, log.contains(where: { $0.sequence >= fromSequence && $0.kind == .step }) {
+            if record.storesTrace {
+                for segment in try await repository.traceSegments(simulationId: id)
+                where segment.firstTick + segment.tickCount > firstTick && segment.firstTick < record.tick {
+                    lines.add(segment)
+                }
+            } else {
+                lines.add(TraceSegment(firstTick: 0, tickCount: record.tick, lines: try SimulationDriver.replay(record, log: log)))
+            }
+        }
+        // Steps before the first wanted entry are skipped (a step closes its tick groups); the
+        // other entries are numbered so the open group's count stays exact.
+        var numbering = EventNumbering()
+        var frames: [EventFrame] = []
+        for entry in log {
+            if entry.kind == .step, entry.sequence < fromSequence || entry.tick + (entry.payload["ticks"]?.integerValue ?? 0) <= firstTick {
+                continue
+            }
+            let events = numbering.events(of: entry, simulationId: id, skipTicksBefore: firstTick, step: lines.step)
+            guard entry.sequence >= fromSequence else { continue }
+            for event in events {
+                if let after, let eventId = event.id, eventId <= after { continue }
+                frames.append(EventFrame(event))
+            }
+        }
+        return (frames, record.logLength)
+    }
+}
+
+/// Trace lines by tick, parsed into steps only when asked for.
+struct TraceLines {
+    private var segments: [TraceSegment] = []
+    private var offsets: [[Int]] = []
+
+    mutating func add(_ segment: TraceSegment) {
+        var starts: [Int] = [0]
+        starts.reserveCapacity(segment.tickCount + 1)
+        for (i, byte) in segment.lines.enumerated() where byte == 0x0A { starts.append(i + 1) }
+        segments.append(segment)
+        offsets.append(starts)
+    }
+
+    func step(_ tick: Int) -> TraceStep? {
+        for (s, segment) in segments.enumerated() where tick >= segment.firstTick && tick < segment.firstTick + segment.tickCount {
+            let i = tick - segment.firstTick
+            guard i + 1 < offsets[s].count else { return nil }
+            let line = segment.lines[offsets[s][i] ..< offsets[s][i + 1] - 1]
+            return (try? JSONParser.parse(Array(line))).flatMap(TraceStep.init(json:))
+        }
+        return nil
+    }
+}
+
+/// The live events of one simulation while it has subscribers.
+actor SimulationEventChannel {
+    private struct Batch {
+        var sequence: Int
+        var frames: [EventFrame]
+    }
+
+    let simulationId: String
+    /// The next log sequence to publish.
+    private var nextSequence: Int
+    /// Events of log entries from here on are in `batches`.
+    private var firstSequence: Int
+    private var numbering: EventNumbering
+    private var batches: Deque<Batch> = []
+    private var buffered = 0
+    private let capacity: Int
+    private var subscribers: [Int: AsyncStream<EventSignal>.Continuation] = [:]
+
+    init(simulationId: String, sequence: Int, numbering: EventNumbering, capacity: Int) {
+        self.simulationId = simulationId
+        nextSequence = sequence
+        firstSequence = sequence
+        self.numbering = numbering
+        self.capacity = capacity
+    }
+
+    func add(_ signals: AsyncStream<EventSignal>.Continuation, token: Int) -> EventCursor {
+        subscribers[token] = signals
+        return EventCursor(sequence: nextSequence, lastId: nil)
+    }
+
+    func remove(_ token: Int) { subscribers[token] = nil }
+
+    var subscriberCount: Int { subscribers.count }
+
+    /// Numbers and encodes the events of a stored change (once, whoever listens), then wakes
+    /// every subscriber.
+    func apply(_ change: SimulationChange) {
+        guard let first = change.log.first?.sequence, first >= nextSequence else { return }
+        var lines = TraceLines()
+        if let segment = change.segment { lines.add(segment) }
+        var frames: [EventFrame] = []
+        for entry in change.log {
+            for event in numbering.events(of: entry, simulationId: simulationId, skipTicksBefore: 0, step: lines.step) {
+                frames.append(EventFrame(event))
+            }
+        }
+        nextSequence = (change.log.last?.sequence ?? first) + 1
+        if !frames.isEmpty {
+            batches.append(Batch(sequence: first, frames: frames))
+            buffered += frames.count
+            while buffered > capacity, batches.count > 1, let dropped = batches.popFirst() {
+                buffered -= dropped.frames.count
+                firstSequence = batches.first?.sequence ?? nextSequence
+            }
+        }
+        for signals in subscribers.values { signals.yield(.wake) }
+    }
+
+    enum Read: Sendable {
+        case frames([EventFrame], EventCursor)
+        /// The buffer no longer holds everything after the cursor: replay from the repository.
+        case behind
+    }
+
+    /// The buffered events after `cursor`.
+    func read(after cursor: EventCursor) -> Read {
+        if cursor.sequence < firstSequence { return .behind }
+        var start = batches.endIndex
+        while start > batches.startIndex, batches[batches.index(before: start)].sequence >= cursor.sequence {
+            start = batches.index(before: start)
+        }
+        var frames: [EventFrame] = []
+        for batch in batches[start...] {
+            for frame in batch.frames where cursor.lastId.map({ frame.id > $0 }) ?? true { frames.append(frame) }
+        }
+        return .frames(frames, EventCursor(sequence: max(cursor.sequence, nextSequence), lastId: frames.last?.id ?? cursor.lastId))
+    }
+
+    /// A cursor right after `id` when the buffer still holds every event after it.
+    func cursor(after id: SimulationEventID) -> EventCursor? {
+        guard let oldest = batches.first?.frames.first, oldest.id <= id else { return nil }
+        return EventCursor(sequence: firstSequence, lastId: id)
+    }
+}
+
+/// Sends `heartbeat` to every open stream every `seconds`, from one task.
+final class HeartbeatTicker: Sendable {
+    let seconds: Double
+    private let state = NIOLockedValueBox<(streams: [Int: AsyncStream<EventSignal>.Continuation], task: Task<Void, Never>?)>(([:], nil))
+
+    init(seconds: Double) { self.seconds = seconds }
+
+    func add(token: Int, _ signals: AsyncStream<EventSignal>.Continuation) {
+        state.withLockedValue { s in
+            s.streams[token] = signals
+            if s.task == nil {
+                let seconds = seconds
+                s.task = Task { [weak self] in
+                    while !Task.isCancelled {
+                        try? await Task.sleep(for: .milliseconds(Int(seconds * 1000)))
+                        guard let self, !Task.isCancelled else { return }
+                        for signals in self.state.withLockedValue({ Array($0.streams.values) }) { signals.yield(.heartbeat) }
+                    }
+                }
+            }
+        }
+    }
+
+    func remove(token: Int) {
+        state.withLockedValue { s in
+            s.streams[token] = nil
+            if s.streams.isEmpty {
+                s.task?.cancel()
+                s.task = nil
+            }
+        }
+    }
+}
+
+/// Stores through `base` and publishes every stored change to the hub, under the hub's
+/// per-simulation gate so changes reach subscribers in commit order.
+struct PublishingSimulationRepository<Base: SimulationRepository>: SimulationRepository {
+    let base: Base
+    let hub: SimulationEventHub
+
+    var storageName: String { base.storageName }
+
+    func insert(_ change: SimulationChange) async throws {
+        try await base.insert(change)
+    }
+
+    func find(id: String) async throws -> SimulationRecord? { try await base.find(id: id) }
+
+    func list(organizationIds: [String], limit: Int, offset: Int) async throws -> (records: [SimulationRecord], total: Int) {
+        try await base.list(organizationIds: organizationIds, limit: limit, offset: offset)
+    }
+
+    func update<Result: Sendable>(
+        id: String, _ body: @Sendable (SimulationRecord) throws -> (SimulationChange, Result)
+    ) async throws -> Result? {
+        let stored = NIOLockedValueBox<SimulationChange?>(nil)
+        return try await hub.gate.withLock(id) {
+            let result = try await base.update(id: id) { record in
+                let (change, result) = try body(record)
+                stored.withLockedValue { $0 = change }
+                return (change, result)
+            }
+            if result != nil, let change = stored.withLockedValue({ $0 }) { await hub.publish(change) }
+            return result
+        }
+    }
+
+    func traceSegments(simulationId: String) async throws -> [TraceSegment] { try await base.traceSegments(simulationId: simulationId) }
+
+    func log(simulationId: String, from sequence: Int) async throws -> [SimulationLogEntry] {
+        try await base.log(simulationId: simulationId, from: sequence)
+    }
+
+    func prophecies(simulationId: String) async throws -> (prophecies: [Prophecy], lossTicks: [Int]) {
+        try await base.prophecies(simulationId: simulationId)
+    }
+
+    func simulationIds(status: SimulationStatus) async throws -> [String] { try await base.simulationIds(status: status) }
+
+    func addUsage(_ deltas: [UsageDelta]) async throws { try await base.addUsage(deltas) }
+
+    func usage(organizationId: String, fromDay: Int, toDay: Int) async throws -> [UsageDay] {
+        try await base.usage(organizationId: organizationId, fromDay: fromDay, toDay: toDay)
+    }
+}

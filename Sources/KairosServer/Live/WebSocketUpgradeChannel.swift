@@ -1,0 +1,148 @@
+import HTTPTypes
+import KairosAPI
+import KairosEngine
+import Hummingbird
+import HummingbirdCore
+import HummingbirdWebSocket
+import Logging
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOHTTP1
+import NIOHTTPTypes
+import NIOHTTPTypesHTTP1
+import NIOWebSocket
+@_spi(WSInternal) import WSCore
+
+/// HTTP/1.1 with WebSocket upgrades on the same port, like HummingbirdWebSocket's
+/// `HTTP1WebSocketUpgradeChannel`, with one difference: an upgrade request that is refused
+/// (no or bad credential, missing scope, wrong path) is answered with the API's error
+/// envelope (401/403/404, before any upgrade), rather than the bare 400 HummingbirdWebSocket
+/// writes for every refused upgrade. (NIO's upgrade handler does not keep the request head of
+/// an attempted upgrade, so a refused one cannot be handed to the HTTP router.)
+struct WebSocketUpgradeChannel: ServerChildChannel, HTTPChannelHandler {
+    /// Runs an accepted WebSocket connection.
+    typealias Session = @Sendable (NIOAsyncChannel<WebSocketFrame, WebSocketFrame>, Logger) async -> Void
+
+    /// What to do with an upgrade request.
+    enum Decision: Sendable {
+        case accept(Session)
+        case refuse(APIError, requestId: String)
+    }
+
+    enum UpgradeResult: Sendable {
+        case websocket(NIOAsyncChannel<WebSocketFrame, WebSocketFrame>, Session, Logger)
+        case http(NIOAsyncChannel<HTTPRequestPart, HTTPResponsePart>)
+        case refused(NIOAsyncChannel<HTTPRequestPart, HTTPResponsePart>, APIError, requestId: String)
+    }
+
+    struct Value: ServerChildChannelValue {
+        let upgradeResult: EventLoopFuture<UpgradeResult>
+        let channel: any Channel
+    }
+
+    let responder: HTTPChannelHandler.Responder
+    let accept: @Sendable (HTTPRequest, any Channel, Logger) async -> Decision
+    let maxFrameSize: Int
+
+    static func builder(maxFrameSize: Int, accept: @escaping @Sendable (HTTPRequest, any Channel, Logger) async -> Decision)
+        -> HTTPServerBuilder
+    {
+        HTTPServerBuilder { responder in WebSocketUpgradeChannel(responder: responder, accept: accept, maxFrameSize: maxFrameSize) }
+    }
+
+    func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
+        let accept = accept
+        return channel.eventLoop.makeCompletedFuture {
+            let chosen = NIOLockedValueBox<Decision?>(nil)
+            let upgrader = NIOTypedWebSocketServerUpgrader<UpgradeResult>(
+                maxFrameSize: maxFrameSize,
+                shouldUpgrade: { channel, head in
+                    let promise = channel.eventLoop.makePromise(of: HTTPHeaders?.self)
+                    promise.completeWithTask {
+                        let decision: Decision
+                        if let request = try? HTTPRequest(head, secure: false, splitCookie: false) {
+                            decision = await accept(request, channel, logger)
+                        } else {
+                            decision = .refuse(APIError.validation(path: "", "malformed upgrade request"), requestId: "req_" + APIKeyMaterial.randomBase62(20))
+                        }
+                        chosen.withLockedValue { $0 = decision }
+                        guard case .accept = decision else { return nil }
+                        return HTTPHeaders()
+                    }
+                    return promise.futureResult
+                },
+                upgradePipelineHandler: { channel, _ in
+                    channel.eventLoop.makeCompletedFuture {
+                        let asyncChannel = try NIOAsyncChannel<WebSocketFrame, WebSocketFrame>(
+                            wrappingChannelSynchronously: channel, configuration: .init(isOutboundHalfClosureEnabled: true))
+                        guard case .accept(let session) = chosen.withLockedValue({ $0 }) else {
+                            throw ChannelError.inappropriateOperationForState
+                        }
+                        return UpgradeResult.websocket(asyncChannel, session, logger)
+                    }
+                })
+            let upgrades = NIOTypedHTTPServerUpgradeConfiguration(
+                upgraders: [upgrader],
+                notUpgradingCompletionHandler: { channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        try channel.pipeline.syncOperations.addHandler(HTTP1ToHTTPServerCodec(secure: false))
+                        try channel.pipeline.syncOperations.addHandler(HTTPConnectionStateHandler(idleTimeout: nil, logger: logger))
+                        let http = try NIOAsyncChannel<HTTPRequestPart, HTTPResponsePart>(
+                            wrappingChannelSynchronously: channel, configuration: .init(isOutboundHalfClosureEnabled: true))
+                        if case .refuse(let error, let requestId) = chosen.withLockedValue({ $0 }) {
+                            return UpgradeResult.refused(http, error, requestId: requestId)
+                        }
+                        return UpgradeResult.http(http)
+                    }
+                })
+            var configuration = NIOUpgradableHTTPServerPipelineConfiguration<UpgradeResult>(upgradeConfiguration: upgrades)
+            configuration.enablePipelining = false // NIOAsyncChannel pipelines HTTP
+            configuration.enableErrorHandling = false // Hummingbird handles errors
+            configuration.enableResponseHeaderValidation = false
+            let result = try channel.pipeline.syncOperations.configureUpgradableHTTPServerPipeline(configuration: configuration)
+            return Value(upgradeResult: result, channel: channel)
+        }
+    }
+
+    func handle(value: Value, logger: Logger) async {
+        do {
+            switch try await value.upgradeResult.get() {
+            case .http(let http1):
+                await handleHTTP(asyncChannel: http1, logger: logger)
+            case .websocket(let asyncChannel, let session, let logger):
+                await session(asyncChannel, logger)
+            case .refused(let http1, let error, let requestId):
+                try await http1.executeThenClose { _, outbound in
+                    let envelope = APIErrorEnvelope(code: error.code, message: error.message, details: error.details, requestId: requestId)
+                    var w = CanonicalJSONWriter(capacity: 512)
+                    w.value(envelope.jsonValue)
+                    var headers: HTTPFields = [.connection: "close", .contentType: "application/json",
+                                               .contentLength: String(w.bytes.count)]
+                    headers[.requestID] = requestId
+                    for field in error.headers { headers[field.name] = field.value }  // Retry-After, X-RateLimit-*
+                    try await outbound.write(contentsOf: [
+                        .head(HTTPResponse(status: error.status, headerFields: headers)), .body(ByteBuffer(bytes: w.bytes)), .end(nil),
+                    ])
+                }
+            }
+        } catch {
+            logger.debug("connection ended before a request", metadata: ["error": .string("\(error)")])
+        }
+    }
+
+    /// Runs `handler` on an accepted connection (server side, 30 s automatic pings).
+    static func session<Context: WebSocketContext>(context: Context, maxFrameSize: Int,
+                                                   handler: @escaping WebSocketDataHandler<Context>) -> Session {
+        { asyncChannel, logger in
+            do {
+                _ = try await WebSocketHandler.handle(
+                    type: .server,
+                    configuration: .init(extensions: [], autoPing: .enabled(timePeriod: .seconds(30)), validateUTF8: false,
+                                         maxFrameSize: maxFrameSize),
+                    asyncChannel: asyncChannel, context: context, handler: handler)
+            } catch {
+                logger.debug("WebSocket session failed", metadata: ["error": .string("\(error)")])
+            }
+        }
+    }
+}

@@ -1,0 +1,103 @@
+import Foundation
+import Hummingbird
+import KairosAPI
+import KairosEngine
+import Testing
+@testable import KairosServer
+
+/// Issue 6's proofs against a real `kairos serve` (KAIROS_HEAVY_TESTS=1): seed 003's httpx
+/// example as written, WebSocket streaming in flat memory, many SSE clients on one playing
+/// simulation. They run the scripts in `scripts/dev`.
+@Suite(.serialized, .enabled(if: ProcessInfo.processInfo.environment["KAIROS_HEAVY_TESTS"] == "1"))
+struct LiveStreamingHeavyTests {
+    static var root: URL {
+        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    }
+
+    /// Runs a program to completion; its exit status and standard output.
+    static func run(_ executable: String, _ arguments: [String], environment: [String: String] = [:]) throws -> (Int32, String) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = arguments
+        process.environment = ProcessInfo.processInfo.environment.merging(environment) { _, new in new }
+        let out = Pipe()
+        process.standardOutput = out
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        let data = out.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+    }
+
+    static var python: String? {
+        for path in ["/usr/bin/python3", "/usr/local/bin/python3"] + ((ProcessInfo.processInfo.environment["PATH"] ?? "")
+            .split(separator: ":").map { "\($0)/python3" }) where FileManager.default.isExecutableFile(atPath: path) {
+            return path
+        }
+        return nil
+    }
+
+    /// Seed 003's Python example (httpx), URL and key swapped, prints tick events of a playing
+    /// simulation. Skipped (with a note) when python3 has no httpx: `pip install httpx`.
+    @Test func seedHttpxExamplePrintsTicks() async throws {
+        guard let python = Self.python, (try? Self.run(python, ["-c", "import httpx"]))?.0 == 0 else {
+            Issue.record("python3 with httpx is needed (pip install httpx)")
+            return
+        }
+        let db = LiveServerTests.temporaryDatabase()
+        defer { LiveServerTests.removeDatabase(db) }
+        let key = String(try #require(try LiveServerTests.cli(["keys", "create", "--db", db, "--org", "acme"]).output
+            .split(separator: "\n").last))
+        let server = try LiveServerTests.ServerProcess(database: db)
+        defer { server.stop() }
+        let auth = LiveServerTests.keyed(key)
+        let created = try await LiveServerTests.request(server.port, .post, "/v1/simulations", headers: auth,
+                                                        body: #"{"scenarioId": "capability-divergence"}"#)
+        let sim = "/v1/simulations/" + (try #require(try created.json["id"]?.stringValue))
+        _ = try await LiveServerTests.request(server.port, .put, "\(sim)/time-control", headers: auth, body: #"{"action": "play", "speed": 10}"#)
+
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: python)
+        process.arguments = ["-u", Self.root.appendingPathComponent("scripts/dev/sse-httpx-example.py").path]
+        process.environment = ProcessInfo.processInfo.environment.merging(
+            ["KAIROS_EVENTS_URL": "http://127.0.0.1:\(server.port)\(sim)/events", "KAIROS_API_KEY": key]) { _, new in new }
+        let out = Pipe()
+        process.standardOutput = out
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        var text = ""
+        let deadline = Date().addingTimeInterval(30)
+        while text.components(separatedBy: "'lastMove'").count <= 20, Date() < deadline {
+            let chunk = out.fileHandleForReading.availableData
+            if chunk.isEmpty { break }
+            text += String(decoding: chunk, as: UTF8.self)
+        }
+        process.terminate()
+        process.waitUntilExit()
+        let ticks = text.split(separator: "\n").filter { $0.hasPrefix("{'t': ") && $0.contains("'lastMove'") }
+        #expect(ticks.count >= 20, "the example printed tick events: \(text.prefix(300))")
+        #expect(ticks.first.map { $0.contains("'state': {") && $0.contains("'agents': [") } == true)
+    }
+
+    /// The WebSocket run stream at 10^4 and 10^5 ticks (debug build): one frame per step, the
+    /// digest of `kairos simulate`, and the server's peak RSS no more than a few MiB apart.
+    /// `scripts/dev/ws-stream-memory` with a release build does 10^5 vs 10^6.
+    @Test func webSocketStreamingKeepsMemoryFlat() throws {
+        let python = try #require(Self.python)
+        let (status, output) = try Self.run(python, [Self.root.appendingPathComponent("scripts/dev/ws-stream-memory").path,
+                                                     "--binary", LiveServerTests.binary, "--ticks", "10000,100000",
+                                                     "--max-growth-mib", "16"])
+        #expect(status == 0, "\(output)")
+        #expect(output.contains("ticks 100000: frames 100000, digest = kairos simulate"), "\(output)")
+    }
+
+    /// 300 SSE clients on one playing simulation all receive every tick exactly once
+    /// (`scripts/dev/sse-load.py`; 1 000 clients with a release build in the report).
+    @Test func manySSEClientsReceiveEveryTick() throws {
+        let python = try #require(Self.python)
+        let (status, output) = try Self.run(python, [Self.root.appendingPathComponent("scripts/dev/sse-load.py").path,
+                                                     "--binary", LiveServerTests.binary, "--clients", "300", "--seconds", "3"])
+        #expect(status == 0, "\(output)")
+        #expect(output.contains("missing 0, duplicated 0"), "\(output)")
+    }
+}

@@ -1,0 +1,131 @@
+import Foundation
+import HummingbirdWSClient
+import HTTPTypes
+import KairosAPI
+import KairosEngine
+import Logging
+import NIOCore
+import Testing
+@testable import KairosServer
+
+/// `GET /v1/simulations/run/stream` (WebSocket).
+@Suite struct RunStreamTests {
+    struct Received: Sendable {
+        var frames: [String]
+        var close: WebSocketCloseFrame?
+    }
+
+    /// Connects with `key`, sends `first`, collects every text frame until the server closes.
+    static func stream(port: Int, key: String?, first: String) async throws -> Received {
+        var headers = HTTPFields()
+        if let key { headers[HTTPField.Name("X-Api-Key")!] = key }
+        let frames = FrameBox()
+        let close = try await WebSocketClient.connect(
+            url: "ws://127.0.0.1:\(port)/v1/simulations/run/stream",
+            configuration: .init(maxFrameSize: 1 << 20, additionalHeaders: headers),
+            logger: Logger(label: "ws-test")
+        ) { inbound, outbound, _ in
+            try await outbound.write(.text(first))
+            for try await message in inbound.messages(maxSize: 1 << 20) {
+                if case .text(let text) = message { frames.append(text) }
+            }
+        }
+        return Received(frames: frames.all, close: close)
+    }
+
+    final class FrameBox: @unchecked Sendable {
+        private let lock = NSLock()
+        private var frames: [String] = []
+        func append(_ s: String) { lock.withLock { frames.append(s) } }
+        var all: [String] { lock.withLock { frames } }
+    }
+
+    @Test func framesAndDigestMatchTheEngine() async throws {
+        let live = LiveTestServer()
+        let key = try await live.server.key()
+        try await live.run { port, client, _ in
+            let received = try await Self.stream(port: port, key: key, first: #"{"scenarioId": "capability-divergence", "ticks": 2500}"#)
+            #expect(received.frames.count == 2501)
+            let done = try JSONParser.parse(Array(try #require(received.frames.last).utf8))
+            #expect(done["done"] == .bool(true))
+            let digest = try engineDigest(scenarioId: "capability-divergence", ticks: 2500)
+            #expect(done["digest"]?.stringValue == digest)
+            // Each frame is the canonical NDJSON line of its step.
+            let entry = try #require(ScenarioCatalog.scenario(id: "capability-divergence"))
+            let trace = try #require(Trace.run(entry.scenario, ticks: 2500))
+            #expect(received.frames[0] == CanonicalJSON.string(trace.steps[0]))
+            #expect(received.frames[2499] == CanonicalJSON.string(trace.steps[2499]))
+            #expect(sha256Hex(Array((received.frames.dropLast().joined(separator: "\n") + "\n").utf8)) == digest)
+            // The simulation is stored: its trace has the same digest.
+            let id = try #require(done["simulationId"]?.stringValue)
+            let stored = try await client.send(.get, "/v1/simulations/\(id)/trace", key: key, headers: [("Accept", "application/x-ndjson")])
+            #expect(sha256Hex(stored.bytes) == digest)
+            #expect(received.close?.closeCode == .normalClosure)
+        }
+    }
+
+    @Test func badFirstMessageGetsOneErrorFrameThenClose() async throws {
+        let live = LiveTestServer()
+        let key = try await live.server.key()
+        try await live.run { port, _, _ in
+            for (body, path) in [(#"{"scenarioId": "capability-divergence", "ticks": 1000001}"#, "ticks"),
+                                 (#"{"scenarioId": "capability-divergence"}"#, "ticks"), (#"{"ticks": 5"#, "")] {
+                let received = try await Self.stream(port: port, key: key, first: body)
+                #expect(received.frames.count == 1)
+                let error = try JSONParser.parse(Array(try #require(received.frames.first).utf8))["error"]
+                #expect(error?["code"] == "VALIDATION_ERROR")
+                #expect(error?["details"]?["issues"]?.arrayValue?.first?["path"]?.stringValue == path)
+                #expect(error?["requestId"]?.stringValue?.isEmpty == false)
+                #expect(received.close?.closeCode == .policyViolation)
+            }
+            let unknown = try await Self.stream(port: port, key: key, first: #"{"scenarioId": "nope", "ticks": 5}"#)
+            #expect(try JSONParser.parse(Array(try #require(unknown.frames.first).utf8))["error"]?["code"] == "NOT_FOUND")
+        }
+    }
+
+    /// A refused upgrade is answered before any upgrade with the API's envelope (raw HTTP
+    /// here: the WebSocket client waits for a 101 that never comes).
+    @Test func upgradeNeedsACredentialWithWriteScope() async throws {
+        let live = LiveTestServer()
+        let readOnly = try await live.server.key(scopes: [.simulationRead])
+        let writer = try await live.server.key()
+        try await live.run { port, client, _ in
+            let upgrade: [(String, String)] = [("Connection", "Upgrade"), ("Upgrade", "websocket"), ("Sec-WebSocket-Version", "13"),
+                                               ("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ==")]
+            for (key, status, code) in [(nil, 401, "UNAUTHORIZED"), ("krs_" + String(repeating: "x", count: 40), 401, "UNAUTHORIZED"),
+                                        (readOnly, 403, "FORBIDDEN")] as [(String?, Int, String)] {
+                let headers = upgrade + (key.map { [("X-Api-Key", $0)] } ?? [])
+                try await SSEConnection.with(port: port, path: "/v1/simulations/run/stream", headers: headers) { response in
+                    #expect(response.status == status)
+                    #expect((try? JSONParser.parse(response.plainBody))?["error"]?["code"]?.stringValue == code)
+                }
+            }
+            // Without an upgrade the route says what it is.
+            let plain = try await client.send(.get, "/v1/simulations/run/stream", key: writer)
+            #expect(plain.status == .badRequest)
+        }
+    }
+
+    /// Upgrades bypass the HTTP router, so the upgrade channel charges them itself: a community
+    /// key opens 10 run streams a minute (seed 002's create class), the 11th is a 429 with
+    /// Retry-After and the rate-limit headers, before any upgrade.
+    @Test func runStreamsCountAgainstTheCreateWindow() async throws {
+        let live = LiveTestServer()
+        let key = try await live.server.key(tier: .community)
+        try await live.run { port, _, _ in
+            for _ in 0 ..< 10 {
+                let received = try await Self.stream(port: port, key: key, first: #"{"scenarioId": "capability-divergence", "ticks": 3}"#)
+                #expect(received.frames.count == 4)
+            }
+            let upgrade: [(String, String)] = [("Connection", "Upgrade"), ("Upgrade", "websocket"), ("Sec-WebSocket-Version", "13"),
+                                               ("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ=="), ("X-Api-Key", key)]
+            try await SSEConnection.with(port: port, path: "/v1/simulations/run/stream", headers: upgrade) { response in
+                #expect(response.status == 429)
+                #expect((try? JSONParser.parse(response.plainBody))?["error"]?["code"]?.stringValue == "RATE_LIMITED")
+                #expect(response.headers["retry-after"] != nil)
+                #expect(response.headers["x-ratelimit-limit"] == "10")
+                #expect(response.headers["x-ratelimit-remaining"] == "0")
+            }
+        }
+    }
+}
