@@ -2,6 +2,7 @@ import Foundation
 import Hummingbird
 import KairosAPI
 import Logging
+import ServiceLifecycle
 
 /// How `kairos serve` (and every test) builds the server.
 public struct ServerConfiguration: Sendable {
@@ -164,7 +165,8 @@ public func buildLiveApplication(
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "kairos"),
         services: [UsageFlushService(recorder: usage, interval: environment.usageFlushInterval, logger: log),
                    IdempotencyExpiryService(store: parts.repositories.idempotency, interval: .seconds(600), now: environment.now,
-                                            logger: log)],
+                                            logger: log),
+                   PlaybackShutdown(playback: playback)],
         onServerRunning: { channel in
             await playback.resumeAll()
             let port = channel.localAddress?.port ?? configuration.port
@@ -252,4 +254,15 @@ private func runStreamController(_ repository: any SimulationRepository, now: @e
 private func addSimulationRoutes(_ repository: some SimulationRepository, to group: RouterGroup<KairosRequestContext>,
                                  live: LiveServices, now: @escaping @Sendable () -> Int64) {
     SimulationsController(repository: repository, live: live, now: now).addRoutes(to: group)
+}
+
+/// Stops the background players when the server shuts down (statuses stay as stored, so the
+/// next start resumes them).
+struct PlaybackShutdown: Service {
+    let playback: PlaybackScheduler
+
+    func run() async throws {
+        try? await gracefulShutdown()
+        await playback.stopAll()
+    }
 }

@@ -136,6 +136,16 @@ struct LiveTestServer {
         }
     }
 
+    @Test func heartbeatSecondsFromTheEnvironment() {
+        #expect(ServerConfiguration().sseHeartbeatSeconds == 30)
+        #expect(ServerConfiguration.heartbeatSeconds(environment: ["KAIROS_SSE_HEARTBEAT_SECONDS": "0.5"]) == 0.5)
+        #expect(ServerConfiguration.heartbeatSeconds(environment: ["KAIROS_SSE_HEARTBEAT_SECONDS": "2"]) == 2)
+        for bad in ["", "0", "-1", "nan", "inf", "abc", "4000"] {
+            #expect(ServerConfiguration.heartbeatSeconds(environment: ["KAIROS_SSE_HEARTBEAT_SECONDS": bad]) == nil)
+        }
+        #expect(ServerConfiguration.heartbeatSeconds(environment: [:]) == nil)
+    }
+
     @Test func lastEventIdMustBeAnId() async throws {
         let server = TestServer()
         let key = try await server.key()
@@ -216,20 +226,25 @@ struct LiveTestServer {
         try await live.run { _, client, services in
             var sims: [String] = []
             for _ in 0 ..< 3 { sims.append("/v1/simulations/" + (try await client.createSimulation(key: key, scenarioId: "shock-recovery"))) }
-            let started = ContinuousClock.now
-            for sim in sims { _ = try await client.send(.put, "\(sim)/time-control", key: key, body: #"{"action": "play", "speed": 10}"#) }
+            // Per simulation: it played at least from its play response to the pause request
+            // (lower bound) and at most from the play request to the pause response (upper bound).
+            func seconds(_ d: Duration) -> Double { Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18 }
+            var played: [(sent: ContinuousClock.Instant, answered: ContinuousClock.Instant)] = []
+            for sim in sims {
+                let sent = ContinuousClock.now
+                _ = try await client.send(.put, "\(sim)/time-control", key: key, body: #"{"action": "play", "speed": 10}"#)
+                played.append((sent, ContinuousClock.now))
+            }
             #expect(services.playingSimulations == 3)
             try await Task.sleep(for: .seconds(2))
-            var ticks: [Int] = []
-            for sim in sims {
+            for (i, sim) in sims.enumerated() {
+                let sent = ContinuousClock.now
                 let r = try await client.send(.put, "\(sim)/time-control", key: key, body: #"{"action": "pause"}"#)
-                ticks.append(Int(try r.json["tick"]?.numberValue ?? 0))
-            }
-            let elapsed = ContinuousClock.now - started
-            let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
-            for tick in ticks {
-                #expect(Double(tick) <= 100 * seconds + 10, "never ahead of 100 ticks/s (\(tick) in \(seconds) s)")
-                #expect(Double(tick) >= 0.6 * 100 * (seconds - 0.3), "keeps up with 100 ticks/s (\(tick) in \(seconds) s)")
+                let tick = Double(try r.json["tick"]?.numberValue ?? 0)
+                let most = seconds(ContinuousClock.now - played[i].sent), least = seconds(sent - played[i].answered)
+                #expect(tick <= 100 * most + 10, "never ahead of 100 ticks/s (\(tick) in at most \(most) s)")
+                // Generous: the machine is shared (parallel tests, other builds).
+                #expect(tick >= 0.5 * 100 * (least - 0.3), "keeps up with 100 ticks/s (\(tick) in at least \(least) s)")
             }
             #expect(try await Self.eventually { services.playingSimulations == 0 })
         }

@@ -3,6 +3,9 @@ import Hummingbird
 import KairosAPI
 import KairosEngine
 import Testing
+#if canImport(Glibc)
+import Glibc
+#endif
 @testable import KairosServer
 
 /// Issue 6's proofs against a real `kairos serve` (KAIROS_HEAVY_TESTS=1): seed 003's httpx
@@ -15,7 +18,11 @@ struct LiveStreamingHeavyTests {
     }
 
     /// Runs a program to completion; its exit status and standard output.
-    static func run(_ executable: String, _ arguments: [String], environment: [String: String] = [:]) throws -> (Int32, String) {
+    static func run(_ executable: String, _ arguments: [String], environment: [String: String] = [:]) async throws -> (Int32, String) {
+        try await offCooperativePool { try runBlocking(executable, arguments, environment: environment) }
+    }
+
+    private static func runBlocking(_ executable: String, _ arguments: [String], environment: [String: String]) throws -> (Int32, String) {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
@@ -30,20 +37,22 @@ struct LiveStreamingHeavyTests {
     }
 
     static var python: String? {
-        for path in ["/usr/bin/python3", "/usr/local/bin/python3"] + ((ProcessInfo.processInfo.environment["PATH"] ?? "")
-            .split(separator: ":").map { "\($0)/python3" }) where FileManager.default.isExecutableFile(atPath: path) {
+        for path in (ProcessInfo.processInfo.environment["PATH"] ?? "").split(separator: ":").map({ "\($0)/python3" })
+            + ["/usr/bin/python3", "/usr/local/bin/python3"] where FileManager.default.isExecutableFile(atPath: path) {
             return path
         }
         return nil
     }
 
+    static var hasHttpx: Bool {
+        guard let python else { return false }
+        return (try? runBlocking(python, ["-c", "import httpx"], environment: [:]))?.0 == 0
+    }
+
     /// Seed 003's Python example (httpx), URL and key swapped, prints tick events of a playing
-    /// simulation. Skipped (with a note) when python3 has no httpx: `pip install httpx`.
-    @Test func seedHttpxExamplePrintsTicks() async throws {
-        guard let python = Self.python, (try? Self.run(python, ["-c", "import httpx"]))?.0 == 0 else {
-            Issue.record("python3 with httpx is needed (pip install httpx)")
-            return
-        }
+    /// simulation. Runs only where python3 has httpx (`pip install httpx`).
+    @Test(.enabled(if: LiveStreamingHeavyTests.hasHttpx)) func seedHttpxExamplePrintsTicks() async throws {
+        let python = try #require(Self.python)
         let db = LiveServerTests.temporaryDatabase()
         defer { LiveServerTests.removeDatabase(db) }
         let key = String(try #require(try LiveServerTests.cli(["keys", "create", "--db", db, "--org", "acme"]).output
@@ -65,15 +74,16 @@ struct LiveStreamingHeavyTests {
         process.standardOutput = out
         process.standardError = FileHandle.nullDevice
         try process.run()
-        var text = ""
-        let deadline = Date().addingTimeInterval(30)
-        while text.components(separatedBy: "'lastMove'").count <= 20, Date() < deadline {
-            let chunk = out.fileHandleForReading.availableData
-            if chunk.isEmpty { break }
-            text += String(decoding: chunk, as: UTF8.self)
+        let received = NSLockedText()
+        out.fileHandleForReading.readabilityHandler = { handle in received.append(handle.availableData) }
+        let deadline = ContinuousClock.now + .seconds(30)
+        while received.text.components(separatedBy: "'lastMove'").count <= 20, ContinuousClock.now < deadline, process.isRunning {
+            try await Task.sleep(for: .milliseconds(100))
         }
-        process.terminate()
+        out.fileHandleForReading.readabilityHandler = nil
+        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
         process.waitUntilExit()
+        let text = received.text
         let ticks = text.split(separator: "\n").filter { $0.hasPrefix("{'t': ") && $0.contains("'lastMove'") }
         #expect(ticks.count >= 20, "the example printed tick events: \(text.prefix(300))")
         #expect(ticks.first.map { $0.contains("'state': {") && $0.contains("'agents': [") } == true)
@@ -82,9 +92,9 @@ struct LiveStreamingHeavyTests {
     /// The WebSocket run stream at 10^4 and 10^5 ticks (debug build): one frame per step, the
     /// digest of `kairos simulate`, and the server's peak RSS no more than a few MiB apart.
     /// `scripts/dev/ws-stream-memory` with a release build does 10^5 vs 10^6.
-    @Test func webSocketStreamingKeepsMemoryFlat() throws {
+    @Test func webSocketStreamingKeepsMemoryFlat() async throws {
         let python = try #require(Self.python)
-        let (status, output) = try Self.run(python, [Self.root.appendingPathComponent("scripts/dev/ws-stream-memory").path,
+        let (status, output) = try await Self.run(python, [Self.root.appendingPathComponent("scripts/dev/ws-stream-memory").path,
                                                      "--binary", LiveServerTests.binary, "--ticks", "10000,100000",
                                                      "--max-growth-mib", "16"])
         #expect(status == 0, "\(output)")
@@ -93,11 +103,18 @@ struct LiveStreamingHeavyTests {
 
     /// 300 SSE clients on one playing simulation all receive every tick exactly once
     /// (`scripts/dev/sse-load.py`; 1 000 clients with a release build in the report).
-    @Test func manySSEClientsReceiveEveryTick() throws {
+    @Test func manySSEClientsReceiveEveryTick() async throws {
         let python = try #require(Self.python)
-        let (status, output) = try Self.run(python, [Self.root.appendingPathComponent("scripts/dev/sse-load.py").path,
+        let (status, output) = try await Self.run(python, [Self.root.appendingPathComponent("scripts/dev/sse-load.py").path,
                                                      "--binary", LiveServerTests.binary, "--clients", "300", "--seconds", "3"])
         #expect(status == 0, "\(output)")
         #expect(output.contains("missing 0, duplicated 0"), "\(output)")
     }
+}
+
+final class NSLockedText: @unchecked Sendable {
+    private let lock = NSLock()
+    private var bytes = Data()
+    func append(_ data: Data) { lock.withLock { bytes.append(data) } }
+    var text: String { lock.withLock { String(decoding: bytes, as: UTF8.self) } }
 }

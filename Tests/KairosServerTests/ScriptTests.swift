@@ -7,7 +7,11 @@ struct ScriptTests {
     static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .deletingLastPathComponent()
 
-    static func run(_ script: String) throws -> (Int32, String) {
+    static func run(_ script: String) async throws -> (Int32, String) {
+        try await offCooperativePool { try runBlocking(script) }
+    }
+
+    private static func runBlocking(_ script: String) throws -> (Int32, String) {
         let process = Process()
         process.executableURL = root.appendingPathComponent("scripts/\(script)")
         process.environment = ProcessInfo.processInfo.environment.merging(["KAIROS_BINARY": LiveServerTests.binary]) { _, new in new }
@@ -20,15 +24,15 @@ struct ScriptTests {
         return (process.terminationStatus, String(decoding: data, as: UTF8.self))
     }
 
-    @Test func openAPIDocumentIsValidAndTrue() throws {
-        let (status, output) = try Self.run("openapi-check")
+    @Test func openAPIDocumentIsValidAndTrue() async throws {
+        let (status, output) = try await Self.run("openapi-check")
         print(output)
         #expect(status == 0, "\(output)")
     }
 
     /// The seeds' curl examples, read from the project's copy in `docs/seeds`.
-    @Test func seedCurlExamplesSucceed() throws {
-        let (status, output) = try Self.run("api-smoke")
+    @Test func seedCurlExamplesSucceed() async throws {
+        let (status, output) = try await Self.run("api-smoke")
         print(output)
         #expect(status == 0, "\(output)")
     }
