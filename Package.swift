@@ -10,6 +10,8 @@ let package = Package(
         .library(name: "KairosAPI", targets: ["KairosAPI"]),
         .library(name: "KairosScript", targets: ["KairosScript"]),
         .library(name: "KairosServer", targets: ["KairosServer"]),
+        .library(name: "KairosClient", targets: ["KairosClient"]),
+        .library(name: "KairosRemote", targets: ["KairosRemote"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -18,12 +20,15 @@ let package = Package(
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
         .package(url: "https://github.com/vapor/jwt-kit", from: "5.8.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird-websocket", from: "2.8.1"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.3"),
+        .package(url: "https://github.com/apple/swift-async-algorithms", from: "1.1.4"),
+        .package(url: "https://github.com/apple/swift-http-types", from: "1.0.0"),
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         .package(url: "https://github.com/apple/swift-collections", from: "1.6.0"),
-        .package(url: "https://github.com/apple/swift-nio", from: "2.101.3"),
-        .package(url: "https://github.com/hummingbird-project/hummingbird-websocket", from: "2.8.1"),
     ],
     targets: [
         .target(
@@ -49,10 +54,24 @@ let package = Package(
                 .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
             ]
         ),
+        .target(
+            name: "KairosClient",
+            dependencies: [
+                "KairosEngine", "KairosAPI",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "AsyncAlgorithms", package: "swift-async-algorithms"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .target(name: "KairosRemote", dependencies: ["KairosEngine", "KairosAPI", "KairosScript", "KairosClient"]),
         .executableTarget(
             name: "kairos",
             dependencies: [
-                "KairosEngine", "KairosAPI", "KairosScript", "KairosREPL", "KairosServer",
+                "KairosEngine", "KairosAPI", "KairosScript", "KairosREPL", "KairosServer", "KairosRemote",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -73,9 +92,18 @@ let package = Package(
         .testTarget(
             name: "KairosServerTests",
             dependencies: [
-                "KairosServer", "KairosAPI", "KairosEngine", "kairos",
+                "KairosServer", "KairosAPI", "KairosEngine", "kairos", "KairosClient", "KairosRemote", "KairosScript",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
+            ]
+        ),
+        .testTarget(
+            name: "KairosClientTests",
+            dependencies: [
+                "KairosClient", "KairosAPI", "KairosEngine", "KairosRemote", "KairosScript",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
             ]
         ),
     ]

@@ -32,6 +32,7 @@ enum Help {
         let ts = run map(100..1000 step 18, c => sweep(c))   a list runs concurrently, results in order
         let sim = start sweep(550); sim.step(100); sim.decree("shock", null, 0.2); sim.policy("model", {lambda: 0.7})
         Ctrl-C cancels a running run, stream or sweep and keeps the session.
+        watch sim      follows a simulation started on a remote target live until Ctrl-C (:help remote)
         """,
         "stream": """
         for s in stream sweep(900) ticks 100_000 { if s.stability < 0.1 { print(s.tick); break } }
@@ -41,6 +42,13 @@ enum Help {
         t.steps t.ticks t.seed t.engine t.digest t.final_phase t.final_stability t.mean_stability
         t.min_stability t.losses t.warnings t.prophecies t.paradoxes t.stability t.agent("id") t.at(tick)
         plot(t) draws stability · table(rows) aligns columns · save(t, "t.ndjson") / load("t.ndjson")
+        """,
+        "remote": """
+        :target remote http://127.0.0.1:8080   (or `use remote "URL"` in a script) runs run, stream and start on a
+        Kairos server with the key in KAIROS_API_KEY; :target embedded switches back. Digests match the embedded engine.
+        let sim = start sweep(900); sim.step(50)   a simulation on the server, stepped and steered from here
+        watch sim      prints the simulation's live events (ticks, warnings, losses, decrees, status) as the server
+                       computes them — from another client's steps or PUT …/time-control play — until Ctrl-C.
         """,
         "builtins": "print len range sum mean min max abs round floor ceil sqrt map filter sort keys str json table plot save load assert",
         "keys": """

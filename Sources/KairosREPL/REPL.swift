@@ -18,7 +18,7 @@ public final class REPL {
     private var interpreter: Interpreter
     private var timing = false
     private var inputNumber = 0
-    /// Makes the remote backend for `:target remote URL` (wired by the client, issue 7).
+    /// Makes the remote backend for `:target remote URL` (`RemoteBackend.factory()` from `kairos`).
     private let remoteBackend: (@Sendable (String) -> (any SimulationBackend)?)?
 
     /// Nil when line editing cannot start.
@@ -49,6 +49,8 @@ public final class REPL {
             let trimmed = input.drop { $0.isWhitespace }
             if trimmed.hasPrefix(":") {
                 if handleMeta(String(trimmed)) == false { return 0 }
+            } else if let subject = Self.watchSubject(String(trimmed)) {
+                watch(subject)
             } else {
                 evaluate(input, fileName: "<input>")
             }
@@ -101,6 +103,46 @@ public final class REPL {
             output.write(Self.display(value) + "\n")
         }
         if timing { output.write(output.dim("(\(Self.format(elapsed)))") + "\n") }
+    }
+
+    /// `watch EXPR`: the expression after the word, or nil when the input is not a watch.
+    public static func watchSubject(_ input: String) -> String? {
+        guard input.hasPrefix("watch"), let next = input.dropFirst(5).first, next == " " || next == "\t" else { return nil }
+        let rest = input.dropFirst(5).trimmingPrefix { $0 == " " || $0 == "\t" }
+        let subject = String(rest.reversed().drop { $0.isWhitespace }.reversed())
+        return subject.isEmpty ? nil : subject
+    }
+
+    /// Prints a remote simulation's live events until Ctrl-C.
+    private func watch(_ subject: String) {
+        let evaluation = interpreter.evaluate(source: subject, fileName: "<watch>")
+        if !evaluation.diagnostics.isEmpty {
+            output.writeError(DiagnosticRenderer.render(evaluation.diagnostics, source: SourceText(subject, fileName: "<watch>")) + "\n")
+            return
+        }
+        guard case .simulation(let handle)? = evaluation.value else {
+            output.writeError("error: watch takes a simulation (let sim = start …), got \(evaluation.value?.typeName ?? "nothing")\n")
+            return
+        }
+        guard let watchable = handle.watchable else {
+            output.writeError("error: watch follows simulations on a server; \(subject) runs on the embedded engine\n"
+                + "hint: :target remote URL, then start the simulation there\n")
+            return
+        }
+        output.write(output.dim("watching \(subject) · Ctrl-C to stop") + "\n")
+        let failure: BackendError? = withInterruptWatcher { () -> BackendError? in
+            do throws(BackendError) {
+                try watchable.watch(cancellation: cancellation) { line in TerminalOutput.write(line + "\n", to: STDOUT_FILENO) }
+                return nil
+            } catch {
+                return error
+            }
+        }
+        if let failure {
+            output.writeError("error: \(failure.message)\n" + (failure.hint.map { "hint: \($0)\n" } ?? ""))
+        } else {
+            output.write(output.dim("stopped watching") + "\n")
+        }
     }
 
     /// Runs `body` while a watcher turns SIGINT into a cancellation request.

@@ -55,6 +55,14 @@ public protocol LiveSimulation: AnyObject {
     func snapshot() throws(BackendError) -> SimulationSnapshot
 }
 
+/// A live simulation whose events can be watched as they happen (a remote one, for the
+/// REPL's `watch sim`).
+public protocol WatchableSimulation: AnyObject {
+    /// Calls `line` with one line per event until `cancellation` is raised or the
+    /// simulation completes.
+    func watch(cancellation: CancellationFlag, line: @escaping @Sendable (String) -> Void) throws(BackendError)
+}
+
 /// The in-process engine.
 public struct EmbeddedBackend: SimulationBackend {
     public init() {}
@@ -162,8 +170,8 @@ final class EmbeddedLiveSimulation: LiveSimulation {
     func snapshot() throws(BackendError) -> SimulationSnapshot { simulation.snapshot() }
 }
 
-/// A backend that answers every request with the same error (a remote target before the
-/// client exists).
+/// A backend that answers every request with the same error (a remote target whose URL the
+/// client cannot use).
 public struct UnavailableBackend: SimulationBackend {
     public let error: BackendError
     public init(_ error: BackendError) { self.error = error }

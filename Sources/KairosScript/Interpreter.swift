@@ -62,8 +62,8 @@ public final class Interpreter {
     public let output: OutputSink
     /// Checked inside every loop and engine run; `cancel()` it from a signal handler.
     public let cancellation: CancellationFlag
-    /// Makes the backend for `use remote "URL"`; nil until a client exists (issue 7), and
-    /// then runs answer "remote target not available yet".
+    /// Makes the backend for `use remote "URL"` (`KairosRemote.RemoteBackend.factory()` in
+    /// the `kairos` executable); when nil, remote runs answer "remote target not available yet".
     public var remoteBackend: (@Sendable (String) -> (any SimulationBackend)?)?
     public private(set) var target: RunTarget = .embedded
     /// `use engine "1.0.0"`; nil runs the latest.
@@ -228,7 +228,7 @@ public final class Interpreter {
         case .remote(let url):
             if let b = remoteBackend?(url) { return b }
             throw RuntimeError("remote target not available yet", at: range, id: "remote-unavailable",
-                               hint: "this build runs scripts on the embedded engine; 'use embedded' switches back")
+                               hint: "this interpreter has no client for servers; 'use embedded' switches back")
         }
     }
 

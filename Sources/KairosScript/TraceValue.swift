@@ -155,6 +155,9 @@ public final class SimulationHandle: CustomStringConvertible {
 
     public static let members = ["step", "decree", "policy", "trace", "state", "tick"]
 
+    /// The simulation as something the REPL's `watch` can follow; nil for embedded ones.
+    public var watchable: (any WatchableSimulation)? { live as? any WatchableSimulation }
+
     func record(_ s: TraceStep) {
         writer.reset()
         writer.step(s)

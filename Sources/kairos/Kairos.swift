@@ -1,5 +1,6 @@
 import ArgumentParser
 import KairosREPL
+import KairosRemote
 
 #if canImport(Glibc)
 import Glibc
@@ -27,7 +28,7 @@ enum KairosMain {
         let arguments = Array(CommandLine.arguments.dropFirst())
         if arguments.isEmpty {
             let environment = TerminalEnvironment.current()
-            if environment.stdinIsTerminal, let repl = REPL(environment: environment) {
+            if environment.stdinIsTerminal, let repl = REPL(environment: environment, remoteBackend: RemoteBackend.factory()) {
                 Glibc.exit(repl.run())
             }
         }

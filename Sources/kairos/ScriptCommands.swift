@@ -1,6 +1,7 @@
 import ArgumentParser
 import Dispatch
 import KairosEngine
+import KairosRemote
 import KairosScript
 
 #if canImport(Glibc)
@@ -16,6 +17,11 @@ struct Run: ParsableCommand {
         Exit status: 0 ok, 1 runtime error or failed assert, 2 syntax or semantic errors.
         """)
 
+    @Option(name: .customLong("remote"), help: ArgumentHelp(
+        "Run on the Kairos server at URL, as if the script began with `use remote \"URL\"` (key from KAIROS_API_KEY).",
+        valueName: "URL"))
+    var remote: String?
+
     @Argument(help: "Script file, or - for standard input.")
     var file: String
 
@@ -26,7 +32,13 @@ struct Run: ParsableCommand {
         let script = ScriptFile.read(file)
         let output = StdoutSink()
         let interpreter = Interpreter(output: output)
+        interpreter.remoteBackend = RemoteBackend.factory()
         interpreter.define("args", .list(arguments.map { .string($0) }))
+        if let remote {
+            let quoted = "\"" + remote.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"") + "\""
+            let set = interpreter.evaluate(source: "use remote \(quoted)", fileName: "<--remote>")
+            if !set.diagnostics.isEmpty { CLI.fail("--remote: \(set.diagnostics.map(\.message).joined(separator: "; "))", code: 2) }
+        }
         let stopOnInterrupt = InterruptHandler(interpreter.cancellation)
         let result = interpreter.evaluate(source: script.text, fileName: script.name)
         output.flush()
@@ -82,6 +94,7 @@ struct Compile: ParsableCommand {
     func run() throws {
         let script = ScriptFile.read(file)
         let interpreter = Interpreter(output: StdoutSink())
+        interpreter.remoteBackend = RemoteBackend.factory()
         let (scenarios, diagnostics) = interpreter.compileScenarios(source: script.text, fileName: script.name)
         ScriptFile.report(diagnostics, script)
         if !diagnostics.isEmpty { throw ExitCode(diagnostics.contains { $0.phase == .runtime } ? 1 : 2) }

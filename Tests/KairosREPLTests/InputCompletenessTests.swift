@@ -45,3 +45,13 @@ import Testing
         #expect(throws: MetaCommand.ParseError.self) { try MetaCommand.parse(":target remote") }
     }
 }
+
+@Suite struct WatchCommandTests {
+    @Test func watchTakesTheRestOfTheLine() {
+        #expect(REPL.watchSubject("watch sim") == "sim")
+        #expect(REPL.watchSubject("watch  sims[0]  ") == "sims[0]")
+        #expect(REPL.watchSubject("watch") == nil)
+        #expect(REPL.watchSubject("watcher = 3") == nil)
+        #expect(REPL.watchSubject("watch(sim)") == nil)
+    }
+}

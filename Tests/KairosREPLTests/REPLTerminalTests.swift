@@ -117,4 +117,62 @@ struct REPLTerminalTests {
         while repl.isRunning, Date() < deadline { usleep(20_000) }
         #expect(!repl.isRunning)
     }
+
+    /// Runs a command to completion; its standard output.
+    static func output(_ command: [String]) throws -> String {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: command[0])
+        process.arguments = Array(command.dropFirst())
+        let out = Pipe()
+        process.standardOutput = out
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        let data = out.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return String(decoding: data, as: UTF8.self)
+    }
+
+    /// `:target remote`, a simulation started on a real `kairos serve`, and `watch sim`
+    /// printing its live events while the server plays it, until Ctrl-C.
+    @Test func watchFollowsARemoteSimulationUntilCtrlC() throws {
+        let history = NSTemporaryDirectory() + "kairos-history-\(UUID().uuidString)"
+        let database = NSTemporaryDirectory() + "kairos-watch-\(UUID().uuidString).db"
+        defer {
+            try? FileManager.default.removeItem(atPath: history)
+            for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: database + suffix) }
+        }
+        let key = try Self.output([Self.kairos, "keys", "create", "--db", database, "--org", "acme", "--tier", "enterprise"])
+            .split(separator: "\n").last.map(String.init) ?? ""
+        #expect(key.hasPrefix("krs_"))
+        let server = try TmuxSession(command: [Self.kairos, "serve", "--db", database, "--port", "0", "--log-level", "warning"],
+                                     environment: [:], directory: FileManager.default.currentDirectoryPath)
+        let listening = try server.waitFor { $0.contains("listening on http://127.0.0.1:") }.screen
+        let port = listening.components(separatedBy: "listening on http://127.0.0.1:")[1].prefix { $0.isNumber }
+        let url = "http://127.0.0.1:\(port)"
+
+        let repl = try Self.start(historyFile: history, extra: ["NO_COLOR": "1", "KAIROS_API_KEY": key])
+        try repl.waitFor { $0.contains("krs>") }
+        try repl.type(":target remote \(url)")
+        try repl.press("Enter")
+        try repl.waitFor { $0.contains("target: remote \(url)") }
+        try repl.type("let sim = start catalog(\"capability-divergence\")")
+        try repl.press("Enter")
+        try repl.type("sim.step(5).tick")
+        try repl.press("Enter")
+        try repl.waitFor { $0.contains("\n4\n") }
+        try repl.type("watch sim")
+        try repl.press("Enter")
+        try repl.waitFor { $0.contains("watching sim") }
+        let id = try Self.output(["/usr/bin/curl", "-s", "-H", "X-Api-Key: \(key)", "\(url)/v1/simulations?limit=1"])
+            .components(separatedBy: "\"id\":\"").dropFirst().first?.prefix { $0 != "\"" } ?? ""
+        _ = try Self.output(["/usr/bin/curl", "-s", "-X", "PUT", "-H", "X-Api-Key: \(key)", "-H", "Content-Type: application/json",
+                             "-d", #"{"action": "play", "speed": 10}"#, "\(url)/v1/simulations/\(id)/time-control"])
+        // Live ticks after the five already computed, as the server plays them.
+        let live = try repl.waitFor(timeout: 20) { $0.contains("tick 30  stability") }
+        #expect(!live.screen.contains("tick 3  stability"))
+        try repl.press("C-c")
+        try repl.waitFor { $0.contains("stopped watching") && Self.lastPromptReady($0) }
+        try repl.type(":quit")
+        try repl.press("Enter")
+    }
 }

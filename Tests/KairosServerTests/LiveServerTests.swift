@@ -41,10 +41,10 @@ import Glibc
         let process: Process
         let port: Int
 
-        init(database: String, environment: [String: String] = [:]) throws {
+        init(database: String, environment: [String: String] = [:], arguments extra: [String] = []) throws {
             process = Process()
             process.executableURL = URL(fileURLWithPath: LiveServerTests.binary)
-            process.arguments = ["serve", "--db", database, "--port", "0", "--log-level", "warning"]
+            process.arguments = ["serve", "--db", database, "--port", "0", "--log-level", "warning"] + extra
             process.environment = ProcessInfo.processInfo.environment.merging(environment) { _, new in new }
             let out = Pipe()
             process.standardOutput = out
