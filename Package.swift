@@ -78,21 +78,22 @@ let package = Package(
         .systemLibrary(name: "CLibEdit", pkgConfig: "libedit", providers: [.apt(["libedit-dev"])]),
         .target(name: "KairosREPL", dependencies: ["CLibEdit", "KairosEngine", "KairosScript"]),
         .executableTarget(name: "KairosBench", dependencies: ["KairosEngine"]),
+        .target(name: "KairosTestSupport", path: "Tests/KairosTestSupport"),
         .testTarget(
             name: "KairosEngineTests",
-            dependencies: ["KairosEngine", "KairosAPI", "kairos"],
+            dependencies: ["KairosEngine", "KairosAPI", "kairos", "KairosTestSupport"],
             resources: [.copy("Fixtures")]
         ),
         .testTarget(
             name: "KairosScriptTests",
-            dependencies: ["KairosScript", "KairosEngine", "KairosAPI", "kairos"],
+            dependencies: ["KairosScript", "KairosEngine", "KairosAPI", "kairos", "KairosTestSupport"],
             exclude: ["Conformance"]
         ),
-        .testTarget(name: "KairosREPLTests", dependencies: ["KairosREPL", "kairos"]),
+        .testTarget(name: "KairosREPLTests", dependencies: ["KairosREPL", "kairos", "KairosTestSupport"]),
         .testTarget(
             name: "KairosServerTests",
             dependencies: [
-                "KairosServer", "KairosAPI", "KairosEngine", "kairos", "KairosClient", "KairosRemote", "KairosScript",
+                "KairosServer", "KairosAPI", "KairosEngine", "kairos", "KairosClient", "KairosRemote", "KairosScript", "KairosTestSupport",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
             ]

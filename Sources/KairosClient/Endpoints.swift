@@ -102,13 +102,8 @@ extension KairosClient {
     public func runSimulation(_ scenario: some ScenarioConvertible, ticks: Int? = nil, organizationId: String? = nil) async throws
         -> RunResult
     {
-        let source = scenario.scenarioSource
-        let engine = engineVersion ?? source.compiledEngineVersion
-        guard let ticks = ticks ?? source.compiledTicks ?? Self.catalogTicks(source) else {
-            throw ValidationError(issues: [ValidationIssue(path: "ticks", message: "is required")])
-        }
-        let body = source.body(ticks: ticks, organizationId: organizationId, engineVersion: engine)
-        try PreFlight.check(body, maxTicks: SimulationLimits.maxTicksPerRequest)
+        let (body, engine) = try runRequest(scenario, ticks: ticks, organizationId: organizationId,
+                                            maxTicks: SimulationLimits.maxTicksPerRequest)
         let answer = try await send(Call(method: .POST, path: "/simulations/run", body: body, engine: engine))
         let json = try answer.json()
         guard let id = json["simulationId"]?.stringValue, let version = json["engineVersion"]?.stringValue.flatMap(EngineVersion.init),
@@ -124,13 +119,8 @@ extension KairosClient {
     public func runSteps(_ scenario: some ScenarioConvertible, ticks: Int? = nil, organizationId: String? = nil) async throws
         -> (simulationId: String, steps: [TraceStep], digest: String)
     {
-        let source = scenario.scenarioSource
-        let engine = engineVersion ?? source.compiledEngineVersion
-        guard let ticks = ticks ?? source.compiledTicks ?? Self.catalogTicks(source) else {
-            throw ValidationError(issues: [ValidationIssue(path: "ticks", message: "is required")])
-        }
-        let body = source.body(ticks: ticks, organizationId: organizationId, engineVersion: engine)
-        try PreFlight.check(body, maxTicks: SimulationLimits.maxTicksPerRequest)
+        let (body, engine) = try runRequest(scenario, ticks: ticks, organizationId: organizationId,
+                                            maxTicks: SimulationLimits.maxTicksPerRequest)
         let answer = try await send(Call(method: .POST, path: "/simulations/run", body: body, accept: "application/x-ndjson", engine: engine))
         let (steps, digest) = try Self.ndjsonSteps(answer)
         if let header = answer.headers.first(name: "X-Trace-Digest"), header != digest {
@@ -142,6 +132,21 @@ extension KairosClient {
     /// Runs a scenario to completion and returns its trace (seed 000 `client.run`).
     public func run(scenario: some ScenarioConvertible, ticks: Int? = nil, organizationId: String? = nil) async throws -> Trace {
         try await runSimulation(scenario, ticks: ticks, organizationId: organizationId).trace
+    }
+
+    /// The body of a run (POST /simulations/run, the run stream) and the engine it pins, checked
+    /// before any request: ticks from the call, else the compiled scenario, else the catalog's.
+    func runRequest(_ scenario: some ScenarioConvertible, ticks: Int?, organizationId: String?, maxTicks: Int) throws(ValidationError)
+        -> (body: JSONValue, engine: String?)
+    {
+        let source = scenario.scenarioSource
+        let engine = engineVersion ?? source.compiledEngineVersion
+        guard let ticks = ticks ?? source.compiledTicks ?? Self.catalogTicks(source) else {
+            throw ValidationError(issues: [ValidationIssue(path: "ticks", message: "is required")])
+        }
+        let body = source.body(ticks: ticks, organizationId: organizationId, engineVersion: engine)
+        try PreFlight.check(body, maxTicks: maxTicks)
+        return (body, engine)
     }
 
     static func catalogTicks(_ source: ScenarioSource) -> Int? {

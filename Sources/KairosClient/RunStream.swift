@@ -103,13 +103,7 @@ extension KairosClient {
     public func streamRun(scenario: some ScenarioConvertible, ticks: Int? = nil, organizationId: String? = nil) throws(ValidationError)
         -> RunStream
     {
-        let source = scenario.scenarioSource
-        let engine = engineVersion ?? source.compiledEngineVersion
-        guard let ticks = ticks ?? source.compiledTicks ?? Self.catalogTicks(source) else {
-            throw ValidationError(issues: [ValidationIssue(path: "ticks", message: "is required")])
-        }
-        let body = source.body(ticks: ticks, organizationId: organizationId, engineVersion: engine)
-        try PreFlight.check(body, maxTicks: Self.maxStreamTicks)
+        let (body, engine) = try runRequest(scenario, ticks: ticks, organizationId: organizationId, maxTicks: Self.maxStreamTicks)
         return RunStream(client: self, body: body, engine: engine)
     }
 

@@ -105,12 +105,10 @@ struct MetricsController: Sendable {
 /// A repository that counts what every stored change did — simulations created, ticks computed
 /// (creates, runs, steps, playback) — into the metrics and the organization's usage; everything
 /// else passes through.
-struct MeteredSimulationRepository<Base: SimulationRepository>: SimulationRepository {
+struct MeteredSimulationRepository<Base: SimulationRepository>: SimulationRepositoryDecorator {
     let base: Base
     let metrics: ServerMetrics
     let usage: UsageRecorder
-
-    var storageName: String { base.storageName }
 
     func insert(_ change: SimulationChange) async throws {
         try await base.insert(change)
@@ -124,41 +122,11 @@ struct MeteredSimulationRepository<Base: SimulationRepository>: SimulationReposi
         usage.countTicks(organization: change.record.organizationId, ticks, at: at)
     }
 
-    func find(id: String) async throws -> SimulationRecord? { try await base.find(id: id) }
-
-    func list(organizationIds: [String], limit: Int, offset: Int) async throws -> (records: [SimulationRecord], total: Int) {
-        try await base.list(organizationIds: organizationIds, limit: limit, offset: offset)
-    }
-
     func update<Result: Sendable>(
         id: String, _ body: @Sendable (SimulationRecord) throws -> (SimulationChange, Result)
     ) async throws -> Result? {
-        // `body` may run more than once; the change of its last run is the one stored.
-        let stored = NIOLockedValueBox<SimulationChange?>(nil)
-        let result = try await base.update(id: id) { record in
-            let (change, result) = try body(record)
-            stored.withLockedValue { $0 = change }
-            return (change, result)
-        }
-        if result != nil, let change = stored.withLockedValue({ $0 }) { counted(change) }
+        guard let (result, change) = try await base.updateReturningChange(id: id, body) else { return nil }
+        counted(change)
         return result
-    }
-
-    func traceSegments(simulationId: String) async throws -> [TraceSegment] { try await base.traceSegments(simulationId: simulationId) }
-
-    func log(simulationId: String, from sequence: Int) async throws -> [SimulationLogEntry] {
-        try await base.log(simulationId: simulationId, from: sequence)
-    }
-
-    func prophecies(simulationId: String) async throws -> (prophecies: [Prophecy], lossTicks: [Int]) {
-        try await base.prophecies(simulationId: simulationId)
-    }
-
-    func simulationIds(status: SimulationStatus) async throws -> [String] { try await base.simulationIds(status: status) }
-
-    func addUsage(_ deltas: [UsageDelta]) async throws { try await base.addUsage(deltas) }
-
-    func usage(organizationId: String, fromDay: Int, toDay: Int) async throws -> [UsageDay] {
-        try await base.usage(organizationId: organizationId, fromDay: fromDay, toDay: toDay)
     }
 }

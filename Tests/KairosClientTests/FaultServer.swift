@@ -41,12 +41,16 @@ final class FaultServer: Sendable {
         var created: [String] = []
         var framesSent = 0
         var runDelay: UInt64 = 0
+        var holdRunsUntilInFlight = 0
         var runsInFlight = 0
         var maxRunsInFlight = 0
     }
 
     /// Makes every run take `milliseconds` longer (to observe concurrency).
     func delayRuns(milliseconds: UInt64) { state.withLock { $0.runDelay = milliseconds * 1_000_000 } }
+    /// Holds every run until `count` runs have been in flight at once (or 5 s passed): a
+    /// client that allows `count` concurrent runs reaches it however loaded the machine is.
+    func holdRuns(untilInFlight count: Int) { state.withLock { $0.holdRunsUntilInFlight = count } }
     var maxRunsInFlight: Int { state.withLock { $0.maxRunsInFlight } }
 
     private let state = Mutex(State())
@@ -147,6 +151,19 @@ final class FaultServer: Sendable {
         return Response(status: .init(code: result.0), headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: result.1)))
     }
 
+    /// A route taking a scenario request: the injected fault, else a parse error, else `work`'s
+    /// answer (stored under the request's Idempotency-Key).
+    private func answerScenario(_ route: String, _ request: Request, work: (ScenarioRequest) throws -> (Int, [UInt8])) async throws
+        -> Response
+    {
+        let fault = next(route, request)
+        if case .status = fault { return answer(fault, request) { (0, []) } }
+        switch try await parse(request) {
+        case .failure(let response): return response
+        case .success(let parsed): return try answer(fault, request) { try work(parsed) }
+        }
+    }
+
     private func parse(_ request: Request) async throws -> Parsed {
         let buffer = try await request.body.collect(upTo: 1 << 20)
         guard let json = try? JSONParser.parse(Array(buffer: buffer)) else {
@@ -216,20 +233,14 @@ final class FaultServer: Sendable {
             return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: body)))
         }
         router.post("/v1/simulations") { request, _ -> Response in
-            let fault = self.next("create", request)
-            if case .status = fault { return self.answer(fault, request) { (0, []) } }
-            switch try await self.parse(request) {
-            case .failure(let response): return response
-            case .success(let parsed):
-                return self.answer(fault, request) {
-                    let id = UUID().uuidString.lowercased()
-                    self.state.withLock { $0.created.append(id) }
-                    let sim = EngineRegistry.start(parsed.scenario, version: parsed.engineVersion)!
-                    let resource = SimulationResource(id: id, scenarioId: parsed.scenarioId, organizationId: "acme",
-                                                      engineVersion: sim.engineVersion, status: .paused, tick: 0,
-                                                      createdAt: "2026-01-01T00:00:00.000Z", state: sim.snapshot().jsonValue)
-                    return (201, Array(CanonicalJSON.string(resource.jsonValue).utf8))
-                }
+            try await self.answerScenario("create", request) { parsed in
+                let id = UUID().uuidString.lowercased()
+                self.state.withLock { $0.created.append(id) }
+                let sim = EngineRegistry.start(parsed.scenario, version: parsed.engineVersion)!
+                let resource = SimulationResource(id: id, scenarioId: parsed.scenarioId, organizationId: "acme",
+                                                  engineVersion: sim.engineVersion, status: .paused, tick: 0,
+                                                  createdAt: "2026-01-01T00:00:00.000Z", state: sim.snapshot().jsonValue)
+                return (201, Array(CanonicalJSON.string(resource.jsonValue).utf8))
             }
         }
         router.post("/v1/simulations/run") { request, _ -> Response in
@@ -239,20 +250,18 @@ final class FaultServer: Sendable {
                 return s.runDelay
             }
             defer { self.state.withLock { $0.runsInFlight -= 1 } }
+            let held = ContinuousClock.now
+            while self.state.withLock({ $0.maxRunsInFlight < $0.holdRunsUntilInFlight }), ContinuousClock.now - held < .seconds(5) {
+                try await Task.sleep(for: .milliseconds(5))
+            }
             if delay > 0 { try await Task.sleep(nanoseconds: delay) }
-            let fault = self.next("run", request)
-            if case .status = fault { return self.answer(fault, request) { (0, []) } }
-            switch try await self.parse(request) {
-            case .failure(let response): return response
-            case .success(let parsed):
-                return self.answer(fault, request) {
-                    let id = UUID().uuidString.lowercased()
-                    self.state.withLock { $0.created.append(id) }
-                    let trace = Trace.run(parsed.scenario, ticks: parsed.ticks ?? 1, version: parsed.engineVersion)!
-                    let body: JSONValue = .object(["simulationId": .string(id), "engineVersion": .string(trace.metadata.engineVersion.description),
-                                                   "trace": trace.jsonValue])
-                    return (200, Array(CanonicalJSON.string(body).utf8))
-                }
+            return try await self.answerScenario("run", request) { parsed in
+                let id = UUID().uuidString.lowercased()
+                self.state.withLock { $0.created.append(id) }
+                let trace = Trace.run(parsed.scenario, ticks: parsed.ticks ?? 1, version: parsed.engineVersion)!
+                let body: JSONValue = .object(["simulationId": .string(id), "engineVersion": .string(trace.metadata.engineVersion.description),
+                                               "trace": trace.jsonValue])
+                return (200, Array(CanonicalJSON.string(body).utf8))
             }
         }
         router.get("/v1/simulations/:id/events") { request, _ -> Response in

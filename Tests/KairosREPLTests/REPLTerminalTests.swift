@@ -1,4 +1,5 @@
 import Foundation
+import KairosTestSupport
 import Testing
 
 /// Drives the real `kairos` binary on a pseudo-terminal (tmux): prompt, a multi-line
@@ -6,15 +7,7 @@ import Testing
 /// stream with the session still answering, history after a restart, and `:quit`.
 @Suite(.serialized, .enabled(if: TmuxSession.available, "needs tmux"))
 struct REPLTerminalTests {
-    static var kairos: String {
-        var url = Bundle.main.bundleURL
-        if url.pathExtension == "xctest" { url = url.deletingLastPathComponent() }
-        for candidate in [url, URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()] {
-            let path = candidate.appendingPathComponent("kairos").path
-            if FileManager.default.isExecutableFile(atPath: path) { return path }
-        }
-        return url.appendingPathComponent("kairos").path
-    }
+    static var kairos: String { TestPaths.kairos.path }
 
     static func start(historyFile: String, extra: [String: String] = [:]) throws -> TmuxSession {
         try TmuxSession(command: [kairos], environment: ["KAIROS_HISTORY_FILE": historyFile, "TERM": "xterm"].merging(extra) { $1 },
@@ -120,16 +113,7 @@ struct REPLTerminalTests {
 
     /// Runs a command to completion; its standard output.
     static func output(_ command: [String]) throws -> String {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: command[0])
-        process.arguments = Array(command.dropFirst())
-        let out = Pipe()
-        process.standardOutput = out
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        let data = out.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return String(decoding: data, as: UTF8.self)
+        try ChildProcess.run(URL(fileURLWithPath: command[0]), Array(command.dropFirst()), standardError: .discarded).stdout
     }
 
     /// `:target remote`, a simulation started on a real `kairos serve`, and `watch sim`

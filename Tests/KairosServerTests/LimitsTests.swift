@@ -393,29 +393,10 @@ extension TestResponse {
     }
 
     /// A repository whose inserts fail (the disk is full, say): creating answers 500.
-    struct FailingInserts: SimulationRepository {
+    struct FailingInserts: SimulationRepositoryDecorator {
         let base = InMemorySimulationRepository()
         var storageName: String { "failing" }
         func insert(_ change: SimulationChange) async throws { throw StorageError("disk full") }
-        func find(id: String) async throws -> SimulationRecord? { try await base.find(id: id) }
-        func list(organizationIds: [String], limit: Int, offset: Int) async throws -> (records: [SimulationRecord], total: Int) {
-            try await base.list(organizationIds: organizationIds, limit: limit, offset: offset)
-        }
-        func update<Result: Sendable>(id: String, _ body: @Sendable (SimulationRecord) throws -> (SimulationChange, Result)) async throws -> Result? {
-            try await base.update(id: id, body)
-        }
-        func traceSegments(simulationId: String) async throws -> [TraceSegment] { try await base.traceSegments(simulationId: simulationId) }
-        func log(simulationId: String, from sequence: Int) async throws -> [SimulationLogEntry] {
-            try await base.log(simulationId: simulationId, from: sequence)
-        }
-        func prophecies(simulationId: String) async throws -> (prophecies: [Prophecy], lossTicks: [Int]) {
-            try await base.prophecies(simulationId: simulationId)
-        }
-        func simulationIds(status: SimulationStatus) async throws -> [String] { try await base.simulationIds(status: status) }
-        func addUsage(_ deltas: [UsageDelta]) async throws { try await base.addUsage(deltas) }
-        func usage(organizationId: String, fromDay: Int, toDay: Int) async throws -> [UsageDay] {
-            try await base.usage(organizationId: organizationId, fromDay: fromDay, toDay: toDay)
-        }
     }
 
     /// A 5xx the route answered once it began executing is stored and replayed like any response.

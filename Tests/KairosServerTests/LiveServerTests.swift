@@ -6,6 +6,7 @@ import KairosEngine
 import NIOCore
 import Testing
 @testable import KairosServer
+import KairosTestSupport
 
 #if canImport(Glibc)
 import Glibc
@@ -15,25 +16,12 @@ import Glibc
 /// `kairos simulate`, and a `kill -9` in the middle of a session that loses nothing.
 @Suite(.serialized) struct LiveServerTests {
     /// The built `kairos` executable (`KAIROS_BINARY` overrides).
-    static var binary: String {
-        if let path = ProcessInfo.processInfo.environment["KAIROS_BINARY"] { return path }
-        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-        return root.appendingPathComponent(".build/debug/kairos").path
-    }
+    static var binary: String { TestPaths.kairos.path }
 
     /// Runs the CLI to completion; returns its standard output.
     static func cli(_ arguments: [String], environment: [String: String] = [:]) throws -> (status: Int32, output: String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: binary)
-        process.arguments = arguments
-        process.environment = ProcessInfo.processInfo.environment.merging(environment) { _, new in new }
-        let out = Pipe()
-        process.standardOutput = out
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        let data = out.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+        let result = try ChildProcess.run(TestPaths.kairos, arguments, environment: environment, standardError: .discarded)
+        return (result.status, result.stdout)
     }
 
     /// A running `kairos serve` on a free port.

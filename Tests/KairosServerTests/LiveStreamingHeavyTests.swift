@@ -7,33 +7,20 @@ import Testing
 import Glibc
 #endif
 @testable import KairosServer
+import KairosTestSupport
 
 /// Issue 6's proofs against a real `kairos serve` (KAIROS_HEAVY_TESTS=1): seed 003's httpx
 /// example as written, WebSocket streaming in flat memory, many SSE clients on one playing
 /// simulation. They run the scripts in `scripts/dev`.
 @Suite(.serialized, .enabled(if: ProcessInfo.processInfo.environment["KAIROS_HEAVY_TESTS"] == "1"))
 struct LiveStreamingHeavyTests {
-    static var root: URL {
-        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-    }
+    static var root: URL { TestPaths.root }
 
     /// Runs a program to completion; its exit status and standard output.
     static func run(_ executable: String, _ arguments: [String], environment: [String: String] = [:]) async throws -> (Int32, String) {
-        try await offCooperativePool { try runBlocking(executable, arguments, environment: environment) }
-    }
-
-    private static func runBlocking(_ executable: String, _ arguments: [String], environment: [String: String]) throws -> (Int32, String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = arguments
-        process.environment = ProcessInfo.processInfo.environment.merging(environment) { _, new in new }
-        let out = Pipe()
-        process.standardOutput = out
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        let data = out.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+        let result = try await ChildProcess.runOffPool(URL(fileURLWithPath: executable), arguments, environment: environment,
+                                                       standardError: .discarded)
+        return (result.status, result.stdout)
     }
 
     static var python: String? {
@@ -46,7 +33,7 @@ struct LiveStreamingHeavyTests {
 
     static var hasHttpx: Bool {
         guard let python else { return false }
-        return (try? runBlocking(python, ["-c", "import httpx"], environment: [:]))?.0 == 0
+        return (try? ChildProcess.run(URL(fileURLWithPath: python), ["-c", "import httpx"], standardError: .discarded))?.status == 0
     }
 
     /// Seed 003's Python example (httpx), URL and key swapped, prints tick events of a playing

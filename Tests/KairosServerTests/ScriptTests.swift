@@ -1,27 +1,15 @@
 import Foundation
+import KairosTestSupport
 import Testing
 
 /// The two end-to-end scripts, run against a real `kairos serve` (heavy: `KAIROS_HEAVY_TESTS=1`).
 @Suite(.serialized, .enabled(if: ProcessInfo.processInfo.environment["KAIROS_HEAVY_TESTS"] == "1"))
 struct ScriptTests {
-    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-        .deletingLastPathComponent()
-
     static func run(_ script: String) async throws -> (Int32, String) {
-        try await offCooperativePool { try runBlocking(script) }
-    }
-
-    private static func runBlocking(_ script: String) throws -> (Int32, String) {
-        let process = Process()
-        process.executableURL = root.appendingPathComponent("scripts/\(script)")
-        process.environment = ProcessInfo.processInfo.environment.merging(["KAIROS_BINARY": LiveServerTests.binary]) { _, new in new }
-        let out = Pipe()
-        process.standardOutput = out
-        process.standardError = out
-        try process.run()
-        let data = out.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+        let result = try await ChildProcess.runOffPool(TestPaths.root.appendingPathComponent("scripts/\(script)"),
+                                                       environment: ["KAIROS_BINARY": LiveServerTests.binary],
+                                                       standardError: .mergedIntoOutput)
+        return (result.status, result.stdout)
     }
 
     @Test func openAPIDocumentIsValidAndTrue() async throws {

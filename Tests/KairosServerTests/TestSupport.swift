@@ -92,11 +92,3 @@ func sha256Hex(_ bytes: [UInt8]) -> String {
     return d.finalize()
 }
 
-/// Runs blocking work (a child process to completion) on a thread of its own: a long wait
-/// must never hold one of the cooperative pool's few threads (two on a 2-core machine), which
-/// every other test and the in-process servers' playback need meanwhile.
-func offCooperativePool<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
-    try await withCheckedThrowingContinuation { continuation in
-        Thread.detachNewThread { continuation.resume(with: Result { try work() }) }
-    }
-}

@@ -307,52 +307,17 @@ final class HeartbeatTicker: Sendable {
 
 /// Stores through `base` and publishes every stored change to the hub, under the hub's
 /// per-simulation gate so changes reach subscribers in commit order.
-struct PublishingSimulationRepository<Base: SimulationRepository>: SimulationRepository {
+struct PublishingSimulationRepository<Base: SimulationRepository>: SimulationRepositoryDecorator {
     let base: Base
     let hub: SimulationEventHub
-
-    var storageName: String { base.storageName }
-
-    func insert(_ change: SimulationChange) async throws {
-        try await base.insert(change)
-    }
-
-    func find(id: String) async throws -> SimulationRecord? { try await base.find(id: id) }
-
-    func list(organizationIds: [String], limit: Int, offset: Int) async throws -> (records: [SimulationRecord], total: Int) {
-        try await base.list(organizationIds: organizationIds, limit: limit, offset: offset)
-    }
 
     func update<Result: Sendable>(
         id: String, _ body: @Sendable (SimulationRecord) throws -> (SimulationChange, Result)
     ) async throws -> Result? {
-        let stored = NIOLockedValueBox<SimulationChange?>(nil)
-        return try await hub.gate.withLock(id) {
-            let result = try await base.update(id: id) { record in
-                let (change, result) = try body(record)
-                stored.withLockedValue { $0 = change }
-                return (change, result)
-            }
-            if result != nil, let change = stored.withLockedValue({ $0 }) { await hub.publish(change) }
+        try await hub.gate.withLock(id) {
+            guard let (result, change) = try await base.updateReturningChange(id: id, body) else { return nil }
+            await hub.publish(change)
             return result
         }
-    }
-
-    func traceSegments(simulationId: String) async throws -> [TraceSegment] { try await base.traceSegments(simulationId: simulationId) }
-
-    func log(simulationId: String, from sequence: Int) async throws -> [SimulationLogEntry] {
-        try await base.log(simulationId: simulationId, from: sequence)
-    }
-
-    func prophecies(simulationId: String) async throws -> (prophecies: [Prophecy], lossTicks: [Int]) {
-        try await base.prophecies(simulationId: simulationId)
-    }
-
-    func simulationIds(status: SimulationStatus) async throws -> [String] { try await base.simulationIds(status: status) }
-
-    func addUsage(_ deltas: [UsageDelta]) async throws { try await base.addUsage(deltas) }
-
-    func usage(organizationId: String, fromDay: Int, toDay: Int) async throws -> [UsageDay] {
-        try await base.usage(organizationId: organizationId, fromDay: fromDay, toDay: toDay)
     }
 }

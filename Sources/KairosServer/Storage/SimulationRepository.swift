@@ -1,5 +1,6 @@
 import KairosAPI
 import KairosEngine
+import NIOConcurrencyHelpers
 
 /// A stored simulation: what it was started from, where it is now, and the checkpoint that
 /// lets the next step continue without replaying from tick 0.
@@ -205,4 +206,64 @@ public protocol IdentityRepository: Sendable {
     func keys(organizationId: String?) async throws -> [APIKeyRecord]
     /// Marks a key revoked; false when there is no such active key.
     func revokeKey(id: String, at time: Int64) async throws -> Bool
+}
+
+/// A repository that wraps another and changes some of what it does (publishing, metering, a
+/// test's failures): everything it does not implement passes through to `base`.
+protocol SimulationRepositoryDecorator: SimulationRepository {
+    associatedtype Base: SimulationRepository
+    var base: Base { get }
+}
+
+extension SimulationRepositoryDecorator {
+    var storageName: String { base.storageName }
+
+    func insert(_ change: SimulationChange) async throws { try await base.insert(change) }
+
+    func find(id: String) async throws -> SimulationRecord? { try await base.find(id: id) }
+
+    func list(organizationIds: [String], limit: Int, offset: Int) async throws -> (records: [SimulationRecord], total: Int) {
+        try await base.list(organizationIds: organizationIds, limit: limit, offset: offset)
+    }
+
+    func update<Result: Sendable>(
+        id: String, _ body: @Sendable (SimulationRecord) throws -> (SimulationChange, Result)
+    ) async throws -> Result? {
+        try await base.update(id: id, body)
+    }
+
+    func traceSegments(simulationId: String) async throws -> [TraceSegment] { try await base.traceSegments(simulationId: simulationId) }
+
+    func log(simulationId: String, from sequence: Int) async throws -> [SimulationLogEntry] {
+        try await base.log(simulationId: simulationId, from: sequence)
+    }
+
+    func prophecies(simulationId: String) async throws -> (prophecies: [Prophecy], lossTicks: [Int]) {
+        try await base.prophecies(simulationId: simulationId)
+    }
+
+    func simulationIds(status: SimulationStatus) async throws -> [String] { try await base.simulationIds(status: status) }
+
+    func addUsage(_ deltas: [UsageDelta]) async throws { try await base.addUsage(deltas) }
+
+    func usage(organizationId: String, fromDay: Int, toDay: Int) async throws -> [UsageDay] {
+        try await base.usage(organizationId: organizationId, fromDay: fromDay, toDay: toDay)
+    }
+}
+
+extension SimulationRepository {
+    /// `update`, also answering the change it stored (of `body`'s last run, since `body` may
+    /// run more than once); nil when there is no such simulation.
+    func updateReturningChange<Result: Sendable>(
+        id: String, _ body: @Sendable (SimulationRecord) throws -> (SimulationChange, Result)
+    ) async throws -> (result: Result, change: SimulationChange)? {
+        let stored = NIOLockedValueBox<SimulationChange?>(nil)
+        let result = try await update(id: id) { record in
+            let (change, result) = try body(record)
+            stored.withLockedValue { $0 = change }
+            return (change, result)
+        }
+        guard let result, let change = stored.withLockedValue({ $0 }) else { return nil }
+        return (result, change)
+    }
 }
