@@ -63,7 +63,7 @@ struct LiveStreamingHeavyTests {
         try process.run()
         let received = NSLockedText()
         out.fileHandleForReading.readabilityHandler = { handle in received.append(handle.availableData) }
-        let deadline = ContinuousClock.now + .seconds(30)
+        let deadline = ContinuousClock.now + .seconds(120)  // generous: the loop ends at the 21st tick
         while received.text.components(separatedBy: "'lastMove'").count <= 20, ContinuousClock.now < deadline, process.isRunning {
             try await Task.sleep(for: .milliseconds(100))
         }
