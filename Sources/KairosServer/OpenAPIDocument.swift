@@ -159,8 +159,9 @@ enum OpenAPIDocument {
                     with what happens next; reconnecting with `Last-Event-ID` (or, for a browser's first connect, which \
                     cannot set headers, `?lastEventId=`; the header wins when both are sent) first replays every stored \
                     event after that id exactly once, then continues live with the same numbering. Counts against the \
-                    tier's concurrent stream limit per credential (429 RATE_LIMITED with Retry-After beyond it); the slot \
-                    is freed as soon as the client disconnects.
+                    tier's concurrent stream limit per credential (429 RATE_LIMITED with Retry-After beyond it), not against \
+                    the per-minute window (its headers show the read window, unspent); the slot is freed as soon as the \
+                    client disconnects.
                     """,
                     parameters: [headerParameter("Last-Event-ID", "Resume after this event id (`<tick>-<n>`).", required: false),
                                  queryParameter("lastEventId", .object(["type": "string", "pattern": "^[0-9]+-[0-9]+$"]),

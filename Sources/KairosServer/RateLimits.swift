@@ -8,8 +8,11 @@ import NIOConcurrencyHelpers
 /// - create: every `POST` except `/step` (`/simulations`, `/from-domain`, `/run`, `/{id}/decrees`
 ///   — seed 002 lists decrees with creating) and the WebSocket `GET /simulations/run/stream`.
 /// - step: `POST /simulations/{id}/step` and every `PUT` (`/time-control`, `/agent-policy`).
-/// - read: every other `GET` (the SSE endpoint too: opening a stream is a read; the tier's
-///   concurrent-stream limit applies on top), and any other method.
+/// - read: every other `GET`, and any other method.
+///
+/// An authenticated SSE connection (`GET /simulations/{id}/events`) counts against the tier's
+/// concurrent-stream limit, not the per-minute rate limit (seed 003): it carries the read
+/// window's headers without using it up (`RateLimitPolicy.isEventStream`).
 public enum RouteClass: String, Sendable, CaseIterable {
     case create, step, read
 
@@ -46,6 +49,14 @@ public enum RateLimitPolicy {
     /// Callers identified only by their address (public routes, and failed authentication on
     /// protected ones) get the community tier's limits per class (× the server's multiplier).
     public static let anonymousTier = OrganizationTier.community
+
+    /// The SSE route: limited by concurrent streams, not by the per-minute window.
+    static func isEventStream(method: HTTPRequest.Method, path: String) -> Bool {
+        guard method == .get, path.hasPrefix("/v1/simulations/") else { return false }
+        var path = Substring(path)
+        while path.count > 1, path.last == "/" { path.removeLast() }
+        return path.hasSuffix("/events")
+    }
 
     /// Routes behind authentication; everything else is public.
     static func isProtected(_ path: String) -> Bool {
@@ -93,6 +104,13 @@ public final class SlidingWindowLimiter: Sendable {
                 total -= first.count
                 entries.removeFirst()
             }
+        }
+
+        /// Where the window stands at `now`, counting nothing.
+        mutating func peek(limit: Int, now: Int64, window: Int64) -> Decision {
+            evict(before: now, window: window)
+            return Decision(allowed: true, limit: limit, remaining: max(0, limit - total),
+                            resetMilliseconds: entries.first.map { $0.time + window } ?? now, retryAfterSeconds: 0)
         }
 
         mutating func acquire(limit: Int, now: Int64, window: Int64) -> Decision {
@@ -152,6 +170,20 @@ public final class SlidingWindowLimiter: Sendable {
         }
     }
 
+    /// The window of `key` at `now` without counting a request (headers for uncounted routes).
+    public func peek(key: String, limit: Int, now: Int64) -> Decision {
+        let shard = shards[Int(UInt(bitPattern: key.hashValue) % UInt(shards.count))]
+        let window = window
+        return shard.withLockedValue { shard in
+            guard var existing = shard.windows[key] else {
+                return Decision(allowed: true, limit: max(1, limit), remaining: max(1, limit), resetMilliseconds: now, retryAfterSeconds: 0)
+            }
+            let decision = existing.peek(limit: max(1, limit), now: now, window: window)
+            shard.windows[key] = existing
+            return decision
+        }
+    }
+
     /// How many identities × classes are tracked (tests of eviction).
     public var trackedCount: Int { shards.reduce(0) { $0 + $1.withLockedValue { $0.windows.count } } }
 }
@@ -189,7 +221,10 @@ struct RateLimitMiddleware: RouterMiddleware {
             context.identity = identity
             context.logger[metadataKey: "identity"] = .string(identity.subject)
             let limit = routeClass.limit(in: identity.tier.limits) * multiplier
-            decision = limiter.acquire(key: identity.subject + " " + routeClass.rawValue, limit: limit, now: time)
+            let key = identity.subject + " " + routeClass.rawValue
+            decision = RateLimitPolicy.isEventStream(method: request.method, path: path)
+                ? limiter.peek(key: key, limit: limit, now: time)
+                : limiter.acquire(key: key, limit: limit, now: time)
         } else {
             decision = anonymous(context, routeClass, time)
         }

@@ -196,6 +196,42 @@ struct LiveTestServer {
         }
     }
 
+    /// Seed 003: an SSE connection counts against the concurrent-stream limit, not the
+    /// per-minute rate limit. Reconnecting never uses up reads, and a stream opens even when
+    /// the read window is spent; it still carries the read window's headers.
+    @Test func streamsDoNotSpendThePerMinuteWindow() async throws {
+        var live = LiveTestServer()
+        live.heartbeatSeconds = 30
+        let key = try await live.server.key(tier: .community)
+        try await live.run { port, client, services in
+            let id = try await client.createSimulation(key: key)
+            let path = "/v1/simulations/\(id)/events"
+            let before = try #require(try await client.send(.get, "/v1/simulations/\(id)", key: key).intHeader("X-RateLimit-Remaining"))
+            for _ in 0 ..< 5 {
+                try await SSEConnection.with(port: port, path: path, headers: Self.keyHeader(key)) { stream in
+                    #expect(stream.status == 200)
+                    #expect(stream.headers["x-ratelimit-remaining"] == String(before))
+                    #expect(stream.headers["x-ratelimit-limit"] == "120")
+                }
+                #expect(try await Self.eventually { services.openEventStreams == 0 })
+            }
+            let after = try await client.send(.get, "/v1/simulations/\(id)", key: key)
+            #expect(after.intHeader("X-RateLimit-Remaining") == before - 1, "five streams opened, one read counted")
+            // Spend the read window; a stream still opens, a read does not.
+            for _ in 0 ..< before - 1 { _ = try await client.send(.get, "/v1/simulations/\(id)", key: key) }
+            #expect(try await client.send(.get, "/v1/simulations/\(id)", key: key).status == .tooManyRequests)
+            try await SSEConnection.with(port: port, path: path, headers: Self.keyHeader(key)) { stream in
+                #expect(stream.status == 200)
+                #expect(stream.headers["x-ratelimit-remaining"] == "0")
+            }
+            // A wrong key is still charged to the address (guessing keys costs reads).
+            try await SSEConnection.with(port: port, path: path, headers: Self.keyHeader("krs_wrong")) { stream in
+                #expect(stream.status == 401)
+                #expect(stream.headers["x-ratelimit-remaining"] != nil)
+            }
+        }
+    }
+
     /// Play emits status events and ticks; a step the engine refuses pauses playback with an
     /// `error` event (durable, so a later resume sees it too).
     @Test func playbackFailurePausesWithAnErrorEvent() async throws {
