@@ -24,6 +24,14 @@ public struct APIError: Error, Sendable {
 
     public var status: HTTPResponse.Status { HTTPResponse.Status(code: code.httpStatus) }
 
+    /// The API's envelope `{"error": {code, message, details, requestId}}` in canonical JSON:
+    /// the body of every error response, WebSocket refusal and error frame.
+    func envelopeJSON(requestId: String) -> [UInt8] {
+        var w = CanonicalJSONWriter(capacity: 512)
+        w.value(APIErrorEnvelope(code: code, message: message, details: details, requestId: requestId).jsonValue)
+        return w.bytes
+    }
+
     static func validation(_ issues: [ValidationIssue]) -> APIError {
         APIError(.validationError, "Request validation failed.", details: APIErrorEnvelope.issuesDetails(issues))
     }

@@ -78,10 +78,7 @@ struct APIResponseMiddleware: RouterMiddleware {
     }
 
     static func render(_ error: APIError, requestId: String) -> Response {
-        let envelope = APIErrorEnvelope(code: error.code, message: error.message, details: error.details, requestId: requestId)
-        var response = JSONResponse.make(envelope.jsonValue, status: error.status)
-        for field in error.headers { response.headers[field.name] = field.value }
-        return response
+        JSONResponse.bytes(error.envelopeJSON(requestId: requestId), status: error.status, headers: error.headers)
     }
 }
 
@@ -105,10 +102,7 @@ enum JSONResponse {
 enum RequestReading {
     /// The body as JSON: 413 above 1 MiB, VALIDATION_ERROR with the position when malformed.
     static func json(_ request: Request) async throws -> JSONValue {
-        if let length = request.headers[.contentLength].flatMap(Int.init), length > SimulationLimits.maxBodyBytes {
-            throw APIError(.payloadTooLarge, "Request body exceeds \(SimulationLimits.maxBodyBytes) bytes.",
-                           details: .object(["limit": .number(Double(SimulationLimits.maxBodyBytes))]))
-        }
+        try checkDeclaredLength(request)
         let buffer = try await request.body.collect(upTo: SimulationLimits.maxBodyBytes)
         let bytes = Array(buffer.readableBytesView)
         if bytes.allSatisfy({ $0 == 0x20 || $0 == 0x0A || $0 == 0x0D || $0 == 0x09 }) {
@@ -118,6 +112,14 @@ enum RequestReading {
             return try JSONParser.parse(bytes)
         } catch {
             throw APIError.malformedJSON(error)
+        }
+    }
+
+    /// 413 PAYLOAD_TOO_LARGE when the declared `Content-Length` is over 1 MiB (before reading).
+    static func checkDeclaredLength(_ request: Request) throws(APIError) {
+        if let length = request.headers[.contentLength].flatMap(Int.init), length > SimulationLimits.maxBodyBytes {
+            throw APIError(.payloadTooLarge, "Request body exceeds \(SimulationLimits.maxBodyBytes) bytes.",
+                           details: .object(["limit": .number(Double(SimulationLimits.maxBodyBytes))]))
         }
     }
 

@@ -155,15 +155,15 @@ public func buildLiveApplication(
         playingSimulations: environment.gauges.playingSimulations ?? { live.playingSimulations })
     let router = buildRouter(parts)
     let authenticator = Authenticator(identities: repositories.identities, tokens: tokens)
-    let runStream = runStreamController(simulations, now: environment.now,
+    let runStream = RunStreamController(repository: simulations, now: environment.now,
                                         pingPeriod: .milliseconds(Int((configuration.webSocketPingSeconds * 1000).rounded())))
-    let admission = RunStreamAdmission(parts)
+    let rateLimits = parts.rateLimits
     let logger = log
     let storageName = simulations.storageName
     let app = Application(
         router: router,
         server: WebSocketUpgradeChannel.builder(maxFrameSize: SimulationLimits.maxBodyBytes) { head, channel, logger in
-            await runStream.accept(head, authenticator: authenticator, admission: admission,
+            await runStream.accept(head, authenticator: authenticator, rateLimits: rateLimits,
                                    remoteAddress: channel.remoteAddress?.ipAddress, logger: logger)
         },
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "kairos"),
@@ -208,6 +208,11 @@ struct RouterParts: Sendable {
     var logger: Logger
     var openEventStreams: @Sendable () async -> Int
     var playingSimulations: @Sendable () async -> Int
+
+    /// The rate limits every router of the server (HTTP and WebSocket upgrades) charges.
+    var rateLimits: RateLimitCharger {
+        RateLimitCharger(limiter: limiter, multiplier: rateLimitMultiplier, usage: usage, now: now)
+    }
 }
 
 /// The routes of `/v1` and `/metrics`, with the middleware every request passes through, in
@@ -216,12 +221,12 @@ struct RouterParts: Sendable {
 /// the X-RateLimit headers on every response) → `IdempotencyMiddleware` (POSTs with a key) →
 /// the groups' `AuthenticationMiddleware` (a guard: the identity is already there) → the route.
 /// WebSocket upgrades (`/v1/simulations/run/stream`) never reach this router: the upgrade
-/// channel authenticates them and charges them to the same limiter (`RunStreamAdmission`).
+/// channel authenticates them and charges them to the same windows (`RateLimitCharger`).
 func buildRouter(_ parts: RouterParts) -> Router<KairosRequestContext> {
     let router = Router(context: KairosRequestContext.self)
     let authenticator = Authenticator(identities: parts.repositories.identities, tokens: parts.tokens)
     router.add(middleware: APIResponseMiddleware(metrics: parts.metrics))
-    router.add(middleware: rateLimiting(parts, authenticator: authenticator))
+    router.add(middleware: RateLimitMiddleware(charger: parts.rateLimits, authenticator: authenticator))
     router.add(middleware: IdempotencyMiddleware(store: parts.repositories.idempotency, owner: parts.idempotencyOwner,
                                                  now: parts.now, logger: parts.logger))
     if let metrics = parts.metrics {
@@ -240,19 +245,6 @@ func buildRouter(_ parts: RouterParts) -> Router<KairosRequestContext> {
     UsageController(recorder: parts.usage, now: parts.now)
         .addRoutes(to: v1.group("usage").add(middleware: AuthenticationMiddleware(authenticator: authenticator)))
     return router
-}
-
-/// The rate-limit middleware of `parts`' limiter (any router of the server adds it right after
-/// `APIResponseMiddleware`).
-func rateLimiting(_ parts: RouterParts, authenticator: Authenticator) -> RateLimitMiddleware {
-    RateLimitMiddleware(limiter: parts.limiter, authenticator: authenticator, multiplier: parts.rateLimitMultiplier,
-                        usage: parts.usage, now: parts.now)
-}
-
-/// `GET /v1/simulations/run/stream`.
-private func runStreamController(_ repository: any SimulationRepository, now: @escaping @Sendable () -> Int64,
-                                 pingPeriod: Duration) -> RunStreamController {
-    RunStreamController(repository: repository, now: now, pingPeriod: pingPeriod)
 }
 
 /// Opens the existential so the controller is specialised for the concrete repository.

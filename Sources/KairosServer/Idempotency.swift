@@ -243,14 +243,10 @@ struct IdempotencyMiddleware: RouterMiddleware {
     /// unknown (the simulation may or may not exist), so it is neither re-executed (which could
     /// create a second resource) nor left blocking; clients check and retry with a new key.
     static func abandoned(requestId: String) -> StoredResponse {
-        let envelope = APIErrorEnvelope(
-            code: .internalError,
-            message: "The server stopped while the first request with this Idempotency-Key was executing; its outcome is unknown. "
-                + "Check before retrying with a new key.",
-            details: .null, requestId: requestId)
-        var w = CanonicalJSONWriter(capacity: 256)
-        w.value(envelope.jsonValue)
-        return StoredResponse(status: 500, headers: [("Content-Type", "application/json")], body: w.bytes)
+        let error = APIError(.internalError,
+                             "The server stopped while the first request with this Idempotency-Key was executing; its outcome is unknown. "
+                                 + "Check before retrying with a new key.")
+        return StoredResponse(status: 500, headers: [("Content-Type", "application/json")], body: error.envelopeJSON(requestId: requestId))
     }
 
     /// 1–255 printable ASCII characters (space to tilde).
@@ -269,10 +265,7 @@ struct IdempotencyMiddleware: RouterMiddleware {
         // Every POST route is protected, so there is an identity to scope the key to; without
         // one (no such route) the request goes on to its 404/405.
         guard let identity = context.identity else { return try await next(request, context) }
-        if let length = request.headers[.contentLength].flatMap(Int.init), length > SimulationLimits.maxBodyBytes {
-            throw APIError(.payloadTooLarge, "Request body exceeds \(SimulationLimits.maxBodyBytes) bytes.",
-                           details: .object(["limit": .number(Double(SimulationLimits.maxBodyBytes))]))
-        }
+        try RequestReading.checkDeclaredLength(request)
         var request = request
         let body = try await request.collectBody(upTo: SimulationLimits.maxBodyBytes)
         let fingerprint = Array(SHA256.hash(data: Array(body.readableBytesView)))

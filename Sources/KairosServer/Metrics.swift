@@ -73,12 +73,12 @@ public final class ServerMetrics: Sendable {
     }
 }
 
-/// What `/metrics` samples when scraped. The defaults are honest for this build: no SSE
-/// endpoint yet (0 streams), and the simulations stored as `playing`.
+/// Overrides of what `/metrics` samples when scraped (tests); nil reads the application's
+/// live services (`LiveServices.openEventStreams`, `.playingSimulations`).
 public struct ServerGauges: Sendable {
     /// Open SSE streams right now.
     public var openEventStreams: (@Sendable () async -> Int)?
-    /// Simulations playing right now; nil counts the repository's `playing` simulations.
+    /// Simulations playing right now.
     public var playingSimulations: (@Sendable () async -> Int)?
 
     public init(openEventStreams: (@Sendable () async -> Int)? = nil, playingSimulations: (@Sendable () async -> Int)? = nil) {

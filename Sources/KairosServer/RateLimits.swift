@@ -188,62 +188,44 @@ public final class SlidingWindowLimiter: Sendable {
     public var trackedCount: Int { shards.reduce(0) { $0 + $1.withLockedValue { $0.windows.count } } }
 }
 
-/// Authenticates protected routes (so the identity is known before anything runs), charges
-/// the request to its identity and class — or to the client address on public routes and
-/// when authentication fails — and puts the rate-limit headers on every response, errors
-/// included. A refused request is answered 429 RATE_LIMITED with `Retry-After` and is not
-/// counted. Admitted requests of an identity count in its organizations' usage.
-struct RateLimitMiddleware: RouterMiddleware {
-    typealias Context = KairosRequestContext
+/// Charges requests to the sliding windows — an identity's per class at its tier's limits, or
+/// an address's at the anonymous tier, × the server's multiplier — and counts what an identity
+/// was admitted for in its organizations' usage. One per application: the HTTP middleware and
+/// the WebSocket upgrade (`RunStreamController`) charge the same windows through it.
+struct RateLimitCharger: Sendable {
     let limiter: SlidingWindowLimiter
-    let authenticator: Authenticator
     let multiplier: Int
     let usage: UsageRecorder
     let now: @Sendable () -> Int64
 
-    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
-        var context = context
-        let path = request.uri.path
-        let routeClass = RouteClass.of(method: request.method, path: path)
-        let time = now()
-        var identity: Identity?
-        if RateLimitPolicy.isProtected(path) {
-            do {
-                identity = try await authenticator.authenticate(request)
-            } catch {
-                let decision = anonymous(context, routeClass, time)
-                if !decision.allowed { throw Self.refusal(decision) }
-                throw Self.adding(decision.headers, to: error)
-            }
-        }
-        let decision: SlidingWindowLimiter.Decision
-        if let identity {
-            context.identity = identity
-            context.logger[metadataKey: "identity"] = .string(identity.subject)
-            let limit = routeClass.limit(in: identity.tier.limits) * multiplier
-            let key = identity.subject + " " + routeClass.rawValue
-            decision = RateLimitPolicy.isEventStream(method: request.method, path: path)
-                ? limiter.peek(key: key, limit: limit, now: time)
-                : limiter.acquire(key: key, limit: limit, now: time)
-        } else {
-            decision = anonymous(context, routeClass, time)
-        }
-        guard decision.allowed else { throw Self.refusal(decision) }
-        if let identity { usage.countRequest(organizations: identity.organizationIds, routeClass, at: time) }
-        do {
-            var response = try await next(request, context)
-            for field in decision.headers { response.headers[field.name] = field.value }
-            return response
-        } catch {
-            throw Self.adding(decision.headers, to: error)
-        }
+    /// One request of `identity` in `routeClass` at `time`. `spendsWindow: false` (an SSE
+    /// connection, limited by concurrent streams instead) reads the window without counting.
+    func admit(_ identity: Identity, _ routeClass: RouteClass, at time: Int64, spendsWindow: Bool = true)
+        -> SlidingWindowLimiter.Decision
+    {
+        let key = identity.subject + " " + routeClass.rawValue
+        let limit = routeClass.limit(in: identity.tier.limits) * multiplier
+        let decision = spendsWindow ? limiter.acquire(key: key, limit: limit, now: time) : limiter.peek(key: key, limit: limit, now: time)
+        if decision.allowed { usage.countRequest(organizations: identity.organizationIds, routeClass, at: time) }
+        return decision
     }
 
-    private func anonymous(_ context: Context, _ routeClass: RouteClass, _ time: Int64) -> SlidingWindowLimiter.Decision {
+    /// One request of an address without an identity (a public route) in `routeClass` at `time`.
+    func admit(address: String?, _ routeClass: RouteClass, at time: Int64) -> SlidingWindowLimiter.Decision {
         let limit = routeClass.limit(in: RateLimitPolicy.anonymousTier.limits) * multiplier
-        return limiter.acquire(key: "ip:" + (context.remoteAddress ?? "unknown") + " " + routeClass.rawValue, limit: limit, now: time)
+        return limiter.acquire(key: "ip:" + (address ?? "unknown") + " " + routeClass.rawValue, limit: limit, now: time)
     }
 
+    /// What a failed authentication answers: it is charged to the address, so guessing keys
+    /// costs a request each; the error carries the address's headers, or is a 429 once the
+    /// address has used its window.
+    func refusingUnauthenticated(_ error: any Error, address: String?, _ routeClass: RouteClass, at time: Int64) -> APIError {
+        let decision = admit(address: address, routeClass, at: time)
+        guard decision.allowed else { return Self.refusal(decision) }
+        return Self.adding(decision.headers, to: error)
+    }
+
+    /// 429 RATE_LIMITED with `Retry-After` and the X-RateLimit headers.
     static func refusal(_ decision: SlidingWindowLimiter.Decision) -> APIError {
         var error = APIError(.rateLimited, "Rate limit exceeded: \(decision.limit) requests per 60 s; retry in \(decision.retryAfterSeconds) s.",
                              details: .object(["limit": .number(Double(decision.limit)),
@@ -256,5 +238,46 @@ struct RateLimitMiddleware: RouterMiddleware {
         var apiError = APIResponseMiddleware.apiError(for: error)
         for field in headers { apiError.headers[field.name] = field.value }
         return apiError
+    }
+}
+
+/// Authenticates protected routes (so the identity is known before anything runs), charges
+/// the request to its identity and class — or to the client address on public routes and
+/// when authentication fails — and puts the rate-limit headers on every response, errors
+/// included. A refused request is answered 429 RATE_LIMITED with `Retry-After` and is not
+/// counted. Admitted requests of an identity count in its organizations' usage.
+struct RateLimitMiddleware: RouterMiddleware {
+    typealias Context = KairosRequestContext
+    let charger: RateLimitCharger
+    let authenticator: Authenticator
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        var context = context
+        let path = request.uri.path
+        let routeClass = RouteClass.of(method: request.method, path: path)
+        let time = charger.now()
+        let decision: SlidingWindowLimiter.Decision
+        if RateLimitPolicy.isProtected(path) {
+            let identity: Identity
+            do {
+                identity = try await authenticator.authenticate(request)
+            } catch {
+                throw charger.refusingUnauthenticated(error, address: context.remoteAddress, routeClass, at: time)
+            }
+            context.identity = identity
+            context.logger[metadataKey: "identity"] = .string(identity.subject)
+            decision = charger.admit(identity, routeClass, at: time,
+                                     spendsWindow: !RateLimitPolicy.isEventStream(method: request.method, path: path))
+        } else {
+            decision = charger.admit(address: context.remoteAddress, routeClass, at: time)
+        }
+        guard decision.allowed else { throw RateLimitCharger.refusal(decision) }
+        do {
+            var response = try await next(request, context)
+            for field in decision.headers { response.headers[field.name] = field.value }
+            return response
+        } catch {
+            throw RateLimitCharger.adding(decision.headers, to: error)
+        }
     }
 }

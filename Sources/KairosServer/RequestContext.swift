@@ -84,6 +84,7 @@ extension HTTPFields.Element.Name {
     static let apiKey = named("X-Api-Key")
     static let simulationID = named("X-Simulation-Id")
     static let traceDigest = named("X-Trace-Digest")
+    static let retryAfter = named("Retry-After")
     static let rateLimitLimit = named("X-RateLimit-Limit")
     static let rateLimitRemaining = named("X-RateLimit-Remaining")
     static let rateLimitReset = named("X-RateLimit-Reset")

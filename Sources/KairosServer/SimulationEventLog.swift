@@ -52,11 +52,16 @@ struct EventNumbering: Sendable, Equatable {
     var tick = 0
     var index = 0
 
-    mutating func take(_ t: Int) -> SimulationEventID {
+    /// Opens tick group `t` (a new group counts from 0).
+    private mutating func enter(_ t: Int) {
         if t != tick {
             tick = t
             index = 0
         }
+    }
+
+    mutating func take(_ t: Int) -> SimulationEventID {
+        enter(t)
         index += 1
         return SimulationEventID(tick: t, index: index - 1)
     }
@@ -74,10 +79,7 @@ struct EventNumbering: Sendable, Equatable {
         var events: [SimulationEvent] = []
         for t in max(entry.tick, skipTicksBefore) ..< max(entry.tick + ticks, skipTicksBefore) {
             guard let s = step(t) else { continue }
-            if t != tick {
-                tick = t
-                index = 0
-            }
+            enter(t)
             let stepEvents = SimulationEvent.events(of: s, firstIndex: index)
             index += stepEvents.count
             events += stepEvents

@@ -590,7 +590,7 @@ extension TestResponse {
             #expect(value("kairos_simulations_playing", [:]) == 3)
             #expect(r.text.contains("# TYPE kairos_http_request_duration_seconds histogram"))
         }
-        // Without closures: no SSE in this build (0), playing counted from the repository.
+        // Without overrides: the live services' counts (no stream open, one simulation playing).
         let plain = TestServer()
         let plainKey = try await plain.key()
         try await plain.test { client in

@@ -31,10 +31,8 @@ struct SimulationsController<Repository: SimulationRepository>: Sendable {
 
     // MARK: Creating
 
-    typealias Source = CreationSource
-
     /// Reads and checks a create/run body; the organization it bills is resolved against the identity.
-    private func parseCreation(_ request: Request, context: KairosRequestContext, source: Source) async throws
+    private func parseCreation(_ request: Request, context: KairosRequestContext, source: CreationSource) async throws
         -> (ScenarioRequest, organizationId: String, ticks: Int)
     {
         let identity = try context.require(.simulationWrite)
@@ -317,7 +315,7 @@ enum CreationBody {
     /// Checks a create/run body (also the first message of `/simulations/run/stream`, which
     /// allows up to `maxTicks` ticks).
     static func parse(_ json: JSONValue, identity: Identity, source: CreationSource,
-                              maxTicks: Int = ScenarioRequest.maxTicks) throws(APIError)
+                      maxTicks: Int = ScenarioRequest.maxTicks) throws(APIError)
         -> (ScenarioRequest, organizationId: String, ticks: Int)
     {
         var issues: [ValidationIssue] = []

@@ -34,8 +34,6 @@ final class StreamSlots: Sendable {
 
     var open: Int { counts.withLockedValue { $0.values.reduce(0, +) } }
 
-    func open(for subject: String) -> Int { counts.withLockedValue { $0[subject] ?? 0 } }
-
     /// A slot for `subject`, or nil when it already holds `limit`.
     func acquire(_ subject: String, limit: Int) -> StreamLease? {
         let granted = counts.withLockedValue { counts -> Bool in
@@ -184,16 +182,14 @@ enum EventStream {
     private static func follow(_ id: String, events: SimulationEventChannel, cursor: EventCursor, hub: SimulationEventHub,
                                signals: AsyncStream<EventSignal>, writer: inout any ResponseBodyWriter) async throws {
         var cursor = cursor
-        do {
-            loop: for await signal in signals {
-                switch signal {
-                case .wake:
-                    cursor = try await drain(id, events: events, cursor: cursor, hub: hub, writer: &writer)
-                case .heartbeat:
-                    try await writer.write(EventFrame.heartbeat)
-                case .closed:
-                    break loop
-                }
+        loop: for await signal in signals {
+            switch signal {
+            case .wake:
+                cursor = try await drain(id, events: events, cursor: cursor, hub: hub, writer: &writer)
+            case .heartbeat:
+                try await writer.write(EventFrame.heartbeat)
+            case .closed:
+                break loop
             }
         }
     }
@@ -238,8 +234,4 @@ enum EventStream {
         }
         try await writer.write(buffer)
     }
-}
-
-extension HTTPFields.Element.Name {
-    static let retryAfter = HTTPFields.Element.Name("Retry-After")!
 }

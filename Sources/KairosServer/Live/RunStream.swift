@@ -33,21 +33,25 @@ struct RunStreamController: Sendable {
     /// Decides an upgrade request: a session for `GET /v1/simulations/run/stream` with a valid
     /// credential holding simulation:write; otherwise the API error to answer with (401, 403,
     /// 404), before any upgrade.
-    func accept(_ head: HTTPRequest, authenticator: Authenticator, admission: RunStreamAdmission, remoteAddress: String?,
+    /// Upgrades never pass the router's `RateLimitMiddleware`, so they are charged here to the
+    /// same windows (class `create` per identity; failed credentials per address).
+    func accept(_ head: HTTPRequest, authenticator: Authenticator, rateLimits: RateLimitCharger, remoteAddress: String?,
                 logger: Logger) async -> WebSocketUpgradeChannel.Decision {
         let request = Request(head: head, body: RequestBody(buffer: ByteBuffer()))
         let requestId = request.headers[.requestID].flatMap(APIResponseMiddleware.acceptable) ?? "req_" + APIKeyMaterial.randomBase62(20)
         guard head.method == .get, request.uri.path == Self.path else {
             return .refuse(APIError(.notFound, "No WebSocket route here; the run stream is GET \(Self.path)."), requestId: requestId)
         }
+        let routeClass = RouteClass.of(method: .get, path: Self.path)
+        let time = rateLimits.now()
         let identity: Identity
         do {
             identity = try await authenticator.authenticate(request)
         } catch {
-            // Failed credentials count against the address, as on every protected HTTP route.
-            return .refuse(admission.refuseAnonymous(error, remoteAddress: remoteAddress), requestId: requestId)
+            return .refuse(rateLimits.refusingUnauthenticated(error, address: remoteAddress, routeClass, at: time), requestId: requestId)
         }
-        if let refusal = admission.admit(identity) { return .refuse(refusal, requestId: requestId) }
+        let decision = rateLimits.admit(identity, routeClass, at: time)
+        guard decision.allowed else { return .refuse(RateLimitCharger.refusal(decision), requestId: requestId) }
         guard identity.scopes.contains(.simulationWrite) else { return .refuse(.forbidden(missing: .simulationWrite), requestId: requestId) }
         var sessionLogger = logger
         sessionLogger[metadataKey: "request.id"] = .string(requestId)
@@ -151,58 +155,15 @@ struct RunStreamController: Sendable {
             return try await refuse(error, outbound: outbound, requestId: requestId,
                                     close: error.code == .internalError ? .unexpectedServerError : .policyViolation)
         }
-        var w = CanonicalJSONWriter(capacity: 160)
-        w.value(.object(["done": .bool(true), "simulationId": .string(id), "digest": .string(digest.finalize())]))
-        try await outbound.write(.text(String(decoding: w.bytes, as: UTF8.self)))
+        let doneFrame: JSONValue = .object(["done": .bool(true), "simulationId": .string(id), "digest": .string(digest.finalize())])
+        try await outbound.write(.text(CanonicalJSON.string(doneFrame)))
         try await outbound.close(.normalClosure, reason: nil)
     }
 
     /// One error frame (the API's envelope), then close.
     private func refuse(_ error: APIError, outbound: WebSocketOutboundWriter, requestId: String,
                         close code: WebSocketErrorCode) async throws {
-        let envelope = APIErrorEnvelope(code: error.code, message: error.message, details: error.details, requestId: requestId)
-        var w = CanonicalJSONWriter(capacity: 512)
-        w.value(envelope.jsonValue)
-        try await outbound.write(.text(String(decoding: w.bytes, as: UTF8.self)))
+        try await outbound.write(.text(String(decoding: error.envelopeJSON(requestId: requestId), as: UTF8.self)))
         try await outbound.close(code, reason: error.code.rawValue)
-    }
-}
-
-/// Charges a run-stream upgrade to the same sliding windows as the HTTP routes (class
-/// `create`, per identity; failed credentials per address), since upgrades never pass the
-/// router's `RateLimitMiddleware`. A refusal is the usual 429 with `Retry-After` and the
-/// X-RateLimit headers, answered before any upgrade.
-struct RunStreamAdmission: Sendable {
-    let limiter: SlidingWindowLimiter
-    let multiplier: Int
-    let usage: UsageRecorder
-    let now: @Sendable () -> Int64
-
-    init(_ parts: RouterParts) {
-        limiter = parts.limiter
-        multiplier = parts.rateLimitMultiplier
-        usage = parts.usage
-        now = parts.now
-    }
-
-    /// nil when `identity` may open a stream now (and counts it), else the 429.
-    func admit(_ identity: Identity) -> APIError? {
-        let time = now()
-        let routeClass = RouteClass.of(method: .get, path: RunStreamController.path)
-        let decision = limiter.acquire(key: identity.subject + " " + routeClass.rawValue,
-                                       limit: routeClass.limit(in: identity.tier.limits) * multiplier, now: time)
-        guard decision.allowed else { return RateLimitMiddleware.refusal(decision) }
-        usage.countRequest(organizations: identity.organizationIds, routeClass, at: time)
-        return nil
-    }
-
-    /// The authentication error with the address's rate-limit headers, or a 429 when the
-    /// address has used its window.
-    func refuseAnonymous(_ error: any Error, remoteAddress: String?) -> APIError {
-        let routeClass = RouteClass.of(method: .get, path: RunStreamController.path)
-        let limit = routeClass.limit(in: RateLimitPolicy.anonymousTier.limits) * multiplier
-        let decision = limiter.acquire(key: "ip:" + (remoteAddress ?? "unknown") + " " + routeClass.rawValue, limit: limit, now: now())
-        guard decision.allowed else { return RateLimitMiddleware.refusal(decision) }
-        return RateLimitMiddleware.adding(decision.headers, to: error)
     }
 }

@@ -218,8 +218,6 @@ actor SimulationEventChannel {
 
     func remove(_ token: Int) { subscribers[token] = nil }
 
-    var subscriberCount: Int { subscribers.count }
-
     /// Numbers and encodes the events of a stored change (once, whoever listens), then wakes
     /// every subscriber.
     func apply(_ change: SimulationChange) {

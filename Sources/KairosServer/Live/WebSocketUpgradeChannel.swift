@@ -113,15 +113,13 @@ struct WebSocketUpgradeChannel: ServerChildChannel, HTTPChannelHandler {
                 await session(asyncChannel, logger)
             case .refused(let http1, let error, let requestId):
                 try await http1.executeThenClose { _, outbound in
-                    let envelope = APIErrorEnvelope(code: error.code, message: error.message, details: error.details, requestId: requestId)
-                    var w = CanonicalJSONWriter(capacity: 512)
-                    w.value(envelope.jsonValue)
+                    let body = error.envelopeJSON(requestId: requestId)
                     var headers: HTTPFields = [.connection: "close", .contentType: "application/json",
-                                               .contentLength: String(w.bytes.count)]
+                                               .contentLength: String(body.count)]
                     headers[.requestID] = requestId
                     for field in error.headers { headers[field.name] = field.value }  // Retry-After, X-RateLimit-*
                     try await outbound.write(contentsOf: [
-                        .head(HTTPResponse(status: error.status, headerFields: headers)), .body(ByteBuffer(bytes: w.bytes)), .end(nil),
+                        .head(HTTPResponse(status: error.status, headerFields: headers)), .body(ByteBuffer(bytes: body)), .end(nil),
                     ])
                 }
             }
