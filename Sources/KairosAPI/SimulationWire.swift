@@ -16,6 +16,8 @@ public enum SimulationLimits {
     public static let maxTicksPerRequest = 10_000
     /// The most ticks a simulation holds; a simulation that reaches it is `completed`.
     public static let maxTicks = 100_000
+    /// Ticks one streamed run (`GET /simulations/run/stream`, WebSocket) may have.
+    public static let maxStreamTicks = 1_000_000
     public static let maxPageSize = 200
     public static let defaultPageSize = 50
     /// Request bodies above this are refused with 413.

@@ -68,12 +68,7 @@ extension KairosClient {
     /// `GET /scenarios`.
     public func scenarios() async throws -> [CatalogEntry] {
         let json = try await json(Call(method: .GET, path: "/scenarios"))
-        return try decode(json, "scenario list") { j in
-            j["data"]?.arrayValue.flatMap { items in
-                let entries = items.compactMap(CatalogEntry.init(json:))
-                return entries.count == items.count ? entries : nil
-            }
-        }
+        return try decodeList(json, "scenario list", CatalogEntry.init(json:))
     }
 
     /// `GET /scenarios/{id}`.
@@ -250,12 +245,7 @@ extension KairosClient {
     /// `GET /simulations/{id}/prophecies`.
     public func prophecies(simulationId: String) async throws -> [ProphecyRecord] {
         let json = try await json(Call(method: .GET, path: Self.simulationPath(simulationId) + "/prophecies"))
-        return try decode(json, "prophecy list") { j in
-            j["data"]?.arrayValue.flatMap { items in
-                let records = items.compactMap(ProphecyRecord.init(json:))
-                return records.count == items.count ? records : nil
-            }
-        }
+        return try decodeList(json, "prophecy list", ProphecyRecord.init(json:))
     }
 
     // MARK: Organization

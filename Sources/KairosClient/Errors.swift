@@ -43,43 +43,40 @@ public struct ErrorResponse: Sendable, Equatable {
     }
 }
 
-/// 401: the API key or token is missing, invalid or revoked, or the simulation belongs to
-/// another organization.
-public struct AuthenticationError: KairosError {
-    public let response: ErrorResponse
+/// An error the server answered with: status, code, request id and message are its
+/// envelope's (`response`).
+public protocol ResponseError: KairosError {
+    var response: ErrorResponse { get }
+}
+
+extension ResponseError {
     public var status: Int? { response.status }
     public var code: String? { response.code }
     public var requestId: String? { response.requestId }
     public var message: String { response.message }
+}
+
+/// 401: the API key or token is missing, invalid or revoked, or the simulation belongs to
+/// another organization.
+public struct AuthenticationError: ResponseError {
+    public let response: ErrorResponse
 }
 
 /// 403: the key lacks the scope the route needs.
-public struct PermissionError: KairosError {
+public struct PermissionError: ResponseError {
     public let response: ErrorResponse
-    public var status: Int? { response.status }
-    public var code: String? { response.code }
-    public var requestId: String? { response.requestId }
-    public var message: String { response.message }
 }
 
 /// 404: no such simulation, scenario, domain adapter or trace.
-public struct NotFoundError: KairosError {
+public struct NotFoundError: ResponseError {
     public let response: ErrorResponse
-    public var status: Int? { response.status }
-    public var code: String? { response.code }
-    public var requestId: String? { response.requestId }
-    public var message: String { response.message }
 }
 
 /// 429 after every retry was spent (or with retries off).
-public struct RateLimitError: KairosError {
+public struct RateLimitError: ResponseError {
     public let response: ErrorResponse
     /// Seconds the server asked to wait (`Retry-After`), when it said.
     public let retryAfter: Double?
-    public var status: Int? { response.status }
-    public var code: String? { response.code }
-    public var requestId: String? { response.requestId }
-    public var message: String { response.message }
 }
 
 /// A scenario or request the API refuses: found by the client's pre-flight check before any
@@ -88,7 +85,7 @@ public struct ValidationError: KairosError {
     public let issues: [ValidationIssue]
     public let response: ErrorResponse?
     public var status: Int? { response?.status }
-    public var code: String? { response?.code ?? "VALIDATION_ERROR" }
+    public var code: String? { response?.code ?? APIErrorCode.validationError.rawValue }
     public var requestId: String? { response?.requestId }
     public var message: String {
         let list = issues.map { ($0.path.isEmpty ? "" : "\($0.path): ") + $0.message }.joined(separator: "; ")
@@ -117,23 +114,15 @@ public struct EngineVersionError: KairosError {
 
 /// 409: IDEMPOTENCY_KEY_REUSE (the key was used with another body; never retried) or
 /// IDEMPOTENCY_REQUEST_IN_PROGRESS still after every retry.
-public struct IdempotencyError: KairosError {
+public struct IdempotencyError: ResponseError {
     public let response: ErrorResponse
     public let idempotencyKey: String?
-    public var status: Int? { response.status }
-    public var code: String? { response.code }
-    public var requestId: String? { response.requestId }
-    public var message: String { response.message }
 }
 
 /// The server could not compute the simulation or answer the call: 5xx (after retries of
 /// 502 and 503), 413, or any other status the client has no type for.
-public struct SimulationError: KairosError {
+public struct SimulationError: ResponseError {
     public let response: ErrorResponse
-    public var status: Int? { response.status }
-    public var code: String? { response.code }
-    public var requestId: String? { response.requestId }
-    public var message: String { response.message }
 }
 
 /// No usable answer: the server could not be reached, the connection dropped, the request
@@ -165,8 +154,9 @@ enum ErrorMapping {
     /// The typed error for a non-2xx answer.
     static func error(status: Int, body: [UInt8], requestId headerRequestId: String?, retryAfter: Double?,
                       requestedEngine: String?, idempotencyKey: String?) -> any KairosError {
-        let envelope = (try? JSONParser.parse(body)).flatMap(APIErrorEnvelope.init(json:))
-        let rawCode = (try? JSONParser.parse(body))?["error"]?["code"]?.stringValue
+        let json = try? JSONParser.parse(body)
+        let envelope = json.flatMap(APIErrorEnvelope.init(json:))
+        let rawCode = json?["error"]?["code"]?.stringValue
         let requestId = envelope.map(\.requestId).flatMap { $0.isEmpty ? nil : $0 } ?? headerRequestId
         let message = envelope?.message ?? "HTTP \(status)" + (body.isEmpty ? "" : ": " + String(decoding: body.prefix(200), as: UTF8.self))
         let response = ErrorResponse(status: status, code: rawCode, requestId: requestId, message: message,

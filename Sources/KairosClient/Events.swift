@@ -17,7 +17,6 @@ public struct ServerSentEventParser: Sendable {
     private var id: String?
     private var event = ""
     private var data: [String] = []
-    private var hasData = false
 
     public init() {}
 
@@ -45,9 +44,8 @@ public struct ServerSentEventParser: Sendable {
             defer {
                 event = ""
                 data = []
-                hasData = false
             }
-            guard hasData || !event.isEmpty else { return nil }
+            guard !data.isEmpty || !event.isEmpty else { return nil }
             return Event(id: id, event: event.isEmpty ? "message" : event, data: data.joined(separator: "\n"))
         }
         if line.first == UInt8(ascii: ":") { return nil }
@@ -65,9 +63,7 @@ public struct ServerSentEventParser: Sendable {
         switch field {
         case "id": if !value.contains("\0") { id = String(value) }
         case "event": event = String(value)
-        case "data":
-            data.append(String(value))
-            hasData = true
+        case "data": data.append(String(value))
         default: break
         }
         return nil

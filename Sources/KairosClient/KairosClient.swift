@@ -40,7 +40,6 @@ public final class KairosClient: Sendable {
     public let idempotencyKeys: Bool
 
     let http: HTTPClient
-    private let ownsHTTPClient: Bool
     let hooks: Hooks
 
     /// What tests replace: the sleep between retries, the jitter's randomness (0 ..< 1), and
@@ -100,7 +99,6 @@ public final class KairosClient: Sendable {
         self.retryBackoff = retryBackoff
         self.idempotencyKeys = idempotencyKeys
         self.http = httpClient ?? HTTPClient.shared
-        self.ownsHTTPClient = false
         self.hooks = hooks
     }
 
@@ -114,11 +112,6 @@ public final class KairosClient: Sendable {
         }
         if !text.hasSuffix("/v1") { text += "/v1" }
         return text
-    }
-
-    /// Nothing to release for the shared HTTP client; kept so callers can be explicit.
-    public func shutdown() async throws {
-        if ownsHTTPClient { try await http.shutdown() }
     }
 
     // MARK: Requests
@@ -142,7 +135,7 @@ public final class KairosClient: Sendable {
             do {
                 return try JSONParser.parse(body)
             } catch {
-                throw ConnectionError("the server's answer is not JSON: \(error)", status: status, requestId: headers.first(name: "X-Request-Id"))
+                throw ConnectionError("the server's answer is not JSON: \(error)", status: status, requestId: requestId)
             }
         }
 
@@ -269,6 +262,16 @@ public final class KairosClient: Sendable {
     func decode<T>(_ json: JSONValue, _ what: String, _ make: (JSONValue) -> T?) throws -> T {
         guard let value = make(json) else { throw ConnectionError("the server's answer is not a valid \(what)") }
         return value
+    }
+
+    /// A `{"data": [...]}` list whose every item decodes (else the whole answer is invalid).
+    func decodeList<T>(_ json: JSONValue, _ what: String, _ make: (JSONValue) -> T?) throws -> [T] {
+        try decode(json, what) { j in
+            j["data"]?.arrayValue.flatMap { items in
+                let decoded = items.compactMap(make)
+                return decoded.count == items.count ? decoded : nil
+            }
+        }
     }
 }
 

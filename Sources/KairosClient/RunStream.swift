@@ -62,7 +62,7 @@ final class RunStreamPump: Sendable {
     static let batchSize = 128
     let channel = AsyncThrowingChannel<[TraceStep], any Error>()
     private let task: Task<Void, Never>
-    private let result = CompletionBox()
+    private let result = LockedSlot<RunStreamCompletion>()
 
     init(client: KairosClient, body: JSONValue, engine: String?) {
         let channel = channel
@@ -88,15 +88,16 @@ final class RunStreamPump: Sendable {
 
 import Synchronization
 
-final class CompletionBox: Sendable {
-    private let state = Mutex<RunStreamCompletion?>(nil)
-    func set(_ value: RunStreamCompletion) { state.withLock { $0 = value } }
-    var value: RunStreamCompletion? { state.withLock { $0 } }
+/// A value set once by the socket's handler and read after it returns.
+final class LockedSlot<Value: Sendable>: Sendable {
+    private let state = Mutex<Value?>(nil)
+    func set(_ value: Value) { state.withLock { $0 = value } }
+    var value: Value? { state.withLock { $0 } }
 }
 
 extension KairosClient {
     /// Most ticks one streamed run may have.
-    public static let maxStreamTicks = 1_000_000
+    public static let maxStreamTicks = SimulationLimits.maxStreamTicks
 
     /// Streams a run over the WebSocket route (seed 000 `stream_run`): one step per frame,
     /// memory flat for 10⁶ ticks. The scenario is checked before the socket opens.
@@ -124,11 +125,9 @@ extension KairosClient {
         if let apiKey, let name = HTTPField.Name("X-Api-Key") { headers[name] = apiKey }
         if let token { headers[.authorization] = "Bearer " + token }
         headers[.userAgent] = "kairos-swift-client/\(KairosClientVersion.string)"
-        var writer = CanonicalJSONWriter(capacity: 1024)
-        writer.value(body)
-        let requestText = String(decoding: writer.bytes, as: UTF8.self)
-        let done = CompletionBox()
-        let failure = ErrorBox()
+        let requestText = CanonicalJSON.string(body)
+        let done = LockedSlot<RunStreamCompletion>()
+        let failure = LockedSlot<any KairosError>()
         let url = webSocketURL
         do {
             try await WebSocketClient.connect(
@@ -200,10 +199,4 @@ extension KairosClient {
         guard let completion = done.value else { throw ConnectionError("\(url): the stream ended before its last frame") }
         return completion
     }
-}
-
-final class ErrorBox: Sendable {
-    private let state = Mutex<(any KairosError)?>(nil)
-    func set(_ value: any KairosError) { state.withLock { $0 = value } }
-    var value: (any KairosError)? { state.withLock { $0 } }
 }

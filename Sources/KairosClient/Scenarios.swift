@@ -38,7 +38,13 @@ public enum ScenarioSource: Sendable, Equatable {
     }
 
     /// True for domain inputs, which are created through `POST /simulations/from-domain`.
-    var isDomain: Bool { sourceMembers.contains { $0.key == "domain" } }
+    var isDomain: Bool {
+        switch self {
+        case .domain: true
+        case .compiled(let json): json["domain"] != nil
+        case .catalog, .native: false
+        }
+    }
 
     /// The compiled request's own ticks, if it has them.
     var compiledTicks: Int? {

@@ -20,7 +20,7 @@ struct RunStreamController: Sendable {
     /// The server pings every `pingPeriod` and closes a session whose pong has not come back
     /// by the next ping (30 s; `ServerConfiguration.webSocketPingSeconds`).
     var pingPeriod: Duration = .seconds(30)
-    static var maxTicks: Int { 1_000_000 }
+    static var maxTicks: Int { SimulationLimits.maxStreamTicks }
     static var chunkTicks: Int { 1000 }
 
     /// The WebSocket context of a run stream.
