@@ -101,7 +101,7 @@ let package = Package(
         .testTarget(
             name: "KairosClientTests",
             dependencies: [
-                "KairosClient", "KairosAPI", "KairosEngine", "KairosRemote", "KairosScript",
+                "KairosClient", "KairosAPI", "KairosEngine", "KairosRemote", "KairosScript", "KairosTestSupport",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),

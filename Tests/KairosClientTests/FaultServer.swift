@@ -99,10 +99,15 @@ final class FaultServer: Sendable {
     var created: [String] { state.withLock { $0.created } }
 
     private func next(_ route: String, _ request: Request) -> Fault? {
+        take(route, Seen(method: request.method.rawValue, path: request.uri.path,
+                         idempotencyKey: request.headers[HTTPField.Name("Idempotency-Key")!],
+                         lastEventId: request.headers[HTTPField.Name("Last-Event-ID")!]))
+    }
+
+    /// Records `seen` and takes the next fault queued for `route`.
+    private func take(_ route: String, _ seen: Seen) -> Fault? {
         state.withLock { s in
-            s.seen.append(Seen(method: request.method.rawValue, path: request.uri.path,
-                               idempotencyKey: request.headers[HTTPField.Name("Idempotency-Key")!],
-                               lastEventId: request.headers[HTTPField.Name("Last-Event-ID")!]))
+            s.seen.append(seen)
             guard var list = s.faults[route], !list.isEmpty else { return nil }
             let fault = list.removeFirst()
             s.faults[route] = list
@@ -191,13 +196,7 @@ final class FaultServer: Sendable {
     private func streamRun(_ inbound: WebSocketInboundStream, _ outbound: WebSocketOutboundWriter) async throws {
         var messages = inbound.messages(maxSize: 1 << 20).makeAsyncIterator()
         guard case .text(let text)? = try await messages.next() else { return }
-        let fault = state.withLock { s -> Fault? in
-            s.seen.append(Seen(method: "GET", path: "/v1/simulations/run/stream", idempotencyKey: nil, lastEventId: nil))
-            guard var list = s.faults["stream"], !list.isEmpty else { return nil }
-            let f = list.removeFirst()
-            s.faults["stream"] = list
-            return f
-        }
+        let fault = take("stream", Seen(method: "GET", path: "/v1/simulations/run/stream", idempotencyKey: nil, lastEventId: nil))
         if case .status(_, let code, _) = fault {
             let envelope = APIErrorEnvelope(code: APIErrorCode(rawValue: code) ?? .internalError, message: "injected",
                                             details: APIErrorEnvelope.issuesDetails([ValidationIssue(path: "ticks", message: "injected")]),

@@ -4,6 +4,7 @@ import KairosEngine
 import KairosRemote
 import KairosScript
 import Synchronization
+import KairosTestSupport
 import Testing
 
 /// The script backend over the client, against the fault server.
@@ -17,12 +18,7 @@ import Testing
         return RunRequest(scenario: s, ticks: ticks, engine: nil)
     }
 
-    /// Blocking backend calls from a plain thread, as the interpreter makes them.
-    static func onThread<T: Sendable>(_ body: @escaping @Sendable () -> T) async -> T {
-        await withCheckedContinuation { continuation in
-            Thread.detachNewThread { continuation.resume(returning: body()) }
-        }
-    }
+    // Blocking backend calls are made from a plain thread (`offCooperativePool`), as the interpreter makes them.
 
     @Test func listRunsAreBoundedConcurrentAndInOrder() async throws {
         try await withFaultServer { server in
@@ -30,7 +26,7 @@ import Testing
             server.delayRuns(milliseconds: 20)
             let backend = RemoteBackend(client: try client(server, SleepLog()), maxInFlight: 3, progress: false)
             let requests = (0 ..< 12).map { Self.request(100 + 75 * $0) }
-            let results = await Self.onThread { backend.run(requests, cancellation: CancellationFlag()) }
+            let results = try await offCooperativePool { backend.run(requests, cancellation: CancellationFlag()) }
             let digests = results.map { (try? $0.get())?.trace.metadata.digest }
             let expected = requests.map { Trace.run($0.scenario.native, ticks: $0.ticks)?.metadata.digest }
             #expect(digests == expected)
@@ -47,7 +43,7 @@ import Testing
             let flag = CancellationFlag()
             let requests = (0 ..< 20).map { Self.request(100 + 40 * $0) }
             let started = ContinuousClock.now
-            let results = await Self.onThread {
+            let results = try await offCooperativePool {
                 DispatchQueue.global().asyncAfter(deadline: .now() + 0.1) { flag.cancel() }
                 return backend.run(requests, cancellation: flag)
             }
@@ -61,7 +57,7 @@ import Testing
     @Test func streamsAndErrorsReachScripts() async throws {
         try await withFaultServer { server in
             let backend = RemoteBackend(client: try client(server, SleepLog(), engineVersion: "0.9.0"), progress: false)
-            let result = await Self.onThread { backend.run([Self.request(500)], cancellation: CancellationFlag()) }
+            let result = try await offCooperativePool { backend.run([Self.request(500)], cancellation: CancellationFlag()) }
             guard case .failure(let error) = result[0] else {
                 Issue.record("expected a failure")
                 return
@@ -71,7 +67,7 @@ import Testing
 
             let streaming = RemoteBackend(client: try client(server, SleepLog()), progress: false)
             let request = Self.request(800, ticks: 1500)
-            let steps = await Self.onThread { () -> [TraceStep] in
+            let steps = try await offCooperativePool { () -> [TraceStep] in
                 var steps: [TraceStep] = []
                 guard let stream = try? streaming.stream(request) else { return [] }
                 while let s = try? stream.next() { steps.append(s) }

@@ -5,6 +5,7 @@ import KairosEngine
 import KairosRemote
 import KairosScript
 import Synchronization
+import KairosTestSupport
 import Testing
 
 /// The client and the remote script target against a real `kairos serve` (the CLI's keys,
@@ -21,9 +22,8 @@ import Testing
 
         init(tier: String = "enterprise", rateLimitMultiplier: Int = 100) throws {
             database = LiveServerTests.temporaryDatabase()
-            let output = try LiveServerTests.cli(["keys", "create", "--db", database, "--org", "acme", "--tier", tier,
-                                                  "--scopes", "simulation:read,simulation:write,org:read,usage:read"]).output
-            key = String(try #require(output.split(separator: "\n").last))
+            key = try LiveServerTests.createKey(database: database,
+                                                ["--tier", tier, "--scopes", "simulation:read,simulation:write,org:read,usage:read"])
             server = try LiveServerTests.ServerProcess(database: database,
                                                        arguments: ["--rate-limit-multiplier", String(rateLimitMultiplier)])
         }
@@ -35,14 +35,6 @@ import Testing
         deinit {
             server.stop()
             LiveServerTests.removeDatabase(database)
-        }
-    }
-
-    /// Runs blocking interpreter code on its own thread, so the remote backend's tasks never
-    /// wait for a pool thread this one holds.
-    static func onThread<T: Sendable>(_ body: @escaping @Sendable () -> T) async -> T {
-        await withCheckedContinuation { continuation in
-            Thread.detachNewThread { continuation.resume(returning: body()) }
         }
     }
 
@@ -122,10 +114,12 @@ import Testing
     }
 
     /// Output and digests of `source` on the embedded engine, or remotely at `url`.
-    static func runScript(_ source: String, name: String, remote url: String?, key: String) async
+    /// Blocking interpreter code runs off the cooperative pool, so the remote backend's tasks
+    /// never wait for a pool thread it holds.
+    static func runScript(_ source: String, name: String, remote url: String?, key: String) async throws
         -> (output: String, diagnostics: [String], digests: [String])
     {
-        await onThread {
+        try await offCooperativePool {
             let log = DigestLog()
             let out = CollectedOutput()
             let interpreter = Interpreter(output: out, backend: Recording(inner: EmbeddedBackend(), log: log))
@@ -153,8 +147,8 @@ import Testing
         for file in Self.examples {
             let source = try String(contentsOf: file, encoding: .utf8)
             let name = file.lastPathComponent
-            let embedded = await Self.runScript(source, name: name, remote: nil, key: live.key)
-            let remote = await Self.runScript(source, name: name, remote: live.url, key: live.key)
+            let embedded = try await Self.runScript(source, name: name, remote: nil, key: live.key)
+            let remote = try await Self.runScript(source, name: name, remote: live.url, key: live.key)
             #expect(embedded.diagnostics.isEmpty, "\(name): \(embedded.diagnostics)")
             #expect(remote.diagnostics.isEmpty, "\(name) remote: \(remote.diagnostics)")
             #expect(!embedded.digests.isEmpty, "\(name) ran nothing")

@@ -40,10 +40,7 @@ import Testing
         let record = try #require(try await base.find(id: "sim-1"))
         #expect(covered == record.logLength)
         // Exactly the record's events after the last one read, with the same ids and frames.
-        let log = try await base.log(simulationId: "sim-1", from: 0)
-        let lines = try SimulationDriver.replay(record, log: log)
-        let steps = try lines.split(separator: 0x0A).map { try #require(TraceStep(json: try JSONParser.parse(Array($0)))) }
-        let expected = SimulationEventLog.events(simulationId: "sim-1", log: log, steps: steps, after: next.lastId)
+        let expected = try await durableEvents(base, id: "sim-1", after: next.lastId)
         #expect(replayed.map(\.id) == expected.compactMap(\.id))
         #expect(replayed.map { String(buffer: $0.bytes) } == expected.map(\.serverSentEvent))
         #expect(replayed.first?.id.description == "3-0" && replayed.first?.kind == .status)

@@ -359,13 +359,20 @@ extension TestResponse {
         #expect(await store.count == 0)
     }
 
-    enum Storage: String, CaseIterable { case memory, sqlite }
+    enum Storage: String, CaseIterable {
+        case memory, sqlite
+
+        /// Repositories in memory, or in a SQLite database at `path`.
+        func open(path: String) throws -> ServerRepositories {
+            try ServerRepositories.open(self == .memory ? .memory : .sqlite(path: path))
+        }
+    }
 
     @Test(arguments: Storage.allCases)
     func fiftyRacingRequestsCreateOneSimulation(storage: Storage) async throws {
-        let path = FileManager.default.temporaryDirectory.appendingPathComponent("kairos-race-\(UUID().uuidString).db").path
-        defer { for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: path + suffix) } }
-        let repositories = storage == .memory ? try ServerRepositories.open(.memory) : try ServerRepositories.open(.sqlite(path: path))
+        let path = LiveServerTests.temporaryDatabase()
+        defer { LiveServerTests.removeDatabase(path) }
+        let repositories = try storage.open(path: path)
         let server = TestServer(repositories: repositories)
         let key = try await server.key()
         let responses = try await server.test { client in
@@ -420,8 +427,8 @@ extension TestResponse {
 
     /// A key a stopped process left executing answers a stored 500 from the next start on.
     @Test func keysLeftInFlightByAStoppedServerAnswer500() async throws {
-        let path = FileManager.default.temporaryDirectory.appendingPathComponent("kairos-abandoned-\(UUID().uuidString).db").path
-        defer { for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: path + suffix) } }
+        let path = LiveServerTests.temporaryDatabase()
+        defer { LiveServerTests.removeDatabase(path) }
         let repositories = try ServerRepositories.open(.sqlite(path: path))
         let issued = try await APIKeyIssuer(identities: repositories.identities)
             .create(organizationId: "acme", tier: .professional, scopes: [.simulationWrite])
@@ -441,8 +448,7 @@ extension TestResponse {
     @Test func replaySurvivesARestart() async throws {
         let db = LiveServerTests.temporaryDatabase()
         defer { LiveServerTests.removeDatabase(db) }
-        let key = String(try #require(try LiveServerTests.cli(["keys", "create", "--db", db, "--org", "acme"]).output
-            .split(separator: "\n").last))
+        let key = try LiveServerTests.createKey(database: db)
         var headers = LiveServerTests.keyed(key)
         headers[.idempotencyKey] = "survives-restart"
         var server = try LiveServerTests.ServerProcess(database: db)
@@ -465,9 +471,9 @@ extension TestResponse {
 @Suite struct UsageAndMetricsTests {
     @Test(arguments: IdempotencyTests.Storage.allCases)
     func usageCountsRealRequests(storage: IdempotencyTests.Storage) async throws {
-        let path = FileManager.default.temporaryDirectory.appendingPathComponent("kairos-usage-\(UUID().uuidString).db").path
-        defer { for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: path + suffix) } }
-        let repositories = storage == .memory ? try ServerRepositories.open(.memory) : try ServerRepositories.open(.sqlite(path: path))
+        let path = LiveServerTests.temporaryDatabase()
+        defer { LiveServerTests.removeDatabase(path) }
+        let repositories = try storage.open(path: path)
         let clock = ManualClock()
         let server = TestServer(repositories: repositories, environment: ServerEnvironment(now: clock.now))
         let key = try await server.key(org: "acme", tier: .enterprise, scopes: APIScope.allCases)
@@ -494,10 +500,8 @@ extension TestResponse {
             #expect(today?["requests"] == .object(["create": 4, "read": 2, "step": 2]))
             // Playback ticks count too (real time here: the scheduler plays 100 ticks a second at speed 10).
             _ = try await client.send(.put, "/v1/simulations/\(id)/time-control", key: key, body: #"{"action": "play", "speed": 10}"#)
-            var tick = 0
-            for _ in 0 ..< 200 where tick < 14 {
-                try await Task.sleep(for: .milliseconds(20))
-                tick = Int(try await client.send(.get, "/v1/simulations/\(id)", key: key).json["tick"]?.numberValue ?? 0)
+            _ = try await eventually(10) {
+                Int(try await client.send(.get, "/v1/simulations/\(id)", key: key).json["tick"]?.numberValue ?? 0) >= 14
             }
             let paused = try await client.send(.put, "/v1/simulations/\(id)/time-control", key: key, body: #"{"action": "pause"}"#)
             let final = Int(try paused.json["tick"]?.numberValue ?? 0)
@@ -543,9 +547,9 @@ extension TestResponse {
             _ = try await client.createSimulation(key: key)
             let today = UsageCalendar.day(milliseconds: ServerTime.nowMilliseconds())
             var stored: UsageDay?
-            for _ in 0 ..< 250 where stored?.simulationsCreated != 1 {
-                try await Task.sleep(for: .milliseconds(20))
+            _ = try await eventually(10) {
                 stored = try await repositories.simulations.usage(organizationId: "acme", fromDay: today - 1, toDay: today + 1).first
+                return stored?.simulationsCreated == 1
             }
             #expect(stored?.simulationsCreated == 1)
             #expect(stored?.requests[.create] == 1)

@@ -7,20 +7,20 @@ import NIOCore
 import Testing
 @testable import KairosServer
 
-/// A real server on a free port (in-memory repositories) with its live services.
+/// A real server on a free port (in-memory repositories) with its live services, at the
+/// tiers' own limits (multiplier 1).
 struct LiveTestServer {
-    let server = TestServer()
+    let server = TestServer(rateLimitMultiplier: 1)
     var heartbeatSeconds = 0.25
-    var rateLimitMultiplier = 1
     var webSocketPingSeconds = 30.0
 
     func run<T: Sendable>(_ body: @Sendable @escaping (_ port: Int, _ client: any TestClientProtocol, _ live: LiveServices) async throws -> T)
         async throws -> T
     {
         var configuration = ServerConfiguration(port: 0, storage: .memory, jwtSecret: server.jwtSecret, logLevel: .critical,
-                                                rateLimitMultiplier: rateLimitMultiplier, sseHeartbeatSeconds: heartbeatSeconds)
+                                                rateLimitMultiplier: server.rateLimitMultiplier, sseHeartbeatSeconds: heartbeatSeconds)
         configuration.webSocketPingSeconds = webSocketPingSeconds
-        let (app, live) = try await buildLiveApplication(configuration, repositories: server.repositories)
+        let (app, live) = try await buildLiveApplication(configuration, repositories: server.repositories, environment: server.environment)
         return try await app.test(.live) { client in try await body(try #require(client.port), client, live) }
     }
 }
@@ -28,16 +28,6 @@ struct LiveTestServer {
 /// `GET /v1/simulations/{id}/events` (seed 003) and playback through it.
 @Suite struct LiveEventsTests {
     static func keyHeader(_ key: String) -> [(String, String)] { [("X-Api-Key", key)] }
-
-    /// Polls `condition` every 20 ms for up to `seconds`.
-    static func eventually(_ seconds: Double = 5, _ condition: () async throws -> Bool) async throws -> Bool {
-        let deadline = ContinuousClock.now + .milliseconds(Int(seconds * 1000))
-        while ContinuousClock.now < deadline {
-            if try await condition() { return true }
-            try await Task.sleep(for: .milliseconds(20))
-        }
-        return try await condition()
-    }
 
     @Test func liveEventsCarryEveryTypeWithIdsAndHeartbeats() async throws {
         let live = LiveTestServer()
@@ -69,21 +59,11 @@ struct LiveTestServer {
                 let ids = events.compactMap { $0.id.flatMap(SimulationEventID.init) }
                 #expect(ids.count == events.count && ids == ids.sorted() && Set(ids).count == ids.count)
                 // Exactly the durable record's events (same ids, same data).
-                let durable = try await Self.durableEvents(live.server, id: id)
+                let durable = try await durableEvents(live.server.repositories.simulations, id: id)
                 #expect(events.map(\.id) == durable.map { $0.id?.description })
                 #expect(events.map(\.data) == durable.map { $0.data.map(SimulationEvent.compact) ?? "" })
             }
         }
-    }
-
-    /// Every event of the stored record, as the SSE endpoint derives it.
-    static func durableEvents(_ server: TestServer, id: String) async throws -> [SimulationEvent] {
-        let repository = server.repositories.simulations
-        let record = try #require(try await repository.find(id: id))
-        let log = try await repository.log(simulationId: id, from: 0)
-        let lines = try SimulationDriver.replay(record, log: log)
-        let steps = try lines.split(separator: 0x0A).map { try #require(TraceStep(json: try JSONParser.parse(Array($0)))) }
-        return SimulationEventLog.events(simulationId: id, log: log, steps: steps)
     }
 
     /// A browser's EventSource reconnecting with `Last-Event-ID`: every event after that id
@@ -100,7 +80,7 @@ struct LiveTestServer {
             _ = try await client.send(.put, "\(sim)/agent-policy", key: key, body: #"{"agentId": "regulator", "policy": {"gamma": 1}}"#)
             _ = try await client.send(.put, "\(sim)/time-control", key: key, body: #"{"action": "step"}"#)
             _ = try await client.send(.post, "\(sim)/step", key: key, body: #"{"ticks": 39}"#)
-            let before = try await Self.durableEvents(live.server, id: id)
+            let before = try await durableEvents(live.server.repositories.simulations, id: id)
             let cut = try #require(before[57].id)
 
             // 1. Reconnect after a stored event: the rest of the record, then live events.
@@ -111,7 +91,7 @@ struct LiveTestServer {
                 _ = try await client.send(.post, "\(sim)/step", key: key, body: #"{"ticks": 5}"#)
                 seen += try await stream.events { $0.event == "tick" && $0.id?.hasPrefix("104-") == true }.filter { $0.event != "heartbeat" }
             }
-            var all = try await Self.durableEvents(live.server, id: id)
+            var all = try await durableEvents(live.server.repositories.simulations, id: id)
             let expected = all.filter { $0.id! > cut }
             #expect(seen.map(\.id) == expected.map { $0.id?.description }, "everything after the id, exactly once")
             #expect(seen.map(\.data) == expected.map { $0.data.map(SimulationEvent.compact) ?? "" })
@@ -126,7 +106,7 @@ struct LiveTestServer {
                 _ = try await client.send(.put, "\(sim)/time-control", key: key, body: #"{"action": "pause"}"#)
                 var resumed: [ReceivedEvent] = []
                 try await SSEConnection.with(port: port, path: "\(sim)/events?lastEventId=\(lastSeen)", headers: Self.keyHeader(key)) { stream in
-                    all = try await Self.durableEvents(live.server, id: id)
+                    all = try await durableEvents(live.server.repositories.simulations, id: id)
                     let last = all.last?.id?.description
                     resumed = try await stream.events { $0.id == last }.filter { $0.event != "heartbeat" }
                 }
@@ -172,15 +152,14 @@ struct LiveTestServer {
     /// `Retry-After`; closing the first frees the slot at once (the heartbeat is 30 s here, so
     /// only noticing the closed connection can free it).
     @Test func concurrentStreamLimitAndPromptRelease() async throws {
-        var live = LiveTestServer()
-        live.heartbeatSeconds = 30
+        let live = LiveTestServer(heartbeatSeconds: 30)
         let key = try await live.server.key(tier: .community)
         try await live.run { port, client, services in
             let id = try await client.createSimulation(key: key)
             let path = "/v1/simulations/\(id)/events"
             try await SSEConnection.with(port: port, path: path, headers: Self.keyHeader(key)) { first in
                 #expect(first.status == 200)
-                #expect(try await Self.eventually { services.openEventStreams == 1 })
+                #expect(try await eventually { services.openEventStreams == 1 })
                 try await SSEConnection.with(port: port, path: path, headers: Self.keyHeader(key)) { second in
                     #expect(second.status == 429)
                     #expect(second.headers["retry-after"] != nil)
@@ -188,7 +167,7 @@ struct LiveTestServer {
                 }
             }
             let closedAt = ContinuousClock.now
-            #expect(try await Self.eventually(5) { services.openEventStreams == 0 }, "the slot is freed when the client leaves")
+            #expect(try await eventually(5) { services.openEventStreams == 0 }, "the slot is freed when the client leaves")
             #expect(ContinuousClock.now - closedAt < .seconds(5))
             try await SSEConnection.with(port: port, path: path, headers: Self.keyHeader(key)) { again in
                 #expect(again.status == 200)
@@ -200,8 +179,7 @@ struct LiveTestServer {
     /// per-minute rate limit. Reconnecting never uses up reads, and a stream opens even when
     /// the read window is spent; it still carries the read window's headers.
     @Test func streamsDoNotSpendThePerMinuteWindow() async throws {
-        var live = LiveTestServer()
-        live.heartbeatSeconds = 30
+        let live = LiveTestServer(heartbeatSeconds: 30)
         let key = try await live.server.key(tier: .community)
         try await live.run { port, client, services in
             let id = try await client.createSimulation(key: key)
@@ -213,7 +191,7 @@ struct LiveTestServer {
                     #expect(stream.headers["x-ratelimit-remaining"] == String(before))
                     #expect(stream.headers["x-ratelimit-limit"] == "120")
                 }
-                #expect(try await Self.eventually { services.openEventStreams == 0 })
+                #expect(try await eventually { services.openEventStreams == 0 })
             }
             let after = try await client.send(.get, "/v1/simulations/\(id)", key: key)
             #expect(after.intHeader("X-RateLimit-Remaining") == before - 1, "five streams opened, one read counted")
@@ -251,7 +229,7 @@ struct LiveTestServer {
                 #expect(error.json?["code"] == "VALIDATION_ERROR")
                 #expect(events.last?.json?["status"] == "paused")
             }
-            #expect(try await Self.eventually { services.playingSimulations == 0 })
+            #expect(try await eventually { services.playingSimulations == 0 })
             let state = try await client.send(.get, sim, key: key)
             #expect(try state.json["status"] == "paused")
         }
@@ -284,7 +262,7 @@ struct LiveTestServer {
                 // Generous: the machine is shared (parallel tests, other builds).
                 #expect(tick >= 0.5 * 100 * (least - 0.3), "keeps up with 100 ticks/s (\(tick) in at least \(least) s)")
             }
-            #expect(try await Self.eventually { services.playingSimulations == 0 })
+            #expect(try await eventually { services.playingSimulations == 0 })
         }
     }
 }

@@ -24,6 +24,11 @@ import Glibc
         return (result.status, result.stdout)
     }
 
+    /// `kairos keys create --db DATABASE --org acme EXTRA…`: the key (alone on the last line).
+    static func createKey(database: String, _ extra: [String] = []) throws -> String {
+        String(try #require(try cli(["keys", "create", "--db", database, "--org", "acme"] + extra).output.split(separator: "\n").last))
+    }
+
     /// A running `kairos serve` on a free port.
     final class ServerProcess: @unchecked Sendable {
         let process: Process
@@ -119,7 +124,7 @@ import Glibc
     @Test func killNineLosesNothing() async throws {
         let db = Self.temporaryDatabase()
         defer { Self.removeDatabase(db) }
-        let key = String(try #require(try Self.cli(["keys", "create", "--db", db, "--org", "acme"]).output.split(separator: "\n").last))
+        let key = try Self.createKey(database: db)
         let auth = Self.keyed(key)
 
         var server = try ServerProcess(database: db)
@@ -161,7 +166,7 @@ import Glibc
     @Test func playbackResumesAfterKillNine() async throws {
         let db = Self.temporaryDatabase()
         defer { Self.removeDatabase(db) }
-        let key = String(try #require(try Self.cli(["keys", "create", "--db", db, "--org", "acme"]).output.split(separator: "\n").last))
+        let key = try Self.createKey(database: db)
         let auth = Self.keyed(key)
         var server = try ServerProcess(database: db)
         let created = try await Self.request(server.port, .post, "/v1/simulations", headers: auth,
@@ -200,7 +205,7 @@ import Glibc
         let db = Self.temporaryDatabase()
         defer { Self.removeDatabase(db) }
         let secret = "live-test-secret-0123456789abcdefghijkl"
-        let key = String(try #require(try Self.cli(["keys", "create", "--db", db, "--org", "acme"]).output.split(separator: "\n").last))
+        let key = try Self.createKey(database: db)
         let server = try ServerProcess(database: db, environment: ["KAIROS_JWT_SECRET": secret])
         defer { server.stop() }
         var headers = Self.keyed(key)

@@ -42,8 +42,7 @@ struct LiveStreamingHeavyTests {
         let python = try #require(Self.python)
         let db = LiveServerTests.temporaryDatabase()
         defer { LiveServerTests.removeDatabase(db) }
-        let key = String(try #require(try LiveServerTests.cli(["keys", "create", "--db", db, "--org", "acme"]).output
-            .split(separator: "\n").last))
+        let key = try LiveServerTests.createKey(database: db)
         let server = try LiveServerTests.ServerProcess(database: db)
         defer { server.stop() }
         let auth = LiveServerTests.keyed(key)

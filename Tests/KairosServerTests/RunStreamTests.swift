@@ -15,8 +15,9 @@ import Testing
         var close: WebSocketCloseFrame?
     }
 
-    /// Connects with `key`, sends `first`, collects every text frame until the server closes.
-    static func stream(port: Int, key: String?, first: String) async throws -> Received {
+    /// Connects with `key`, sends `first`, collects every text frame until the server closes;
+    /// with `pauseEvery`, a slow reader that sleeps 150 ms after every that many messages.
+    static func stream(port: Int, key: String?, first: String, pauseEvery: Int? = nil) async throws -> Received {
         var headers = HTTPFields()
         if let key { headers[HTTPField.Name("X-Api-Key")!] = key }
         let frames = FrameBox()
@@ -26,8 +27,11 @@ import Testing
             logger: Logger(label: "ws-test")
         ) { inbound, outbound, _ in
             try await outbound.write(.text(first))
+            var count = 0
             for try await message in inbound.messages(maxSize: 1 << 20) {
                 if case .text(let text) = message { frames.append(text) }
+                count += 1
+                if let pauseEvery, count % pauseEvery == 0 { try await Task.sleep(for: .milliseconds(150)) }
             }
         }
         return Received(frames: frames.all, close: close)
@@ -133,33 +137,18 @@ import Testing
     /// the run request, so the client's pongs arrive (with unread pongs the automatic ping
     /// closed every stream after two periods — 60 s in production, cutting 10^6-tick runs).
     @Test func longSessionsSurviveThePings() async throws {
-        var live = LiveTestServer()
-        live.webSocketPingSeconds = 1
+        let live = LiveTestServer(webSocketPingSeconds: 1)
         let key = try await live.server.key()
         try await live.run { port, _, _ in
-            var headers = HTTPFields()
-            headers[HTTPField.Name("X-Api-Key")!] = key
-            let frames = FrameBox()
             let started = ContinuousClock.now
-            let close = try await WebSocketClient.connect(
-                url: "ws://127.0.0.1:\(port)/v1/simulations/run/stream",
-                configuration: .init(maxFrameSize: 1 << 20, additionalHeaders: headers),
-                logger: Logger(label: "ws-test")
-            ) { inbound, outbound, _ in
-                try await outbound.write(.text(#"{"scenarioId": "capability-divergence", "ticks": 3000}"#))
-                var count = 0
-                for try await message in inbound.messages(maxSize: 1 << 20) {
-                    if case .text(let text) = message { frames.append(text) }
-                    count += 1
-                    // A slow reader: the session lasts over four ping periods.
-                    if count % 100 == 0 { try await Task.sleep(for: .milliseconds(150)) }
-                }
-            }
+            // A slow reader: the session lasts over four ping periods.
+            let received = try await Self.stream(port: port, key: key, first: #"{"scenarioId": "capability-divergence", "ticks": 3000}"#,
+                                                 pauseEvery: 100)
             #expect(ContinuousClock.now - started > .seconds(4))
-            #expect(frames.all.count == 3001)
-            let done = try JSONParser.parse(Array(try #require(frames.all.last).utf8))
+            #expect(received.frames.count == 3001)
+            let done = try JSONParser.parse(Array(try #require(received.frames.last).utf8))
             #expect(done["digest"]?.stringValue == (try engineDigest(scenarioId: "capability-divergence", ticks: 3000)))
-            #expect(close?.closeCode == .normalClosure)
+            #expect(received.close?.closeCode == .normalClosure)
         }
     }
 }

@@ -92,3 +92,23 @@ func sha256Hex(_ bytes: [UInt8]) -> String {
     return d.finalize()
 }
 
+/// Polls `condition` every 20 ms for up to `seconds`; whether it came true.
+func eventually(_ seconds: Double = 5, _ condition: () async throws -> Bool) async throws -> Bool {
+    let deadline = ContinuousClock.now + .milliseconds(Int(seconds * 1000))
+    while ContinuousClock.now < deadline {
+        if try await condition() { return true }
+        try await Task.sleep(for: .milliseconds(20))
+    }
+    return try await condition()
+}
+
+/// Every event of the stored record after `after` (all with nil), as the SSE endpoint derives it.
+func durableEvents(_ repository: any SimulationRepository, id: String, after: SimulationEventID? = nil) async throws
+    -> [SimulationEvent]
+{
+    let record = try #require(try await repository.find(id: id))
+    let log = try await repository.log(simulationId: id, from: 0)
+    let lines = try SimulationDriver.replay(record, log: log)
+    let steps = try lines.split(separator: 0x0A).map { try #require(TraceStep(json: try JSONParser.parse(Array($0)))) }
+    return SimulationEventLog.events(simulationId: id, log: log, steps: steps, after: after)
+}
