@@ -201,10 +201,10 @@ public final class REPL {
                 output.write("\(name): \(value.typeName) = \(Self.oneLine(value.repr))\n")
             }
         case .targetEmbedded:
-            evaluate("use embedded", fileName: "<:target>", showValue: false)
+            interpreter.use(.embedded)
             output.write("target: \(targetText)\n")
         case .targetRemote(let url):
-            evaluate("use remote \(Self.quoted(url))", fileName: "<:target>", showValue: false)
+            interpreter.use(.remote(url))
             output.write("target: \(targetText)\n")
         case .engine(let version):
             evaluate("use engine \(Self.quoted(version))", fileName: "<:engine>", showValue: false)

@@ -64,7 +64,7 @@ public final class RemoteBackend: SimulationBackend, Sendable {
         let reporter = progress && requests.count > Self.progressThreshold ? ProgressLine(total: requests.count) : nil
         defer { reporter?.finish() }
         let outcome: [Result<TraceValue, BackendError>]? = try? runBlocking { [self] in
-            await withCancellation(cancellation) {
+            try await withCancellation(cancellation) {
                 await self.runAll(requests, reporter: reporter)
             }
         }
@@ -100,7 +100,7 @@ public final class RemoteBackend: SimulationBackend, Sendable {
             if request.ticks <= SimulationLimits.maxTicksPerRequest {
                 trace = try await client.run(scenario: source, ticks: request.ticks)
             } else {
-                trace = try await collect(source, ticks: request.ticks)
+                trace = try await collect(request, source: source)
             }
             return .success(TraceValue(trace: trace, summary: trace.summary, name: request.scenario.name))
         } catch {
@@ -110,19 +110,18 @@ public final class RemoteBackend: SimulationBackend, Sendable {
 
     /// A long run gathered from the WebSocket stream; the initial state is the scenario's
     /// own (the engine computes none before the first step).
-    func collect(_ source: ScenarioSource, ticks: Int) async throws -> Trace {
-        guard case .compiled(let json) = source, let parsed = try? ScenarioRequest.parse(json, maxTicks: nil),
-              let version = parsed.engineVersion ?? client.engineVersion.flatMap(EngineVersion.init) ?? Optional(EngineRegistry.latest),
-              let initial = EngineRegistry.start(parsed.scenario, version: version)?.snapshot() else {
-            throw BackendError("the scenario cannot be run with engine \(client.engineVersion ?? EngineRegistry.latest.description) here")
+    func collect(_ request: RunRequest, source: ScenarioSource) async throws -> Trace {
+        let version = request.engine ?? client.engineVersion.flatMap(EngineVersion.init) ?? EngineRegistry.latest
+        guard let initial = EngineRegistry.start(request.scenario.native, version: version)?.snapshot() else {
+            throw BackendError("the scenario cannot be run with engine \(version) here")
         }
-        var iterator = try client.streamRun(scenario: source, ticks: ticks).makeAsyncIterator()
+        var iterator = try client.streamRun(scenario: source, ticks: request.ticks).makeAsyncIterator()
         var steps: [TraceStep] = []
-        steps.reserveCapacity(ticks)
+        steps.reserveCapacity(request.ticks)
         while let step = try await iterator.next() { steps.append(step) }
         guard let done = iterator.completion else { throw ConnectionError("the stream ended without its digest") }
         return Trace(metadata: TraceMetadata(simulationId: done.simulationId, scenarioId: nil, engineVersion: version,
-                                             seed: parsed.scenario.seed, ticks: steps.count, digest: done.digest),
+                                             seed: request.scenario.seed, ticks: steps.count, digest: done.digest),
                      initialState: initial, steps: steps)
     }
 
@@ -187,8 +186,8 @@ public final class RemoteBackend: SimulationBackend, Sendable {
 }
 
 /// Runs `body`, cancelling it when `flag` is raised (checked every 20 ms).
-func withCancellation<T: Sendable>(_ flag: CancellationFlag, _ body: @escaping @Sendable () async -> T) async -> T {
-    let work = Task { await body() }
+func withCancellation<T: Sendable>(_ flag: CancellationFlag, _ body: @escaping @Sendable () async throws -> T) async throws -> T {
+    let work = Task { try await body() }
     let watcher = Task {
         while !Task.isCancelled {
             if flag.isCancelled {
@@ -198,9 +197,8 @@ func withCancellation<T: Sendable>(_ flag: CancellationFlag, _ body: @escaping @
             try? await Task.sleep(nanoseconds: 20_000_000)
         }
     }
-    let result = await work.value
-    watcher.cancel()
-    return result
+    defer { watcher.cancel() }
+    return try await work.value
 }
 
 /// `run 12/51` on stderr, rewritten in place, erased when done.
@@ -224,10 +222,7 @@ final class ProgressLine: Sendable {
 
     func finish() { write("\r\u{1B}[K") }
 
-    private func write(_ text: String) {
-        let bytes = Array(text.utf8)
-        bytes.withUnsafeBytes { raw in _ = Glibc.write(STDERR_FILENO, raw.baseAddress, raw.count) }
-    }
+    private func write(_ text: String) { _ = FileDescriptorOutput.writeAll(STDERR_FILENO, text) }
 }
 
 /// Pulls a WebSocket stream from synchronous code, a batch of steps per wait.
@@ -350,17 +345,12 @@ public enum RemoteWatch {
                              deliver: @escaping @Sendable (SimulationEvent) -> Void) throws(BackendError) {
         do {
             try runBlocking {
-                try await withCancellation(cancellation) { () async -> Result<Void, any Error> in
-                    do {
-                        for try await event in client.events(simulationId: simulationId) {
-                            if let id = event.id, id.tick < tick { continue }
-                            deliver(event)
-                        }
-                        return .success(())
-                    } catch {
-                        return .failure(error)
+                try await withCancellation(cancellation) {
+                    for try await event in client.events(simulationId: simulationId) {
+                        if let id = event.id, id.tick < tick { continue }
+                        deliver(event)
                     }
-                }.get()
+                }
             }
         } catch {
             if cancellation.isCancelled || error is CancellationError { return }
@@ -374,7 +364,7 @@ public enum RemoteWatch {
         let at = event.id.map { "\($0.tick)" } ?? "?"
         func number(_ v: JSONValue?, _ places: Int = 4) -> String {
             guard let n = v?.numberValue else { return "?" }
-            return String(format: "%.\(places)f", n)
+            return formatFixed(n, places)
         }
         switch event.kind {
         case .tick:

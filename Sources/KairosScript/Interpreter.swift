@@ -66,6 +66,9 @@ public final class Interpreter {
     /// the `kairos` executable); when nil, remote runs answer "remote target not available yet".
     public var remoteBackend: (@Sendable (String) -> (any SimulationBackend)?)?
     public private(set) var target: RunTarget = .embedded
+
+    /// What `use embedded` / `use remote "URL"` do, for `kairos run --remote` and the REPL's `:target`.
+    public func use(_ target: RunTarget) { self.target = target }
     /// `use engine "1.0.0"`; nil runs the latest.
     public private(set) var engine: EngineVersion?
 

@@ -34,11 +34,7 @@ struct Run: ParsableCommand {
         let interpreter = Interpreter(output: output)
         interpreter.remoteBackend = RemoteBackend.factory()
         interpreter.define("args", .list(arguments.map { .string($0) }))
-        if let remote {
-            let quoted = "\"" + remote.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"") + "\""
-            let set = interpreter.evaluate(source: "use remote \(quoted)", fileName: "<--remote>")
-            if !set.diagnostics.isEmpty { CLI.fail("--remote: \(set.diagnostics.map(\.message).joined(separator: "; "))", code: 2) }
-        }
+        if let remote { interpreter.use(.remote(remote)) }
         let stopOnInterrupt = InterruptHandler(interpreter.cancellation)
         let result = interpreter.evaluate(source: script.text, fileName: script.name)
         output.flush()

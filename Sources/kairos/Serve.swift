@@ -44,8 +44,8 @@ struct Serve: AsyncParsableCommand {
         guard (1 ... 1_000_000).contains(rateLimitMultiplier) else {
             throw ValidationError("--rate-limit-multiplier must be between 1 and 1000000")
         }
-        if let text = ProcessInfo.processInfo.environment["KAIROS_SSE_HEARTBEAT_SECONDS"],
-           ServerConfiguration.heartbeatSeconds(environment: ["KAIROS_SSE_HEARTBEAT_SECONDS": text]) == nil {
+        let environment = ProcessInfo.processInfo.environment
+        if environment["KAIROS_SSE_HEARTBEAT_SECONDS"] != nil, ServerConfiguration.heartbeatSeconds(environment: environment) == nil {
             throw ValidationError("KAIROS_SSE_HEARTBEAT_SECONDS must be a number of seconds in (0, 3600]")
         }
         if databaseURL != nil || ProcessInfo.processInfo.environment["KAIROS_DATABASE_URL"] != nil {
@@ -63,14 +63,17 @@ struct Serve: AsyncParsableCommand {
             json ? JSONLogHandler(label: label) : StreamLogHandler.standardError(label: label)
         }
         let secret = ProcessInfo.processInfo.environment["KAIROS_JWT_SECRET"].flatMap { $0.isEmpty ? nil : $0 }
-        let configuration = ServerConfiguration(
+        var configuration = ServerConfiguration(
             host: host, port: port, storage: .sqlite(path: db), jwtSecret: secret,
             logLevel: Logger.Level(rawValue: logLevel) ?? .info, rateLimitMultiplier: rateLimitMultiplier,
-            metricsEnabled: !noMetrics,
-            sseHeartbeatSeconds: ServerConfiguration.heartbeatSeconds(environment: ProcessInfo.processInfo.environment) ?? 30)
+            metricsEnabled: !noMetrics)
+        if let seconds = ServerConfiguration.heartbeatSeconds(environment: ProcessInfo.processInfo.environment) {
+            configuration.sseHeartbeatSeconds = seconds
+        }
+        let host = configuration.host
         let app = try await buildApplication(configuration) { port in
             // One line on stdout for scripts and the live-server tests.
-            CLI.writeStdout(Array("kairos serve: listening on http://\(configuration.host):\(port)\n".utf8))
+            CLI.writeStdout(Array("kairos serve: listening on http://\(host):\(port)\n".utf8))
         }
         try await app.runService()
     }

@@ -13,14 +13,14 @@ import argparse
 import asyncio
 import json
 import os
-import re
 import resource
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
 import urllib.request
+
+from kairos_server import create_key, peak_rss_kib, start_server
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -32,14 +32,6 @@ def http(base, method, path, key, body=None):
         req.add_header("Content-Type", "application/json")
     with urllib.request.urlopen(req, timeout=30) as r:
         return json.loads(r.read())
-
-
-def peak_rss_kib(pid):
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1])
-    return 0
 
 
 class Client:
@@ -140,14 +132,10 @@ def main():
     resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))  # the server inherits it
     work = tempfile.mkdtemp(prefix="kairos-sse-load-")
     db = os.path.join(work, "kairos.db")
-    out = subprocess.run([args.binary, "keys", "create", "--db", db, "--org", "load", "--tier", "professional",
-                          "--scopes", "simulation:read,simulation:write"], check=True, capture_output=True, text=True).stdout
-    key = out.strip().splitlines()[-1]
+    key = create_key(args.binary, db, "--org", "load", "--tier", "professional", "--scopes", "simulation:read,simulation:write")
     multiplier = max(1, (args.clients + 4) // 5)
-    server = subprocess.Popen([args.binary, "serve", "--db", db, "--port", "0", "--log-level", "warning",
-                               "--rate-limit-multiplier", str(multiplier)], stdout=subprocess.PIPE, text=True)
+    server, port = start_server(args.binary, db, "--rate-limit-multiplier", str(multiplier))
     try:
-        port = int(re.search(r"http://127\.0\.0\.1:(\d+)", server.stdout.readline()).group(1))
         base = f"http://127.0.0.1:{port}"
         sim = "/v1/simulations/" + http(base, "POST", "/v1/simulations", key, {"scenarioId": "capability-divergence"})["id"]
         ok = asyncio.run(main_async(args, base, port, key, sim, server.pid))
