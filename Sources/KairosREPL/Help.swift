@@ -5,6 +5,9 @@ enum Help {
     static let builtinNames: Set<String> = [
         "print", "len", "range", "sum", "mean", "min", "max", "abs", "round", "floor", "ceil", "sqrt", "map", "filter",
         "sort", "keys", "str", "json", "table", "plot", "save", "load", "assert",
+        // Analysis (language 1.1)
+        "median", "quantile", "stdev", "variance", "ci", "number", "grid", "type", "pow", "exp", "log", "split", "join",
+        "format", "group", "tipping", "diff",
     ]
 
     static let topics: [String: String] = [

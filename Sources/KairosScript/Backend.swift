@@ -65,7 +65,13 @@ public protocol WatchableSimulation: AnyObject {
 
 /// The in-process engine.
 public struct EmbeddedBackend: SimulationBackend {
-    public init() {}
+    /// Whether a list of runs draws a progress line on standard error (`SweepProgress`).
+    public let progress: Bool
+
+    /// Lists of more than this many runs show progress (after half a second).
+    public static let progressThreshold = 4
+
+    public init(progress: Bool = SweepProgress.enabled()) { self.progress = progress }
 
     static func simulation(_ request: RunRequest) throws(BackendError) -> any Simulation {
         let scenario = request.scenario.native
@@ -109,8 +115,13 @@ public struct EmbeddedBackend: SimulationBackend {
     public func run(_ requests: [RunRequest], cancellation: CancellationFlag) -> [Result<TraceValue, BackendError>] {
         if requests.count == 1 { return [Self.runOne(requests[0], cancellation: cancellation)] }
         let results = ResultSlots<Result<TraceValue, BackendError>>(count: requests.count)
+        let reporter = progress && requests.count > Self.progressThreshold ? SweepProgress(total: requests.count) : nil
+        defer { reporter?.finish() }
         DispatchQueue.concurrentPerform(iterations: requests.count) { i in
+            // After Ctrl-C the remaining runs end at once.
+            guard !cancellation.isCancelled else { return }
             results.set(i, Self.runOne(requests[i], cancellation: cancellation))
+            reporter?.advance()
         }
         return results.values.map { $0 ?? .failure(.cancelled) }
     }

@@ -5,7 +5,7 @@ enum Builtins {
     static let names = [
         "print", "len", "range", "sum", "mean", "min", "max", "abs", "round", "floor", "ceil", "sqrt", "map", "filter",
         "sort", "keys", "str", "json", "table", "plot", "save", "load", "assert", "catalog",
-    ]
+    ] + AnalysisBuiltins.names
 }
 
 extension Interpreter {
@@ -132,17 +132,7 @@ extension Interpreter {
             emit(try TextRendering.table(args[0], at: site.arg(0)) + "\n")
             return .null
         case "plot":
-            try arity(1 ... 2)
-            let series: [Double]
-            var title = args.count == 2 ? try str(1) : nil
-            if case .trace(let t) = args[0] {
-                series = t.stabilitySeries
-                title = title ?? "stability · \(t.name ?? "trace") · \(t.trace.steps.count) ticks"
-            } else {
-                series = try numbers(args[0], 0)
-            }
-            emit(TextRendering.plot(series, title: title) + "\n")
-            return .null
+            return try plotBuiltin(args, site)
         case "save":
             try arity(2 ... 2)
             try TraceFiles.save(args[0], to: try str(1), interpreter: self, at: site)
@@ -169,6 +159,7 @@ extension Interpreter {
             }
             return .scenario(ScenarioValue(catalog: entry))
         default:
+            if let v = try callAnalysisBuiltin(name, args, site) { return v }
             throw RuntimeError("unknown built-in '\(name)'", at: site.calleeRange, id: "unknown-name")
         }
     }
@@ -228,6 +219,7 @@ extension Interpreter {
         case .step(let s): return s.jsonValue
         case .scenario(let s): return s.requestJSON(form: .automatic) ?? .null
         case .simulation(let h): return h.traceValue().trace.jsonValue
+        case .plot(let p): return p.jsonValue
         case .function, .builtin, .method, .stream:
             throw RuntimeError("a \(v.typeName) has no JSON form", at: range, id: "type-error")
         }

@@ -234,6 +234,9 @@ extension Interpreter {
             if TraceValue.methods.contains(name) { return .method(BoundMethod(receiver: v, name: name)) }
             guard let p = t.property(name) else { throw missing(TraceValue.members) }
             return p
+        case .plot(let p):
+            guard let v = p.property(name) else { throw missing(PlotValue.members) }
+            return v
         case .step(let s):
             if name == "agent" { return .method(BoundMethod(receiver: v, name: name)) }
             guard let p = StepMembers.property(s, name) else { throw missing(StepMembers.names) }
@@ -298,7 +301,11 @@ extension Interpreter {
         let scope = Environment(parent: f.closure)
         for (p, a) in zip(f.params, args) { scope.define(p, a) }
         if f.isScenario, case .block(let body) = f.body {
-            return .scenario(try buildScenario(name: f.name, body: body, env: scope, range: site.range))
+            var scenario = try buildScenario(name: f.name, body: body, env: scope, range: site.range)
+            scenario.params = .object(zip(f.params, args).compactMap { p, a in
+                (try? jsonValue(a, site.range)).map { JSONMember(key: p, value: $0) }
+            })
+            return .scenario(scenario)
         }
         switch f.body {
         case .expression(let e):
@@ -355,9 +362,9 @@ extension Interpreter {
         }
         let results = try backend(at: range).run(requests, cancellation: cancellation)
         var traces: [Value] = []
-        for r in results {
+        for (r, request) in zip(results, requests) {
             switch r {
-            case .success(let t): traces.append(.trace(t))
+            case .success(let t): traces.append(.trace(t.withParams(request.scenario.params)))
             case .failure(let e):
                 if e == .cancelled { throw RuntimeError("interrupted", at: range, id: "interrupted") }
                 throw RuntimeError(e.message, at: range, hint: e.hint)

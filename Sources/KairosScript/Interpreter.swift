@@ -202,6 +202,7 @@ public final class Interpreter {
         case .simulation: SimulationHandle.members
         case .record(let r): r.keys
         case .scenario: ScenarioMembers.names
+        case .plot: PlotValue.members
         default: []
         }
     }

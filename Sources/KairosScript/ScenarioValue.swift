@@ -33,6 +33,8 @@ public struct ScenarioValue: Sendable, Equatable, CustomStringConvertible {
     public var entities: [Entity] = []
     public var events: [ScheduledEvent] = []
     public var settings: Settings?
+    /// The arguments it was built with, when a scenario function built it (`t.params`).
+    public var params: JSONValue?
 
     public init(name: String) { self.name = name }
 

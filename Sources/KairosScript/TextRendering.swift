@@ -5,6 +5,7 @@ enum TextRendering {
     /// Aligned columns: a list of records (a header from their keys) or a list of lists.
     /// Numbers are right-aligned, everything else left-aligned.
     static func table(_ v: Value, at range: SourceRange) throws(RuntimeError) -> String {
+        if case .trace(let t) = v { return try traceTable(t, at: range) }
         guard case .list(let rows) = v else {
             throw RuntimeError("table takes a list of records or a list of lists, got \(v.typeName)", at: range, id: "type-error")
         }
@@ -27,10 +28,24 @@ enum TextRendering {
         let columns = max(header.count, cells.map(\.count).max() ?? 0)
         var widths = Array(repeating: 0, count: columns)
         var numeric = Array(repeating: true, count: columns)
+        // Numbers align on the decimal point: each column shows the decimals its most
+        // precise number needs (at most 6), every number of the column with that many.
+        var decimals = Array(repeating: 0, count: columns)
+        for row in cells {
+            for (c, cell) in row.enumerated() {
+                guard let cell else { continue }
+                switch cell {
+                case .number(let n): decimals[c] = max(decimals[c], decimalPlaces(n))
+                case .null: break
+                default: numeric[c] = false
+                }
+            }
+        }
         let texts = cells.map { row in
             (0 ..< columns).map { c -> String in
                 guard c < row.count, let value = row[c] else { return "" }
-                if case .number = value {} else { numeric[c] = false }
+                if numeric[c], case .number(let n) = value, n.isFinite { return formatFixed(n, decimals[c]) }
+                if numeric[c], case .null = value { return "-" }
                 return value.displayText
             }
         }
@@ -50,6 +65,32 @@ enum TextRendering {
             lines.append(widths.map { String(repeating: "-", count: $0) }.joined(separator: "  "))
         }
         for row in texts { lines.append(line(row, alignRight: numeric)) }
+        return lines.joined(separator: "\n")
+    }
+
+    /// The decimals a number needs, up to 6 (`0.25` → 2, `3` → 0, `1e-9` → 6).
+    static func decimalPlaces(_ n: Double) -> Int {
+        guard n.isFinite else { return 0 }
+        for d in 0 ..< 6 where Double(formatFixed(n, d)) == n { return d }
+        return 6
+    }
+
+    /// `table(t)`: a trace's steps, the first 10 and the last 5 of a long one.
+    static func traceTable(_ t: TraceValue, at range: SourceRange) throws(RuntimeError) -> String {
+        let steps = t.trace.steps
+        func row(_ s: TraceStep) -> Value {
+            .record(Record([
+                ("tick", .number(Double(s.tick))), ("move", .string(s.move)), ("stability", .number(Double(formatFixed(s.state.stability, 4)) ?? 0)),
+                ("phase", .string(s.state.phase.rawValue)), ("basin", .number(Double(s.state.basin))),
+                ("pressure", .number(Double(formatFixed(s.state.pressure, 4)) ?? 0)),
+                ("warning", .string(s.warning?.level.rawValue ?? "")), ("loss", .string(s.loss.map { formatFixed($0.magnitude, 4) } ?? "")),
+            ]))
+        }
+        guard steps.count > 20 else { return try table(.list(steps.map(row)), at: range) }
+        let head = steps.prefix(10).map(row), tail = steps.suffix(5).map(row)
+        let text = try table(.list(head + tail), at: range)
+        var lines = text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        lines.insert("… \(steps.count - 15) more steps …", at: 12)
         return lines.joined(separator: "\n")
     }
 

@@ -11,13 +11,13 @@ import KairosEngine
 /// digest), CSV (one row a step, or one row a record), or JSON (`{metadata, initialState,
 /// steps}`, or any value), chosen by the file's extension.
 enum TraceFiles {
-    enum Format: String { case ndjson, csv, json }
+    enum Format: String { case ndjson, csv, json, svg }
 
     static func format(_ path: String, at range: SourceRange) throws(RuntimeError) -> Format {
         let ext = path.split(separator: ".").last.map { String($0).lowercased() } ?? ""
         guard path.contains("."), let f = Format(rawValue: ext) else {
             throw RuntimeError("cannot tell the format of \(quote(path))", at: range, id: "file-format",
-                               hint: "use a .ndjson, .csv or .json file name")
+                               hint: "use a .ndjson, .csv, .json (or, for a plot, .svg) file name")
         }
         return f
     }
@@ -31,7 +31,18 @@ enum TraceFiles {
         default: trace = nil
         }
         var bytes: [UInt8] = []
+        if case .plot(let p) = v {
+            guard format == .svg || format == .json else {
+                throw RuntimeError("a plot is saved as .svg (or .json)", at: site.arg(1), id: "file-format")
+            }
+            if format == .svg { bytes = Array(SVGRendering.render(p).utf8) }
+        } else if format == .svg {
+            throw RuntimeError("save as .svg takes a plot, got \(v.typeName)", at: site.arg(0), id: "type-error",
+                               hint: "save(plot(…), \"fig.svg\")")
+        }
         switch (format, trace) {
+        case (.svg, _):
+            break
         case (.ndjson, let t?):
             var w = CanonicalJSONWriter(capacity: 1 << 16)
             for s in t.trace.steps {
@@ -70,8 +81,16 @@ enum TraceFiles {
         }
     }
 
+    /// One CSV cell as pandas' `read_csv` reads it back: numbers in shortest round-trip form,
+    /// `true`/`false`, null as an empty cell (NaN), lists and records as JSON text.
     static func csvField(_ v: Value) -> String {
-        let text = v.displayText
+        let text: String
+        switch v {
+        case .null: return ""
+        case .number(let n): text = n.isNaN ? "" : formatNumber(n)
+        case .list, .record: text = Interpreter.plainJSON(v).map(CanonicalJSON.string) ?? v.repr
+        default: text = v.displayText
+        }
         guard text.contains(",") || text.contains("\"") || text.contains("\n") else { return text }
         return "\"" + text.replacing("\"", with: "\"\"") + "\""
     }
@@ -100,6 +119,8 @@ enum TraceFiles {
             throw RuntimeError("cannot read \(quote(path))", at: range, id: "io-error")
         }
         switch format {
+        case .svg:
+            throw RuntimeError("load reads .ndjson, .csv and .json files, not .svg", at: range, id: "file-format")
         case .ndjson:
             var steps: [TraceStep] = []
             var values: [Value] = []

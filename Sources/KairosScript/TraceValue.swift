@@ -7,17 +7,28 @@ public final class TraceValue: Sendable {
     public let summary: TraceSummary
     /// The scenario it ran, when known.
     public let name: String?
+    /// The arguments of the scenario function that built it (`sweep(cap, seed)` →
+    /// `{cap: 550, seed: 3}`), for `t.params` and `group(traces, "cap")`.
+    public let params: JSONValue?
 
-    public init(trace: Trace, summary: TraceSummary, name: String?) {
+    public init(trace: Trace, summary: TraceSummary, name: String?, params: JSONValue? = nil) {
         self.trace = trace
         self.summary = summary
         self.name = name
+        self.params = params
     }
+
+    /// The same run with the scenario's parameters attached.
+    func withParams(_ params: JSONValue?) -> TraceValue {
+        params == nil || params == self.params ? self : TraceValue(trace: trace, summary: summary, name: name, params: params)
+    }
+
+    var paramsValue: Value { Value(json: params ?? .object([])) }
 
     /// Members a trace has (LANGUAGE.md "Running and compiling"), for completion.
     public static let members = [
         "steps", "ticks", "seed", "engine", "digest", "final_phase", "final_stability", "mean_stability",
-        "min_stability", "losses", "warnings", "prophecies", "paradoxes", "stability", "agent", "at",
+        "min_stability", "losses", "warnings", "prophecies", "paradoxes", "stability", "agent", "at", "params",
     ]
     static let methods: Set<String> = ["agent", "at"]
 
@@ -50,6 +61,7 @@ public final class TraceValue: Sendable {
                             ("kind", .string(p.kind))]))
         } })
         case "stability": return .list(stabilitySeries.map { .number($0) })
+        case "params": return paramsValue
         default: return nil
         }
     }

@@ -18,6 +18,8 @@ public enum Value {
     case step(TraceStep)
     case simulation(SimulationHandle)
     case stream(StreamValue)
+    /// What `plot(…)` returns (`save(p, "fig.svg")`).
+    case plot(PlotValue)
 
     /// The type's name as messages use it.
     public var typeName: String {
@@ -35,6 +37,7 @@ public enum Value {
         case .step: "step"
         case .simulation: "simulation"
         case .stream: "stream"
+        case .plot: "plot"
         }
     }
 
@@ -51,7 +54,7 @@ public enum Value {
         case .string(let s): quote(s)
         case .bool(let b): b ? "true" : "false"
         case .null: "null"
-        case .list(let items): "[" + items.map(\.repr).joined(separator: ", ") + "]"
+        case .list(let items): Value.elided(items)
         case .record(let r): "{" + r.fields.map { "\($0.key): \($0.value.repr)" }.joined(separator: ", ") + "}"
         case .range(let r): r.description
         case .function(let f): "<\(f.isScenario ? "scenario" : "fn") \(f.name)(\(f.params.joined(separator: ", ")))>"
@@ -62,7 +65,18 @@ public enum Value {
         case .step(let s): describeStep(s)
         case .simulation(let h): h.description
         case .stream(let s): "<stream of \(s.request.scenario.name), \(s.request.ticks) ticks>"
+        case .plot(let p): p.description
         }
+    }
+
+    /// Lists longer than `elisionLimit` show their first and last items around a count:
+    /// `[0.81, 0.82, …296 more…, 0.8]` (`json(xs)` writes every item).
+    static let elisionLimit = 12
+
+    static func elided(_ items: [Value]) -> String {
+        guard items.count > elisionLimit else { return "[" + items.map(\.repr).joined(separator: ", ") + "]" }
+        let head = items.prefix(8).map(\.repr), tail = items.suffix(2).map(\.repr)
+        return "[" + (head + ["…\(items.count - 10) more…"] + tail).joined(separator: ", ") + "]"
     }
 
     /// How a REPL shows the value of an expression: like `repr`, but a trace as its
