@@ -385,6 +385,10 @@ extension Interpreter {
                                id: "no-crossing", hint: "widen the range of values so that some runs end each way")
         case .failure(.oneValue):
             throw RuntimeError("tipping needs at least two different values", at: args.site.arg(0), id: "no-crossing")
+        case .failure(.separated(let below, let above)) where below == above:
+            throw RuntimeError("the outcomes switch at \(formatNumber(below)) with no overlap on either side; no curve to fit",
+                               at: args.site.range, id: "no-crossing",
+                               hint: "add values just below and above \(formatNumber(below)), with several runs each")
         case .failure(.separated(let below, let above)):
             throw RuntimeError("the outcomes switch cleanly between \(formatNumber(below)) and \(formatNumber(above)); no curve to fit",
                                at: args.site.range, id: "no-crossing",

@@ -137,13 +137,14 @@ enum Statistics {
         let sx = (sxx / n).squareRoot()
         guard sx > 0 else { return .failure(.oneValue) }
         let us = xs.map { ($0 - mx) / sx }
-        // Complete separation: the largest x of one outcome lies at or below the smallest of the other.
+        // (Quasi-)complete separation, where the likelihood has no maximum (the slope runs
+        // off to infinity): every x of one outcome lies at or below every x of the other.
         let zeroX = zip(xs, ys).filter { $0.1 == 0 }.map(\.0)
         let oneX = zip(xs, ys).filter { $0.1 == 1 }.map(\.0)
-        if let zmax = zeroX.max(), let omin = oneX.min(), zmax < omin {
+        if let zmax = zeroX.max(), let omin = oneX.min(), zmax <= omin {
             return .failure(.separated(below: zmax, above: omin))
         }
-        if let omax = oneX.max(), let zmin = zeroX.min(), omax < zmin {
+        if let omax = oneX.max(), let zmin = zeroX.min(), omax <= zmin {
             return .failure(.separated(below: omax, above: zmin))
         }
         var b0 = log(ones / (n - ones)), b1 = 0.0

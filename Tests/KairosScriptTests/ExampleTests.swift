@@ -7,7 +7,10 @@ import Testing
     func exampleRuns(file: String) throws {
         let source = try Repository.text(Repository.root.appendingPathComponent("examples/\(file)"))
         #expect(source.hasPrefix("#!/usr/bin/env kairos\n"))
-        let (output, result) = runScript(source, fileName: file)
+        // `args` as the CLI binds it: one argument, a scratch file for a figure the example saves.
+        let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("kairos-example-\(UUID().uuidString).svg")
+        defer { try? FileManager.default.removeItem(at: scratch) }
+        let (output, result) = runScript(source, fileName: file, args: [scratch.path])
         #expect(result.diagnostics.isEmpty, "\(result.diagnostics.map(\.description))")
         #expect(!output.isEmpty)
     }

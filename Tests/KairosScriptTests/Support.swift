@@ -16,9 +16,10 @@ enum Repository {
 }
 
 /// Runs a script in a fresh session and returns what it printed and reported.
-func runScript(_ source: String, fileName: String = "test.krs") -> (output: String, evaluation: Evaluation) {
+func runScript(_ source: String, fileName: String = "test.krs", args: [String]? = nil) -> (output: String, evaluation: Evaluation) {
     let out = CollectedOutput()
     let interpreter = Interpreter(output: out)
+    if let args { interpreter.define("args", .list(args.map { .string($0) })) }
     let result = interpreter.evaluate(source: source, fileName: fileName)
     return (out.text, result)
 }
