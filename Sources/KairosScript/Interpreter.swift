@@ -410,7 +410,12 @@ public final class Interpreter {
             }
             try assign(base, container, env)
         case .member(let base, let name):
-            guard case .record(var r) = try evaluate(base, env) else {
+            let owner = try evaluate(base, env)
+            if case .plot(var p) = owner {
+                try p.set(name, value, at: target.range)
+                return try assign(base, .plot(p), env)
+            }
+            guard case .record(var r) = owner else {
                 throw RuntimeError("only record fields can be assigned", at: target.range, id: "type-error")
             }
             r[name] = value

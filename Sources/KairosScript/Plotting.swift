@@ -29,6 +29,22 @@ public struct PlotValue: Sendable, Equatable {
         }
     }
 
+    /// `p.title = "…"`, `p.x = "…"`, `p.y = "…"` (labels of the figure).
+    mutating func set(_ name: String, _ value: Value, at range: SourceRange) throws(RuntimeError) {
+        guard ["title", "x", "y"].contains(name) else {
+            throw RuntimeError("a plot's title, x and y labels can be set, not '\(name)'", at: range, id: "type-error")
+        }
+        guard case .string(let text) = value else {
+            if name == "title", case .null = value { title = nil; return }
+            throw RuntimeError("a plot's \(name) is a string, got \(value.typeName)", at: range, id: "type-error")
+        }
+        switch name {
+        case "title": title = text
+        case "x": xLabel = text
+        default: yLabel = text
+        }
+    }
+
     var description: String {
         let names = series.map(\.name).joined(separator: ", ")
         return "<plot\(title.map { " " + quote($0) } ?? ""): \(series.count) series (\(names))>"
@@ -107,10 +123,19 @@ extension Interpreter {
                     series.append(PlotValue.Series(name: "series \(i + 1)", x: ys.indices.map(Double.init), y: ys))
                 }
             }
-            // Same-named traces (one scenario, several seeds) are told apart by seed.
+            // Same-named traces (one scenario function, several arguments or seeds) are told
+            // apart by their parameters (`s(cap 400)`), else by seed.
             if allTraces, Set(series.map(\.name)).count < series.count {
                 for (i, item) in items.enumerated() {
-                    if case .trace(let t) = item { series[i].name += " seed \(t.trace.metadata.seed)" }
+                    guard case .trace(let t) = item else { continue }
+                    if case .record(let p) = t.paramsValue, !p.fields.isEmpty {
+                        series[i].name += "(" + p.fields.map { "\($0.key) \($0.value.displayText)" }.joined(separator: ", ") + ")"
+                    }
+                }
+                if Set(series.map(\.name)).count < series.count {
+                    for (i, item) in items.enumerated() {
+                        if case .trace(let t) = item { series[i].name += " seed \(t.trace.metadata.seed)" }
+                    }
                 }
             }
             if let first = items.first, case .trace(let t) = first, items.count == 1 {
