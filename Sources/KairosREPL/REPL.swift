@@ -307,6 +307,10 @@ public final class REPL {
         let word = String(line.reversed().prefix { $0.isLetter || $0.isNumber || $0 == "_" }.reversed())
         let quotedWord = String(line.reversed().prefix { $0 != "\"" }.reversed())
         if line.filter({ $0 == "\"" }).count % 2 == 1 {
+            // `help("fin` completes any name the reference knows (keywords, members).
+            if line.dropLast(quotedWord.count).hasSuffix("help(\"") {
+                return Completion(prefix: quotedWord, candidates: HelpCatalog.names.filter { $0.hasPrefix(quotedWord) })
+            }
             // Inside a string: catalog ids and file paths.
             let ids = ScenarioCatalog.all.map(\.id).filter { $0.hasPrefix(quotedWord) }
             return Completion(prefix: quotedWord, candidates: ids.isEmpty ? FileCompletion.candidates(for: quotedWord) : ids)
