@@ -36,7 +36,7 @@ import Testing
     }
 
     @Test func thereAreEnoughConformanceFiles() {
-        #expect(Self.files.count >= 120)
+        #expect(Self.files.count >= 250)
     }
 
     @Test(arguments: files.map(\.lastPathComponent))
