@@ -69,9 +69,9 @@ public enum Value {
         }
     }
 
-    /// Lists longer than `elisionLimit` show their first and last items around a count:
+    /// Lists longer than `elisionLimit` (20) show their first and last items around a count:
     /// `[0.81, 0.82, …296 more…, 0.8]` (`json(xs)` writes every item).
-    static let elisionLimit = 12
+    static let elisionLimit = 20
 
     static func elided(_ items: [Value]) -> String {
         guard items.count > elisionLimit else { return "[" + items.map(\.repr).joined(separator: ", ") + "]" }
@@ -180,14 +180,20 @@ public final class FunctionValue {
     let closure: Environment
     /// `scenario NAME(params) { … }`: calling it builds a scenario.
     let isScenario: Bool
+    /// The text the function was written in, for errors raised inside it.
+    let source: SourceText
 
-    init(name: String, params: [String], body: FunctionBody, closure: Environment, isScenario: Bool) {
+    init(name: String, params: [String], body: FunctionBody, closure: Environment, isScenario: Bool, source: SourceText) {
         self.name = name
         self.params = params
         self.body = body
         self.closure = closure
         self.isScenario = isScenario
+        self.source = source
     }
+
+    /// `sweep(cap)`, `lambda(c)`: how a call stack names it.
+    var signature: String { "\(name)(\(params.joined(separator: ", ")))" }
 }
 
 /// A built-in function, by name.

@@ -42,7 +42,7 @@ import Testing
         let svg = try String(contentsOf: figure, encoding: .utf8)
         #expect(svg.hasPrefix("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<svg xmlns=\"http://www.w3.org/2000/svg\""))
         #expect(svg.hasSuffix("</svg>\n"))
-        for legend in ["alignment 60", "alignment 70", "alignment 80", ">cap<"] { #expect(svg.contains(legend)) }
+        for legend in ["alignment 60", "alignment 70", "alignment 80", ">capability<", ">P(basin loss)<"] { #expect(svg.contains(legend)) }
         #expect(svg.components(separatedBy: "<polyline").count == 4)
         // Standalone: no scripts, no external fonts, stylesheets or images.
         for outside in ["<script", "@import", "url(", "href", "@font-face"] { #expect(!svg.contains(outside)) }

@@ -41,8 +41,9 @@ extension HelpCatalog {
         HelpEntry("tipping", .builtin, "tipping(xs, outcomes[, level])",
                   "Where a logistic fit of true/false outcomes against xs crosses 1/2: {x, lo, hi, level, n, slope, intercept}.",
                   example: """
-                  let xs = [1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6]
-                  let tp = tipping(xs, [false, false, false, true, false, false, true, false, true, true, true, true])
+                  let xs = [1, 1, 1, 2, 2, 2, 3, 3, 3, 4, 4, 4, 5, 5, 5, 6, 6, 6]
+                  let lost = [false, false, false, false, true, false, false, true, false, true, false, true, true, true, false, true, true, true]
+                  let tp = tipping(xs, lost)
                   print("crosses 1/2 at {format(tp.x, 2)}, 95% [{format(tp.lo, 2)}, {format(tp.hi, 2)}]")
                   """),
         HelpEntry("diff", .builtin, "diff(a, b)",
