@@ -21,10 +21,10 @@ public final class RemoteBackend: SimulationBackend, Sendable {
     public let maxInFlight: Int
     private let progress: Bool
 
-    /// Runs of a list above this count show a progress line when stderr is a terminal.
+    /// Runs of a list above this count show a progress line (`SweepProgress`) when stderr is a terminal.
     public static let progressThreshold = 4
 
-    public init(client: KairosClient, maxInFlight: Int = 8, progress: Bool = isatty(STDERR_FILENO) != 0) {
+    public init(client: KairosClient, maxInFlight: Int = 8, progress: Bool = SweepProgress.enabled()) {
         self.client = client
         self.maxInFlight = max(1, maxInFlight)
         self.progress = progress
@@ -61,7 +61,8 @@ public final class RemoteBackend: SimulationBackend, Sendable {
     // MARK: run
 
     public func run(_ requests: [RunRequest], cancellation: CancellationFlag) -> [Result<TraceValue, BackendError>] {
-        let reporter = progress && requests.count > Self.progressThreshold ? ProgressLine(total: requests.count) : nil
+        let reporter = progress && requests.count > Self.progressThreshold
+            ? SweepProgress(total: requests.count, verb: "running on the server") : nil
         defer { reporter?.finish() }
         let outcome: [Result<TraceValue, BackendError>]? = try? runBlocking { [self] in
             try await withCancellation(cancellation) {
@@ -72,7 +73,7 @@ public final class RemoteBackend: SimulationBackend, Sendable {
         return outcome
     }
 
-    func runAll(_ requests: [RunRequest], reporter: ProgressLine?) async -> [Result<TraceValue, BackendError>] {
+    func runAll(_ requests: [RunRequest], reporter: SweepProgress?) async -> [Result<TraceValue, BackendError>] {
         var results = [Result<TraceValue, BackendError>?](repeating: nil, count: requests.count)
         await withTaskGroup(of: (Int, Result<TraceValue, BackendError>).self) { group in
             var next = 0
@@ -199,30 +200,6 @@ func withCancellation<T: Sendable>(_ flag: CancellationFlag, _ body: @escaping @
     }
     defer { watcher.cancel() }
     return try await work.value
-}
-
-/// `run 12/51` on stderr, rewritten in place, erased when done.
-final class ProgressLine: Sendable {
-    private let state: Mutex<Int>
-    let total: Int
-
-    init(total: Int) {
-        self.total = total
-        state = Mutex(0)
-        write("\r\u{1B}[Krunning 0/\(total) on the server…")
-    }
-
-    func advance() {
-        let done = state.withLock { n in
-            n += 1
-            return n
-        }
-        write("\r\u{1B}[Krunning \(done)/\(total) on the server…")
-    }
-
-    func finish() { write("\r\u{1B}[K") }
-
-    private func write(_ text: String) { _ = FileDescriptorOutput.writeAll(STDERR_FILENO, text) }
 }
 
 /// Pulls a WebSocket stream from synchronous code, a batch of steps per wait.

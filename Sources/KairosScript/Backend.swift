@@ -82,13 +82,25 @@ public struct EmbeddedBackend: SimulationBackend {
         return sim
     }
 
-    /// Runs one request to a trace, checking for cancellation every 256 ticks.
-    public static func runOne(_ request: RunRequest, cancellation: CancellationFlag) -> Result<TraceValue, BackendError> {
+    /// Runs one request to a trace, checking for cancellation every 256 ticks. With
+    /// `keepSteps` false only the summary is kept (`TraceValue(summary:request:…)`): no step
+    /// is stored and no digest computed until the script asks for them.
+    public static func runOne(_ request: RunRequest, cancellation: CancellationFlag, keepSteps: Bool = true)
+        -> Result<TraceValue, BackendError>
+    {
         let sim: any Simulation
         do {
             sim = try simulation(request)
         } catch {
             return .failure(error)
+        }
+        if !keepSteps {
+            var summary = TraceSummary()
+            for i in 0 ..< request.ticks {
+                if i & 255 == 255, cancellation.isCancelled { return .failure(.cancelled) }
+                summary.add(sim.step())
+            }
+            return .success(TraceValue(summary: summary, request: request, engineVersion: sim.engineVersion))
         }
         let initial = sim.snapshot()
         var steps: [TraceStep] = []
@@ -120,7 +132,8 @@ public struct EmbeddedBackend: SimulationBackend {
         DispatchQueue.concurrentPerform(iterations: requests.count) { i in
             // After Ctrl-C the remaining runs end at once.
             guard !cancellation.isCancelled else { return }
-            results.set(i, Self.runOne(requests[i], cancellation: cancellation))
+            // A sweep keeps summaries; a trace's steps are computed again when asked for.
+            results.set(i, Self.runOne(requests[i], cancellation: cancellation, keepSteps: false))
             reporter?.advance()
         }
         return results.values.map { $0 ?? .failure(.cancelled) }

@@ -52,7 +52,7 @@ extension Interpreter {
             case .string(let s): return .number(Double(s.count))
             case .record(let r): return .number(Double(r.fields.count))
             case .range(let r): return .number(Double(r.count))
-            case .trace(let t): return .number(Double(t.trace.steps.count))
+            case .trace(let t): return .number(Double(t.tickCount))
             default: throw RuntimeError("len needs a list, string, record, range or trace, got \(args[0].typeName)", at: site.arg(0), id: "type-error")
             }
         case "range":

@@ -134,7 +134,7 @@ extension Interpreter {
                 }
                 if Set(series.map(\.name)).count < series.count {
                     for (i, item) in items.enumerated() {
-                        if case .trace(let t) = item { series[i].name += " seed \(t.trace.metadata.seed)" }
+                        if case .trace(let t) = item { series[i].name += " seed \(t.seed)" }
                     }
                 }
             }

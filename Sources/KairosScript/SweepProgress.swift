@@ -5,6 +5,7 @@ import Musl
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import KairosEngine
 import Synchronization
 
 /// The progress line of a long sweep on a terminal: `run 812/2000 · 1450 runs/s · 0:01 left`
@@ -52,14 +53,7 @@ public final class SweepProgress: Sendable {
         started = Self.now()
     }
 
-    public static let standardError: @Sendable (String) -> Void = { text in
-        var bytes = Array(text.utf8)[...]
-        while !bytes.isEmpty {
-            let n = bytes.withUnsafeBytes { Glibc.write(STDERR_FILENO, $0.baseAddress, $0.count) }
-            if n < 0 { if errno == EINTR { continue } else { return } }
-            bytes = bytes.dropFirst(n)
-        }
-    }
+    public static let standardError: @Sendable (String) -> Void = { FileDescriptorOutput.writeAll(STDERR_FILENO, $0) }
 
     static func now() -> UInt64 {
         var ts = timespec()

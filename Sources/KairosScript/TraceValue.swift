@@ -1,26 +1,77 @@
 import KairosEngine
+import Synchronization
 
 /// A finished run: the engine's trace plus its summary figures. Immutable and Sendable, so
 /// concurrent runs hand it back across threads.
+///
+/// A run of a sweep keeps only its summary (a few hundred bytes, whatever its length) and
+/// the request that made it; its steps and digest are computed again, bit for bit the same
+/// (the engine is deterministic), the first time a script asks for them (`t.steps`,
+/// `t.digest`, `plot(t)`, `save(t, …)`). A sweep that looks only at summary figures
+/// (`t.final_phase`, `t.losses`, `t.mean_stability`, `t.params`) never holds a step.
 public final class TraceValue: Sendable {
-    public let trace: Trace
+    private let stored: Mutex<Trace?>
+    /// How to compute the steps again, for a trace kept as its summary.
+    private let recipe: RunRequest?
     public let summary: TraceSummary
     /// The scenario it ran, when known.
     public let name: String?
     /// The arguments of the scenario function that built it (`sweep(cap, seed)` →
     /// `{cap: 550, seed: 3}`), for `t.params` and `group(traces, "cap")`.
     public let params: JSONValue?
+    public let seed: UInt64
+    public let engineVersion: EngineVersion
 
     public init(trace: Trace, summary: TraceSummary, name: String?, params: JSONValue? = nil) {
-        self.trace = trace
+        stored = Mutex(trace)
+        recipe = nil
         self.summary = summary
         self.name = name
         self.params = params
+        seed = trace.metadata.seed
+        engineVersion = trace.metadata.engineVersion
     }
+
+    /// A run kept as its summary; `trace` runs `request` again when first read.
+    public init(summary: TraceSummary, request: RunRequest, engineVersion: EngineVersion, params: JSONValue? = nil) {
+        stored = Mutex(nil)
+        recipe = request
+        self.summary = summary
+        name = request.scenario.name
+        self.params = params
+        seed = request.scenario.seed
+        self.engineVersion = engineVersion
+    }
+
+    /// The whole trace: steps, initial state and metadata with the digest.
+    public var trace: Trace {
+        if let t = stored.withLock({ $0 }) { return t }
+        guard let recipe else { preconditionFailure("a trace without steps or a request") }
+        // The same request on the same engine gives the same steps; two threads asking at
+        // once compute the same value.
+        guard case .success(let full) = EmbeddedBackend.runOne(RunRequest(scenario: recipe.scenario, ticks: recipe.ticks,
+                                                                          engine: engineVersion),
+                                                               cancellation: CancellationFlag(), keepSteps: true) else {
+            preconditionFailure("engine \(engineVersion) ran this request before")
+        }
+        let t = full.trace
+        stored.withLock { $0 = t }
+        return t
+    }
+
+    /// Whether the steps are in memory (for tests of the sweep's footprint).
+    public var holdsSteps: Bool { stored.withLock { $0 != nil } }
+
+    /// The number of steps, without computing them.
+    public var tickCount: Int { summary.ticks }
 
     /// The same run with the scenario's parameters attached.
     func withParams(_ params: JSONValue?) -> TraceValue {
-        params == nil || params == self.params ? self : TraceValue(trace: trace, summary: summary, name: name, params: params)
+        guard params != nil, params != self.params else { return self }
+        if let recipe, !holdsSteps {
+            return TraceValue(summary: summary, request: recipe, engineVersion: engineVersion, params: params)
+        }
+        return TraceValue(trace: trace, summary: summary, name: name, params: params)
     }
 
     var paramsValue: Value { Value(json: params ?? .object([])) }
@@ -39,9 +90,9 @@ public final class TraceValue: Sendable {
         let s = summary
         switch name {
         case "steps": return .list(trace.steps.map { .step($0) })
-        case "ticks": return .number(Double(trace.steps.count))
-        case "seed": return .number(Double(trace.metadata.seed))
-        case "engine": return .string(trace.metadata.engineVersion.description)
+        case "ticks": return .number(Double(tickCount))
+        case "seed": return .number(Double(seed))
+        case "engine": return .string(engineVersion.description)
         case "digest": return .string(trace.metadata.digest)
         case "final_phase": return s.finalPhase.map { .string($0.rawValue) } ?? .null
         case "final_stability": return s.finalStability.map { .number($0) } ?? .null
@@ -95,8 +146,8 @@ public final class TraceValue: Sendable {
     var tableRow: Record {
         let s = summary
         return Record([
-            ("scenario", .string(name ?? "-")), ("seed", .number(Double(trace.metadata.seed))),
-            ("ticks", .number(Double(trace.steps.count))), ("phase", .string(s.finalPhase?.rawValue ?? "-")),
+            ("scenario", .string(name ?? "-")), ("seed", .number(Double(seed))),
+            ("ticks", .number(Double(tickCount))), ("phase", .string(s.finalPhase?.rawValue ?? "-")),
             ("mean", s.meanStability.map { .number(Double(formatFixed($0, 4)) ?? $0) } ?? .null),
             ("min", s.minStability.map { .number(Double(formatFixed($0, 4)) ?? $0) } ?? .null),
             ("losses", .number(Double(s.losses.count))), ("paradoxes", .number(Double(s.paradoxes))),

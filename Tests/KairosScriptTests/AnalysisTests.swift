@@ -78,6 +78,32 @@ import Testing
         #expect(String(decoding: result2.output, as: UTF8.self) == "ok\n", "\(result2.stderr)")
     }
 
+    /// A sweep keeps summaries only; asking for steps recomputes them bit for bit.
+    @Test func sweepsKeepSummariesAndRecomputeStepsOnDemand() throws {
+        let source = """
+        scenario s(cap) {
+          seed cap
+          ticks 120
+          model "model" { capability cap; alignment 70; guardrails 60 }
+          at 50 CAPABILITY_JUMP "model" by 0.3
+        }
+        run map([300, 900, 950], c => s(c))
+        """
+        let (_, result) = runScript(source)
+        guard case .list(let items)? = result.value else { Issue.record("no list"); return }
+        let traces = items.compactMap { if case .trace(let t) = $0 { t } else { nil } }
+        #expect(traces.count == 3)
+        #expect(traces.allSatisfy { !$0.holdsSteps })
+        #expect(traces.map(\.tickCount) == [120, 120, 120])
+        let (_, single) = runScript(source.replacingOccurrences(of: "run map([300, 900, 950], c => s(c))", with: "run s(900)"))
+        guard case .trace(let eager)? = single.value else { Issue.record("no trace"); return }
+        #expect(eager.holdsSteps)
+        #expect(traces[1].trace == eager.trace)
+        #expect(traces[1].summary == eager.summary)
+        #expect(traces[1].holdsSteps)
+        #expect(!traces[2].holdsSteps)
+    }
+
     @Test func progressLineShowsDoneRateAndTimeLeft() {
         #expect(SweepProgress.line(verb: "running", done: 500, total: 2000, elapsedNanoseconds: 250_000_000)
             == "running 500/2000 · 2000 runs/s · 0:01 left")
