@@ -214,7 +214,6 @@ extension Interpreter {
             sign = chars[0] == "-" ? -1 : 1
             chars.removeFirst()
         }
-        if String(String.UnicodeScalarView(chars)) == "inf" { return sign * .infinity }
         // Underscores only between digits.
         var clean = ""
         var sawDigit = false

@@ -322,8 +322,9 @@ extension Interpreter {
         do throws(RuntimeError) {
             if f.isScenario, case .block(let body) = f.body {
                 var scenario = try buildScenario(name: f.name, body: body, env: scope, range: site.range)
+                // Plain arguments only (numbers, strings, lists, records): `t.params`.
                 scenario.params = .object(zip(f.params, args).compactMap { p, a in
-                    (try? jsonValue(a, site.range)).map { JSONMember(key: p, value: $0) }
+                    Interpreter.plainJSON(a).map { JSONMember(key: p, value: $0) }
                 })
                 return .scenario(scenario)
             }
