@@ -17,6 +17,8 @@ import Logging
 struct RunStreamController: Sendable {
     let repository: any SimulationRepository
     let now: @Sendable () -> Int64
+    /// The version of a request that names none (`ServerEnvironment.defaultEngineVersion`).
+    let defaultEngineVersion: EngineVersion
     /// The server pings every `pingPeriod` and closes a session whose pong has not come back
     /// by the next ping (30 s; `ServerConfiguration.webSocketPingSeconds`).
     var pingPeriod: Duration = .seconds(30)
@@ -121,7 +123,7 @@ struct RunStreamController: Sendable {
         do {
             start = try SimulationDriver.start(
                 id: UUID().uuidString.lowercased(), organizationId: organizationId, request: request,
-                version: request.engineVersion ?? EngineRegistry.latest, ticks: 0, now: now())
+                version: request.engineVersion ?? defaultEngineVersion, ticks: 0, now: now())
         } catch {
             return try await refuse(error, outbound: outbound, requestId: requestId, close: .policyViolation)
         }
