@@ -92,7 +92,7 @@ enum OpenAPIDocument {
                 `Authorization: Bearer`; a refused upgrade gets the usual 401/403 envelope before any upgrade). The first \
                 client text message is a RunRequest exactly as `POST /simulations/run` takes it, with `ticks` from 1 to \
                 1 000 000. The server sends one text frame per step — the canonical NDJSON line of a TraceStep, without \
-                the newline — then a last frame `{"done": true, "simulationId": "…", "digest": "sha256:…"}` (the digest \
+                the newline — then a last frame `{"done": true, "simulationId": "…", "engineVersion": "1.1.0", "digest": "sha256:…"}` (the digest \
                 `kairos simulate` prints for the same scenario and ticks), then closes normally (1000). The simulation is \
                 stored as `POST /simulations/run` stores it. Each frame is written only when the client has taken the \
                 previous ones (back-pressure), so server memory stays flat however long the run. A bad first message gets \

@@ -25,7 +25,7 @@ struct REPLTerminalTests {
         var repl = try Self.start(historyFile: history)
 
         let banner = try repl.waitFor { $0.contains("krs>") }
-        #expect(banner.screen.contains("engine 1.0.0"))
+        #expect(banner.screen.contains("engine 1.1.0 (default; also 1.0.0)"))
         #expect(banner.screen.contains(":help"))
 
         // A multi-line scenario definition: continuation prompts while the brace is open.

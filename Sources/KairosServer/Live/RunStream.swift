@@ -11,7 +11,7 @@ import Logging
 /// `GET /v1/simulations/run/stream` (WebSocket, simulation:write): the first client message is
 /// a run request exactly as `POST /simulations/run` takes it (ticks 1…1 000 000); the server
 /// sends one text frame per step (the canonical NDJSON line without its newline) and a last
-/// frame `{"done": true, "simulationId", "digest"}`. The run is computed and stored in chunks
+/// frame `{"done": true, "simulationId", "engineVersion", "digest"}` (engineVersion: which ran). The run is computed and stored in chunks
 /// of `chunkTicks` (each chunk one logged step, as every other route stores them), and each
 /// frame's write is awaited, so the server holds one chunk at a time however long the run.
 struct RunStreamController: Sendable {
@@ -157,7 +157,9 @@ struct RunStreamController: Sendable {
             return try await refuse(error, outbound: outbound, requestId: requestId,
                                     close: error.code == .internalError ? .unexpectedServerError : .policyViolation)
         }
-        let doneFrame: JSONValue = .object(["done": .bool(true), "simulationId": .string(id), "digest": .string(digest.finalize())])
+        let doneFrame: JSONValue = .object(["done": .bool(true), "simulationId": .string(id),
+                                            "engineVersion": .string(start.record.engineVersion.description),
+                                            "digest": .string(digest.finalize())])
         try await outbound.write(.text(CanonicalJSON.string(doneFrame)))
         try await outbound.close(.normalClosure, reason: nil)
     }
