@@ -25,7 +25,7 @@ import Testing
                       version: try #require(doc["engineVersion"]?.stringValue.flatMap(EngineVersion.init), "\(file): engineVersion"))
     }
 
-    @Test func fixturesArePresent() {
+    @Test func fixturesArePresent() throws {
         #expect(Fixtures.goldenNames.count >= 9)
         // Both offered versions have golden traces.
         let versions = Set(try Fixtures.goldenNames.map { try Self.load($0).version })

@@ -43,7 +43,12 @@ import Testing
         if version != EngineRegistry.latest.description {
             let other = try ChildProcess.run(TestPaths.kairos, ["simulate", "-", "--output", "digest"], stdin: unpinned)
             #expect(other.status == 0)
-            #expect(other.stdout != pinned.stdout, "\(file): the default version gives another digest")
+            if doc["scenario"]?["agents"]?.arrayValue?.isEmpty == true {
+                // Without agents nothing the versions change is ever computed: the same trace.
+                #expect(other.stdout == pinned.stdout, "\(file)")
+            } else {
+                #expect(other.stdout != pinned.stdout, "\(file): the default version gives another digest")
+            }
         }
     }
 
