@@ -184,11 +184,12 @@ import Testing
     }
 
     @Test func noValidInputLeavesTheModelOnVersion110() throws {
-        #expect(try Self.escapes(version: Self.v110, count: 300, ticks: 120) == 0)
+        #expect(try Self.escapes(version: Self.v110, count: 600, ticks: 200) == 0)
     }
 
     /// The same generator does find 1.0.0's defects, so the property above can fail.
     @Test func theSameGeneratorFindsTheDefectsOfVersion100() throws {
-        #expect(try Self.escapes(version: Self.v100, count: 60, ticks: 120) > 0)
+        let escapes = try Self.escapes(version: Self.v100, count: 60, ticks: 120)
+        #expect(escapes >= 10, "\(escapes) of 60 leave the model on 1.0.0")
     }
 }
