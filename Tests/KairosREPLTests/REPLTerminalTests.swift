@@ -53,6 +53,15 @@ struct REPLTerminalTests {
         try repl.press("Enter")
         try repl.waitFor { $0.contains("krs> t.mean_stability\n0.4") && Self.lastPromptReady($0) }
 
+        // The summary says which engine ran; `:engine` pins another and says so.
+        #expect(summary.screen.contains("engine 1.1.0"))
+        try repl.type(":engine 1.0.0")
+        try repl.press("Enter")
+        try repl.waitFor { $0.contains("engine: 1.0.0 (pinned)") && Self.lastPromptReady($0) }
+        try repl.type("run sweep(748) ticks 7")
+        try repl.press("Enter")
+        try repl.waitFor { $0.contains("7 ticks · seed 748 · engine 1.0.0") && Self.lastPromptReady($0) }
+
         // Ctrl-C cancels a 10^7-tick stream within a second; the session keeps its bindings.
         try repl.type("for s in stream sweep(900) ticks 10_000_000 { }")
         try repl.press("Enter")
