@@ -4,6 +4,8 @@ import KairosAPI
 import KairosEngine
 import NIOCore
 import NIOHTTP1
+import NIOPosix
+import Synchronization
 
 /// The Kairos API client (seed 000 "KairosClient Reference"): every endpoint of the REST API
 /// as a typed async method, `run` for a whole trace, `streamRun` over the WebSocket route,
@@ -31,6 +33,9 @@ public final class KairosClient: Sendable {
     public let token: String?
     /// Seconds a request may take (each attempt).
     public let timeout: Double
+    /// Seconds to wait for a connection to the server (a dead or unreachable server fails
+    /// this fast: failed connects are not retried).
+    public let connectTimeout: Double
     /// The pinned engine version, sent with every create and run.
     public let engineVersion: String?
     public let maxRetries: Int
@@ -61,12 +66,31 @@ public final class KairosClient: Sendable {
     }
 
     public static let defaultURL = "http://127.0.0.1:8080"
+    public static let defaultConnectTimeout = 5.0
+
+    private static let clients = Mutex<[Int64: HTTPClient]>([:])
+
+    /// One process-wide `HTTPClient` per connect timeout (the shared one waits 90 s for a
+    /// connection), kept for the life of the process like `HTTPClient.shared`.
+    static func sharedClient(connectTimeout: Double) -> HTTPClient {
+        let milliseconds = Int64((connectTimeout * 1000).rounded())
+        return clients.withLock { clients in
+            if let client = clients[milliseconds] { return client }
+            var configuration = HTTPClient.Configuration.singletonConfiguration
+            configuration.timeout = .init(connect: .milliseconds(milliseconds), read: .seconds(90))
+            let client = HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: configuration)
+            clients[milliseconds] = client
+            return client
+        }
+    }
 
     /// - Parameters:
     ///   - url: the server (`https://host`, `http://127.0.0.1:8080` or with `/v1`); default
     ///     `KAIROS_URL`, else `http://127.0.0.1:8080`.
     ///   - apiKey: default `KAIROS_API_KEY`.
     ///   - timeout: seconds per request attempt.
+    ///   - connectTimeout: seconds to wait for a connection (default `KAIROS_CONNECT_TIMEOUT`,
+    ///     else 5); a server that cannot be reached fails after it, without retries.
     ///   - engineVersion: pins every simulation to this engine (`EngineVersionError` if the
     ///     server does not offer it).
     ///   - maxRetries: retries of 429, 502, 503 and connection errors.
@@ -77,7 +101,7 @@ public final class KairosClient: Sendable {
     ///     given); the API takes exactly one of them.
     ///   - httpClient: an `HTTPClient` to use; by default the process-wide
     ///     `HTTPClient.shared`, which needs no shutdown.
-    public init(url: String? = nil, apiKey: String? = nil, timeout: Double = 30, engineVersion: String? = nil,
+    public init(url: String? = nil, apiKey: String? = nil, timeout: Double = 30, connectTimeout: Double? = nil, engineVersion: String? = nil,
                 maxRetries: Int = 3, retryBackoff: Double = 1.0, idempotencyKeys: Bool = true, token: String? = nil,
                 environment: [String: String] = ProcessInfo.processInfo.environment,
                 httpClient: HTTPClient? = nil, hooks: Hooks = Hooks()) throws(ConfigurationError) {
@@ -88,17 +112,30 @@ public final class KairosClient: Sendable {
         self.apiKey = key
         self.token = token ?? (key == nil ? environment["KAIROS_TOKEN"].flatMap { $0.isEmpty ? nil : $0 } : nil)
         guard timeout > 0, timeout.isFinite else { throw ConfigurationError("timeout must be a positive number of seconds") }
+        let connect: Double
+        if let connectTimeout {
+            connect = connectTimeout
+        } else if let text = environment["KAIROS_CONNECT_TIMEOUT"], !text.isEmpty {
+            guard let value = Double(text) else {
+                throw ConfigurationError("KAIROS_CONNECT_TIMEOUT must be a number of seconds, got \"\(text)\"")
+            }
+            connect = value
+        } else {
+            connect = Self.defaultConnectTimeout
+        }
+        guard connect > 0, connect <= 3600 else { throw ConfigurationError("the connect timeout must be between 0 and 3600 seconds") }
         guard maxRetries >= 0 else { throw ConfigurationError("maxRetries must be 0 or more") }
         guard retryBackoff >= 0, retryBackoff.isFinite else { throw ConfigurationError("retryBackoff must be 0 or more seconds") }
         if let engineVersion, EngineVersion(engineVersion) == nil {
             throw ConfigurationError("engine version \"\(engineVersion)\" is not MAJOR.MINOR.PATCH")
         }
         self.timeout = timeout
+        self.connectTimeout = connect
         self.engineVersion = engineVersion
         self.maxRetries = maxRetries
         self.retryBackoff = retryBackoff
         self.idempotencyKeys = idempotencyKeys
-        self.http = httpClient ?? HTTPClient.shared
+        self.http = httpClient ?? Self.sharedClient(connectTimeout: connect)
         self.hooks = hooks
     }
 
@@ -189,6 +226,11 @@ public final class KairosClient: Sendable {
                 throw error
             } catch {
                 if Task.isCancelled { throw CancellationError() }
+                // No connection at all: the server is down or unreachable, and waiting again
+                // only delays the report (the connect timeout bounds this attempt).
+                if Self.isConnectFailure(error) {
+                    throw ConnectionError("cannot connect to \(baseURL.dropLast(3)): \(Self.describe(error))")
+                }
                 // A POST may have been executed before the connection failed: only its
                 // Idempotency-Key makes sending it again safe.
                 let retriable = call.method != .POST || key != nil
@@ -239,6 +281,17 @@ public final class KairosClient: Sendable {
         guard let text = headers.first(name: "Retry-After"), let seconds = Double(text.trimmingCharacters(in: .whitespaces)),
               seconds >= 0, seconds.isFinite else { return nil }
         return seconds
+    }
+
+    /// A failure to open the connection (refused, unreachable, timed out connecting), as
+    /// opposed to one that broke an open connection.
+    static func isConnectFailure(_ error: any Error) -> Bool {
+        if let e = error as? HTTPClientError, e == .connectTimeout { return true }
+        if error is NIOConnectionError { return true }
+        if let e = error as? ChannelError, case .connectTimeout = e { return true }
+        if let e = error as? IOError, [ECONNREFUSED, ENETUNREACH, EHOSTUNREACH, ETIMEDOUT].contains(e.errnoCode) { return true }
+        let text = "\(error)"
+        return text.contains("connectionRefused") || text.contains("Connection refused")
     }
 
     static func describe(_ error: any Error) -> String {

@@ -138,7 +138,11 @@ extension KairosClient {
         let url = webSocketURL
         do {
             try await WebSocketClient.connect(
-                url: url, configuration: WebSocketClientConfiguration(maxFrameSize: 1 << 20, additionalHeaders: headers),
+                url: url,
+                // Pings every 15 s: a server that stops answering mid-stream closes the socket
+                // (and fails the run) instead of leaving it waiting forever.
+                configuration: WebSocketClientConfiguration(maxFrameSize: 1 << 20, additionalHeaders: headers,
+                                                            autoPing: .enabled(timePeriod: .seconds(15))),
                 logger: Logger(label: "kairos-client", factory: { _ in SwiftLogNoOpLogHandler() })
             ) { inbound, outbound, _ in
                 try await outbound.write(.text(requestText))

@@ -1,11 +1,9 @@
 import KairosEngine
+import KairosScript
 
 /// `:help` and `:help TOPIC`.
 enum Help {
-    static let builtinNames: Set<String> = [
-        "print", "len", "range", "sum", "mean", "min", "max", "abs", "round", "floor", "ceil", "sqrt", "map", "filter",
-        "sort", "keys", "str", "json", "table", "plot", "save", "load", "assert",
-    ]
+    static var builtinNames: Set<String> { Set(Interpreter.builtinNames) }
 
     static let topics: [String: String] = [
         "language": """
@@ -50,7 +48,6 @@ enum Help {
         watch sim      prints the simulation's live events (ticks, warnings, losses, decrees, status) as the server
                        computes them — from another client's steps or PUT …/time-control play — until Ctrl-C.
         """,
-        "builtins": "print len range sum mean min max abs round floor ceil sqrt map filter sort keys str json table plot save load assert",
         "keys": """
         Emacs keys: Ctrl-A/E start/end · Ctrl-K kill · Ctrl-R search history · Up/Down history · Tab completes
         names, members after '.', event kinds, scenario ids and paths after :load " · Ctrl-C clears the input or
@@ -60,13 +57,21 @@ enum Help {
 
     static func text(topic: String?) -> String {
         if let topic {
+            if topic == "builtins" { return "Built-ins (help(NAME) or :help NAME for one):\n" + HelpCatalog.builtinTable }
+            let found = HelpCatalog.entries(named: topic) + (topic.hasPrefix(":") ? [] : HelpCatalog.entries(named: ":" + topic))
+            if !found.isEmpty {
+                var seen = Set<String>()
+                return HelpCatalog.render(found.filter { seen.insert($0.signature + $0.kind.rawValue).inserted })
+            }
             if let text = topics[topic] { return text }
-            let hint = closestName(to: topic, in: topics.keys.sorted()).map { " (did you mean \($0)?)" } ?? ""
-            return "no help on \"\(topic)\"\(hint); topics: \(topics.keys.sorted().joined(separator: ", "))"
+            let everything = topics.keys.sorted() + HelpCatalog.names + ["builtins"]
+            let hint = closestName(to: topic, in: everything).map { " (did you mean \($0)?)" } ?? ""
+            return "no help on \"\(topic)\"\(hint); topics: \(topics.keys.sorted().joined(separator: ", ")), builtins, or any built-in, keyword or member"
         }
         let width = (MetaCommand.summaries.map(\.0.count).max() ?? 0) + 2
         let lines = MetaCommand.summaries.map { $0.0 + String(repeating: " ", count: width - $0.0.count) + $0.1 }
         return (["Commands:"] + lines.map { "  " + $0 } + ["", "Type Kairos Script to evaluate it; an expression's value is printed.",
-                                                            "Topics: :help \(topics.keys.sorted().joined(separator: " | "))"]).joined(separator: "\n")
+                                                            "Topics: :help \(topics.keys.sorted().joined(separator: " | ")) | builtins",
+                                                            "Any name: :help quantile, :help stream, :help final_phase (or help(x) in code)."]).joined(separator: "\n")
     }
 }

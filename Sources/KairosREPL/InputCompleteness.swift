@@ -1,6 +1,7 @@
 /// Decides whether REPL input is complete or needs a continuation line (`...> `): open
-/// brackets, braces or parentheses, an open string (including `{…}` interpolations), or a
-/// last line ending in a binary operator, `,`, `=`, `=>` or `..` (LANGUAGE.md's rules).
+/// brackets, braces or parentheses, or a last line ending in a binary operator, `,`, `=`,
+/// `=>` or `..` (LANGUAGE.md's rules). A string (and its `{…}` interpolations) ends on its
+/// line, so an open one is complete input with an error to report, never a continuation.
 public enum InputCompleteness {
     public static func needsContinuation(_ text: String) -> Bool {
         var closers: [Character] = []
@@ -13,6 +14,8 @@ public enum InputCompleteness {
         while i < chars.count {
             let c = chars[i]
             if inString {
+                // Strings end on their line: an open one is an error to report, not a reason to wait.
+                if c == "\n" { return false }
                 if c == "\\" {
                     i += 2
                     continue
@@ -64,7 +67,8 @@ public enum InputCompleteness {
             i += 1
         }
         chars.removeAll()
-        if inString || !closers.isEmpty { return true }
+        if inString || !stringResume.isEmpty { return false }
+        if !closers.isEmpty { return true }
         let continuing: Set<String> = ["+", "-", "*", "/", "%", "==", "!=", "<", "<=", ">", ">=", "=", "=>", "..", ",", "and", "or", "not", "step"]
         return continuing.contains(lastSignificant)
     }

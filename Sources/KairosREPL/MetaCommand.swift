@@ -13,12 +13,13 @@ public enum MetaCommand: Equatable, Sendable {
     case compile(expression: String)
     case time(on: Bool)
     case history
+    case save(path: String)
 
-    public static let names = ["help", "quit", "load", "reset", "vars", "target", "engine", "compile", "time", "history"]
+    public static let names = ["help", "quit", "load", "reset", "vars", "target", "engine", "compile", "time", "history", "save"]
 
     /// One line of help per command, in a fixed order.
     public static let summaries: [(String, String)] = [
-        (":help [topic]", "this list, or help on a topic (language, scenarios, run, stream, traces, builtins, keys)"),
+        (":help [NAME]", "this list, help on a built-in, keyword or member (:help quantile), or a topic"),
         (":quit", "leave (Ctrl-D on an empty line does too)"),
         (":load FILE", "run a .krs file in this session"),
         (":reset", "forget every binding and start a fresh session"),
@@ -28,6 +29,7 @@ public enum MetaCommand: Equatable, Sendable {
         (":compile EXPR", "show the JSON a scenario compiles to"),
         (":time on|off", "print the wall time of each input"),
         (":history", "list the input history"),
+        (":save FILE", "write this session's accepted inputs as a runnable .krs script"),
     ]
 
     public enum ParseError: Error, Equatable, Sendable, CustomStringConvertible {
@@ -77,6 +79,11 @@ public enum MetaCommand: Equatable, Sendable {
             default: throw .usage(":time on|off")
             }
         case "history": return .history
+        case "save":
+            let path = argument.hasPrefix("\"") && argument.hasSuffix("\"") && argument.count >= 2
+                ? String(argument.dropFirst().dropLast()) : argument
+            guard !path.isEmpty else { throw .usage(":save FILE") }
+            return .save(path: path)
         default:
             throw .unknown(name, suggestion: closestName(to: name, in: names))
         }

@@ -18,6 +18,8 @@ public final class REPL {
     private var interpreter: Interpreter
     private var timing = false
     private var inputNumber = 0
+    /// The inputs that ran without error, as script text, for `:save FILE`.
+    private var accepted: [String] = []
     /// Makes the remote backend for `:target remote URL` (`RemoteBackend.factory()` from `kairos`).
     private let remoteBackend: (@Sendable (String) -> (any SimulationBackend)?)?
 
@@ -95,7 +97,8 @@ public final class REPL {
     // MARK: Evaluation
 
     /// Evaluates with Ctrl-C wired to cooperative cancellation; the session survives.
-    private func evaluate(_ source: String, fileName: String, showValue: Bool = true) {
+    @discardableResult
+    private func evaluate(_ source: String, fileName: String, showValue: Bool = true, saveAs script: String? = nil) -> Bool {
         inputNumber += 1
         let clock = ContinuousClock()
         let started = clock.now
@@ -106,10 +109,47 @@ public final class REPL {
             output.write(output.dim("interrupted") + "\n")
         } else if !evaluation.diagnostics.isEmpty {
             output.writeError(DiagnosticRenderer.render(evaluation.diagnostics, source: text) + "\n")
-        } else if showValue, let value = evaluation.value, !value.isNull {
-            output.write(Self.display(value) + "\n")
+        }
+        let succeeded = evaluation.succeeded
+        if succeeded {
+            if showValue, let value = evaluation.value, !value.isNull {
+                output.write(Self.display(value) + "\n")
+                // `_` is the last value printed.
+                interpreter.define("_", value)
+                accepted.append(Self.scriptText(forShown: source))
+            } else {
+                accepted.append(script ?? source)
+            }
         }
         if timing { output.write(output.dim("(\(Self.format(elapsed)))") + "\n") }
+        return succeeded
+    }
+
+    /// An input whose value the REPL printed, as script text that does the same: a single
+    /// expression becomes `let _ = EXPR` and `print(_)`, so later inputs that use `_` still run.
+    static func scriptText(forShown source: String) -> String {
+        let trimmed = Substring(source).trimmingSpaces()
+        let program = Parser.parse(trimmed).program
+        guard program.statements.count == 1, case .expression = program.statements[0].kind else { return source }
+        return "let _ = \(trimmed)\nprint(_)"
+    }
+
+    /// `:save FILE`: the accepted inputs of this session as a runnable script.
+    private func saveSession(to path: String) {
+        var text = "#!/usr/bin/env kairos\n# Saved from a kairos REPL session (\(accepted.count) input\(accepted.count == 1 ? "" : "s")).\n"
+        for input in accepted { text += input.hasSuffix("\n") ? input : input + "\n" }
+        guard let file = fopen(path, "w") else {
+            output.writeError(output.red("error: ") + "cannot write \(path): \(String(cString: strerror(errno)))\n")
+            return
+        }
+        let bytes = Array(text.utf8)
+        let written = bytes.withUnsafeBufferPointer { fwrite($0.baseAddress, 1, $0.count, file) }
+        let closed = fclose(file)
+        guard written == bytes.count, closed == 0 else {
+            output.writeError(output.red("error: ") + "cannot write \(path)\n")
+            return
+        }
+        output.write("saved \(accepted.count) input\(accepted.count == 1 ? "" : "s") to \(path)\n")
     }
 
     /// `watch EXPR`: the expression after the word, or nil when the input is not a watch.
@@ -195,10 +235,11 @@ public final class REPL {
                 output.writeError(output.red("error: ") + "cannot read \(path)\n")
                 return true
             }
-            evaluate(source, fileName: path, showValue: false)
+            evaluate(source, fileName: path, showValue: false, saveAs: "# :load \(path)\n" + source)
         case .reset:
             interpreter = Interpreter(output: output, cancellation: cancellation)
             interpreter.remoteBackend = remoteBackend
+            accepted = []
             output.write("session reset\n")
         case .vars:
             let names = interpreter.namesInScope.filter { interpreter.value(named: $0) != nil && !Help.builtinNames.contains($0) }
@@ -209,15 +250,19 @@ public final class REPL {
             }
         case .targetEmbedded:
             interpreter.use(.embedded)
+            accepted.append("use embedded")
             output.write("target: \(targetText)\n")
         case .targetRemote(let url):
             interpreter.use(.remote(url))
+            accepted.append("use remote \(Self.quoted(url))")
             output.write("target: \(targetText)\n")
         case .engine(let version):
             evaluate("use engine \(Self.quoted(version))", fileName: "<:engine>", showValue: false)
             if let pinned = EngineVersion(version), interpreter.engine == pinned { output.write("engine: \(engineText)\n") }
         case .compile(let expression):
-            compile(expression)
+            compile(line, expression: expression)
+        case .save(let path):
+            saveSession(to: path)
         case .time(let on):
             timing = on
             output.write("timing \(on ? "on" : "off")\n")
@@ -232,15 +277,18 @@ public final class REPL {
         return true
     }
 
-    /// `:compile EXPR`: the JSON the API takes, pretty-printed.
-    private func compile(_ expression: String) {
-        let source = "json(compile \(expression))"
-        let evaluation = withInterruptWatcher { interpreter.evaluate(source: source, fileName: "<:compile>") }
+    /// `:compile EXPR`: the JSON the API takes, pretty-printed. Diagnostics point into the
+    /// line as typed (`:compile EXPR`), never into an internal rewrite.
+    private func compile(_ line: String, expression: String) {
+        // `compile EXPR` is padded so that EXPR's columns are those of the typed line.
+        let exprColumn = line.distance(from: line.startIndex, to: line.firstRange(of: expression)?.lowerBound ?? line.endIndex)
+        let source = String(repeating: " ", count: max(0, exprColumn - "compile ".count)) + "compile " + expression
+        let evaluation = withInterruptWatcher { interpreter.evaluate(source: source, fileName: "<input>") }
         if !evaluation.diagnostics.isEmpty {
-            output.writeError(DiagnosticRenderer.render(evaluation.diagnostics, source: SourceText(source, fileName: "<:compile>")) + "\n")
+            output.writeError(DiagnosticRenderer.render(evaluation.diagnostics, source: SourceText(line, fileName: "<input>")) + "\n")
             return
         }
-        guard case .string(let text)? = evaluation.value, let json = try? JSONParser.parse(text) else { return }
+        guard let value = evaluation.value, let json = interpreter.json(of: value) else { return }
         output.write(json.prettyPrinted() + "\n")
     }
 
@@ -249,7 +297,16 @@ public final class REPL {
     func completion(for line: String) -> Completion {
         if let quote = line.firstRange(of: ":load \"") ?? line.firstRange(of: ":load "), line.hasPrefix(":load") {
             let typed = String(line[quote.upperBound...])
-            return Completion(prefix: typed, candidates: FileCompletion.candidates(for: typed))
+            var candidates = FileCompletion.candidates(for: typed)
+            // One file left: close the quote the user opened.
+            if candidates.count == 1, !candidates[0].hasSuffix("/"), line.hasPrefix(":load \"") { candidates[0] += "\"" }
+            return Completion(prefix: typed, candidates: candidates)
+        }
+        if line.hasPrefix(":help ") || line.hasPrefix(":h ") {
+            let typed = String(line.drop { $0 != " " }.dropFirst())
+            let topics = HelpCatalog.names + Help.topics.keys.sorted() + ["builtins"]
+            var seen = Set<String>()
+            return Completion(prefix: typed, candidates: topics.filter { $0.hasPrefix(typed) && seen.insert($0).inserted }.sorted())
         }
         if line.hasPrefix(":"), !line.contains(" ") {
             let typed = String(line.dropFirst())
@@ -258,12 +315,17 @@ public final class REPL {
         let word = String(line.reversed().prefix { $0.isLetter || $0.isNumber || $0 == "_" }.reversed())
         let quotedWord = String(line.reversed().prefix { $0 != "\"" }.reversed())
         if line.filter({ $0 == "\"" }).count % 2 == 1 {
+            // `help("fin` completes any name the reference knows (keywords, members).
+            if line.dropLast(quotedWord.count).hasSuffix("help(\"") {
+                return Completion(prefix: quotedWord, candidates: HelpCatalog.names.filter { $0.hasPrefix(quotedWord) })
+            }
             // Inside a string: catalog ids and file paths.
             let ids = ScenarioCatalog.all.map(\.id).filter { $0.hasPrefix(quotedWord) }
             return Completion(prefix: quotedWord, candidates: ids.isEmpty ? FileCompletion.candidates(for: quotedWord) : ids)
         }
         var candidates = interpreter.completions(for: line)
-        if !line.reversed().prefix(while: { $0.isLetter || $0.isNumber || $0 == "_" }).contains(".") {
+        let dotted = line.reversed().prefix { $0.isLetter || $0.isNumber || $0 == "_" || $0 == "." }
+        if !dotted.contains(".") {
             candidates += EventKind.allCases.map(\.rawValue).filter { $0.hasPrefix(word) && !word.isEmpty }
             candidates += AISafetyInput.EventType.allCases.map(\.rawValue).filter { $0.hasPrefix(word) && !word.isEmpty }
         }

@@ -182,3 +182,21 @@ public struct Program: Sendable, Equatable {
     public var statements: [Stmt]
     public init(statements: [Stmt]) { self.statements = statements }
 }
+
+extension StmtKind {
+    /// The name a `let`, `fn` or `scenario` statement binds.
+    var declaredName: String? {
+        switch self {
+        case .letBinding(let name, _, _), .function(let name, _, _, _), .scenario(let name, _, _, _): name
+        default: nil
+        }
+    }
+}
+
+extension Expr {
+    /// A number literal as written (`30`), for hints that repeat the user's code.
+    var literalText: String? {
+        if case .number(let n) = kind { return formatNumber(n) }
+        return nil
+    }
+}

@@ -5,6 +5,7 @@ enum Builtins {
     static let names = [
         "print", "len", "range", "sum", "mean", "min", "max", "abs", "round", "floor", "ceil", "sqrt", "map", "filter",
         "sort", "keys", "str", "json", "table", "plot", "save", "load", "assert", "catalog",
+        "help",
     ]
 }
 
@@ -117,10 +118,12 @@ extension Interpreter {
             return .list(try sorted(items, keys: keys, site))
         case "keys":
             try arity(1 ... 1)
-            guard case .record(let r) = args[0] else {
-                throw RuntimeError("keys needs a record, got \(args[0].typeName)", at: site.arg(0), id: "type-error")
+            let names = Interpreter.members(of: args[0])
+            guard !names.isEmpty || args[0].typeName == "record" else {
+                throw RuntimeError("keys needs a value with members (a record, trace, step, simulation or scenario), got \(args[0].typeName)",
+                                   at: site.arg(0), id: "type-error")
             }
-            return .list(r.keys.map { .string($0) })
+            return .list(names.map { .string($0) })
         case "str":
             try arity(1 ... 1)
             return .string(args[0].printText)
@@ -159,6 +162,10 @@ extension Interpreter {
                 let message = args.count == 2 ? args[1].printText : "assertion failed"
                 throw RuntimeError(args.count == 2 ? "assertion failed: \(message)" : message, at: site.range, id: "assertion")
             }
+            return .null
+        case "help":
+            try arity(0 ... 1)
+            emit(try helpText(args.first, site) + "\n")
             return .null
         case "catalog":
             try arity(1 ... 1)
@@ -378,5 +385,51 @@ extension Value {
         case .trace(let t): t.summaryText
         default: displayText
         }
+    }
+}
+
+extension Interpreter {
+    /// What `help(x)` prints: the entry for a built-in or a name given as a string, the members
+    /// of a trace, step, simulation or scenario, a function's signature.
+    func helpText(_ subject: Value?, _ site: CallSite) throws(RuntimeError) -> String {
+        guard let subject else {
+            return "help(x) describes a built-in, keyword or member: help(quantile), help(\"stream\"), help(t) for a trace's members.\n"
+                + "Built-ins: " + Builtins.names.sorted().joined(separator: " ")
+        }
+        func members(_ kind: HelpEntry.Kind, _ title: String) -> String {
+            let entries = HelpCatalog.all.filter { $0.kind == kind }
+            let width = (entries.map(\.signature.count).max() ?? 0) + 2
+            return ([title] + entries.map { "  " + $0.signature + String(repeating: " ", count: width - $0.signature.count) + $0.summary })
+                .joined(separator: "\n")
+        }
+        let name: String
+        switch subject {
+        case .builtin(let b): name = b.name
+        case .string(let s): name = s.trimmingCharacters(in: " ")
+        case .trace: return members(.traceMember, "a trace has:")
+        case .step: return members(.stepMember, "a step has:")
+        case .simulation: return members(.simulationMember, "a simulation has:")
+        case .scenario: return members(.scenarioMember, "a scenario has:")
+        case .function(let f):
+            return "\(f.isScenario ? "scenario" : "fn") \(f.signature)" + (f.isScenario ? ": call it with values to get a scenario" : "")
+        case .method(let m):
+            name = m.name
+        default:
+            throw RuntimeError("help takes a built-in, a name in quotes or a trace, step, simulation or scenario, got \(subject.typeName)",
+                               at: site.arg(0), id: "type-error", hint: "help(\"\(subject.typeName)\") or help(mean)")
+        }
+        let found = HelpCatalog.entries(named: name)
+        guard !found.isEmpty else {
+            if name == "builtins" { return HelpCatalog.builtinTable }
+            throw RuntimeError("no help on \(quote(name))", at: site.arg(0), id: "unknown-name",
+                               hint: didYouMean(name, in: HelpCatalog.names) ?? "help() lists the built-ins")
+        }
+        return HelpCatalog.render(found)
+    }
+}
+
+extension String {
+    func trimmingCharacters(in set: Character) -> String {
+        String(drop { $0 == set }.reversed().drop { $0 == set }.reversed())
     }
 }

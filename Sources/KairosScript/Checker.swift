@@ -24,8 +24,9 @@ public struct Checker {
 
     private init(scopes: [Set<String>]) { self.scopes = scopes }
 
-    private mutating func report(_ id: String, _ message: String, _ range: SourceRange, hint: String? = nil) {
-        diagnostics.append(Diagnostic(id, message, at: range, phase: .semantic, hint: hint))
+    private mutating func report(_ id: String, _ message: String, _ range: SourceRange, hint: String? = nil,
+                                 severity: Severity = .error) {
+        diagnostics.append(Diagnostic(id, message, at: range, phase: .semantic, hint: hint, severity: severity))
     }
 
     private mutating func declare(_ name: String) { scopes[scopes.count - 1].insert(name) }
@@ -146,6 +147,17 @@ public struct Checker {
             if let d = e.duration, kind != .moratorium {
                 report("bad-event", "only a moratorium lasts 'for N ticks'", d.range)
             }
+            let written = "at \(e.tick.literalText ?? "T") \(e.kind)\(e.target.flatMap(\.literal).map { " " + quote($0) } ?? "")"
+            if e.magnitude == nil, e.duration == nil, let range = kind.magnitudeRange {
+                report("missing-magnitude", "\(e.kind) needs a magnitude", e.kindRange,
+                       hint: "write '\(written) by M' with M between \(formatNumber(range.lowerBound)) and \(formatNumber(range.upperBound))")
+            } else if e.magnitude == nil, kind == .policy {
+                report("missing-magnitude", "a policy event needs 'by {lambda: …, gamma: …}'", e.kindRange,
+                       hint: "write '\(written) by {lambda: 0.7}'")
+            } else if e.duration == nil, e.magnitude == nil, kind == .moratorium {
+                report("missing-duration", "a moratorium needs a length", e.kindRange,
+                       hint: "write '\(written) for N ticks'")
+            }
         case .prophecy(let p):
             if let e = p.every { literal(e, "every", FieldRules.every) }
             if let e = p.horizon { literal(e, "horizon", FieldRules.horizon) }
@@ -160,9 +172,15 @@ public struct Checker {
         var dynamicNames = false
         var targets: [(String, SourceRange)] = []
         var seenNames = Set<String>()
+        // The run length, when the body sets it with a literal (100 when it does not set it).
+        var ticks: Double? = 100
+        var ticksComputed = false
+        var eventTicks: [(Double, SourceRange)] = []
         func walk(_ statements: [Stmt]) {
             for s in statements {
                 switch s.kind {
+                case .ticks(let e):
+                    if case .number(let n) = e.kind { ticks = n } else { ticksComputed = true }
                 case .entity(_, let name, _):
                     if let n = name.literal {
                         if !seenNames.insert(n).inserted {
@@ -174,6 +192,7 @@ public struct Checker {
                     }
                 case .event(let e):
                     if let t = e.target, let n = t.literal { targets.append((n, t.expr.range)) }
+                    if case .number(let n) = e.tick.kind { eventTicks.append((n, e.tick.range)) }
                 case .ifElse(_, let then, let otherwise):
                     walk(then)
                     if let otherwise { walk(otherwise) }
@@ -184,6 +203,13 @@ public struct Checker {
             }
         }
         walk(body)
+        if let ticks, !ticksComputed {
+            for (t, range) in eventTicks where t >= ticks {
+                report("event-after-end", "this event never happens: the scenario runs ticks 0 to \(formatNumber(ticks - 1))", range,
+                       hint: "raise 'ticks' above \(formatNumber(t)), or run it longer with 'run NAME ticks \(formatNumber(t + 1))'",
+                       severity: .warning)
+            }
+        }
         guard !dynamicNames else { return }
         for (n, range) in targets where !names.contains(n) {
             report("unknown-target", "unknown target \(quote(n))", range,

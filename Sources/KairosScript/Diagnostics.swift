@@ -61,6 +61,29 @@ public struct Diagnostic: Sendable, Equatable, CustomStringConvertible {
     public var hint: String?
     /// The file the location refers to.
     public var fileName: String
+    /// For a runtime error inside a function: the calls that led there, innermost first
+    /// (the same call repeated is one frame with a count; past 40 frames the middle is
+    /// elided, see `framesElided`).
+    public var frames: [StackFrame] = []
+    /// How many frames were left out after the first `keptInnerFrames`.
+    public var framesElided = 0
+    static let keptInnerFrames = 20
+
+    /// Adds the next outer call.
+    mutating func addFrame(_ frame: StackFrame) {
+        if let last = frames.last, last.function == frame.function, last.callSite == frame.callSite, last.fileName == frame.fileName {
+            frames[frames.count - 1].count += 1
+            return
+        }
+        if frames.count >= 2 * Self.keptInnerFrames {
+            frames.remove(at: Self.keptInnerFrames)
+            framesElided += 1
+        }
+        frames.append(frame)
+    }
+    /// The source line of the location when it lies in another text than the one being
+    /// rendered (a function defined by an earlier REPL input).
+    public var excerpt: String?
 
     public init(_ id: String, _ message: String, at range: SourceRange, phase: DiagnosticPhase, hint: String? = nil,
                 severity: Severity = .error, fileName: String = "") {
@@ -78,6 +101,29 @@ public struct Diagnostic: Sendable, Equatable, CustomStringConvertible {
     /// `file:line:col: error: message` without the source excerpt.
     public var description: String {
         "\(fileName.isEmpty ? "<input>" : fileName):\(range.start.line):\(range.start.column): \(severity.rawValue): \(message)"
+    }
+}
+
+/// One call on the way to a runtime error: the function that was running and where it was
+/// called from (`in sweep(cap), called at sweep.krs:12:20`).
+public struct StackFrame: Sendable, Equatable, CustomStringConvertible {
+    /// `sweep(cap)`, `lambda(c)`.
+    public var function: String
+    /// Where the call is written.
+    public var callSite: SourceRange
+    public var fileName: String
+    /// How many times in a row this same call happened (recursion).
+    public var count = 1
+
+    public init(function: String, callSite: SourceRange, fileName: String) {
+        self.function = function
+        self.callSite = callSite
+        self.fileName = fileName
+    }
+
+    public var description: String {
+        "in \(function), called at \(fileName.isEmpty ? "<input>" : fileName):\(callSite.start.line):\(callSite.start.column)"
+            + (count > 1 ? " (\(count) times)" : "")
     }
 }
 
@@ -115,7 +161,7 @@ public struct SourceText: Sendable {
 public enum DiagnosticRenderer {
     public static func render(_ d: Diagnostic, source: SourceText?) -> String {
         var out = d.description
-        if let source, let line = source.line(d.range.start.line) {
+        if let line = d.excerpt.map({ Substring($0) }) ?? source?.line(d.range.start.line) {
             let text = line.replacingTabs()
             out += "\n  " + text
             let column = max(1, d.range.start.column)
@@ -128,6 +174,10 @@ public enum DiagnosticRenderer {
             out += "\n  " + String(repeating: " ", count: column - 1) + "^" + String(repeating: "~", count: max(0, width - 1))
         }
         if let hint = d.hint { out += "\nhint: " + hint }
+        for (i, frame) in d.frames.enumerated() {
+            if i == Diagnostic.keptInnerFrames, d.framesElided > 0 { out += "\n  … \(d.framesElided) more calls" }
+            out += "\n  " + frame.description
+        }
         return out
     }
 

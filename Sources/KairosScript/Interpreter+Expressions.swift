@@ -17,6 +17,9 @@ extension Interpreter {
             return .string(text)
         case .name(let name):
             if let v = env.lookup(name) { return v }
+            if declarationsOnly, skippedNames.contains(name) {
+                throw RuntimeError("'\(name)' needs a run", at: e.range, id: Interpreter.skippedRunID)
+            }
             if Builtins.names.contains(name) { return .builtin(Builtin(name: name)) }
             throw RuntimeError("unknown name '\(name)'", at: e.range, id: "unknown-name",
                                hint: didYouMean(name, in: env.visibleNames + Builtins.names))
@@ -59,7 +62,8 @@ extension Interpreter {
         case .member(let base, let name):
             return try member(try evaluate(base, env), name, e.range)
         case .lambda(let params, let body):
-            return .function(FunctionValue(name: "lambda", params: params, body: body, closure: env, isScenario: false))
+            return .function(FunctionValue(name: "lambda", params: params, body: body, closure: env, isScenario: false,
+                                           source: currentSource))
         case .run(let subject, let ticks):
             return try runExpression(subject, ticks, e.range, env)
         case .stream(let subject, let ticks):
@@ -252,8 +256,18 @@ extension Interpreter {
             default: throw missing(SimulationHandle.members)
             }
         case .scenario(let s):
-            guard let p = ScenarioMembers.property(s, name) else { throw missing(ScenarioMembers.names) }
+            guard let p = ScenarioMembers.property(s, name) else {
+                if TraceValue.members.contains(name) {
+                    throw RuntimeError("scenario \(s.name) has no member '\(name)': it has not run yet", at: range, id: "unknown-member",
+                                       hint: "run it first: let t = run \(s.name), then t.\(name)")
+                }
+                throw missing(ScenarioMembers.names)
+            }
             return p
+        case .function(let f) where f.isScenario:
+            throw RuntimeError("\(f.signature) is a scenario with parameters: it has no member '\(name)'", at: range, id: "unknown-member",
+                               hint: TraceValue.members.contains(name) ? "run it with values first: let t = run \(f.name)(…), then t.\(name)"
+                                   : "call it with values first: \(f.name)(…).\(name)")
         default:
             throw RuntimeError("a \(v.typeName) has no members", at: range, id: "unknown-member")
         }
@@ -294,18 +308,36 @@ extension Interpreter {
                                at: site.range, id: "stack-overflow")
         }
         callDepth += 1
-        defer { callDepth -= 1 }
+        let caller = currentSource
+        currentSource = f.source
+        defer {
+            callDepth -= 1
+            currentSource = caller
+        }
         let scope = Environment(parent: f.closure)
         for (p, a) in zip(f.params, args) { scope.define(p, a) }
-        if f.isScenario, case .block(let body) = f.body {
-            return .scenario(try buildScenario(name: f.name, body: body, env: scope, range: site.range))
-        }
-        switch f.body {
-        case .expression(let e):
-            return try evaluate(e, scope)
-        case .block(let body):
-            if case .returned(let v) = try execute(body, scope) { return v }
-            return .null
+        do throws(RuntimeError) {
+            if f.isScenario, case .block(let body) = f.body {
+                return .scenario(try buildScenario(name: f.name, body: body, env: scope, range: site.range))
+            }
+            switch f.body {
+            case .expression(let e):
+                return try evaluate(e, scope)
+            case .block(let body):
+                if case .returned(let v) = try execute(body, scope) { return v }
+                return .null
+            }
+        } catch {
+            // The error happened in this function's text; the frame says who called it.
+            var e = error
+            if e.diagnostic.fileName.isEmpty {
+                e.diagnostic.fileName = f.source.fileName
+                e.diagnostic.excerpt = f.source.line(e.diagnostic.range.start.line).map(String.init)
+            }
+            if e.diagnostic.id != "interrupted" {
+                e.diagnostic.addFrame(StackFrame(function: f.signature, callSite: site.range, fileName: caller.fileName))
+            }
+            throw e
         }
     }
 

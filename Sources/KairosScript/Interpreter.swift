@@ -69,6 +69,9 @@ public final class Interpreter {
 
     /// What `use embedded` / `use remote "URL"` do, for `kairos run --remote` and the REPL's `:target`.
     public func use(_ target: RunTarget) { self.target = target }
+    /// Receives warnings (an event after the last tick) before the program runs; when nil
+    /// they come first in the evaluation's diagnostics.
+    public var onWarning: ((Diagnostic) -> Void)?
     /// `use engine "1.0.0"`; nil runs the latest.
     public private(set) var engine: EngineVersion?
 
@@ -79,7 +82,11 @@ public final class Interpreter {
     var callDepth = 0
     static let maxCallDepth = 1000
     /// The file being evaluated, for `assert` messages and diagnostics.
-    var fileName = ""
+    var fileName: String {
+        get { currentSource.fileName }
+    }
+    /// The text being evaluated: the top-level input, or the source of the function running.
+    var currentSource = SourceText("", fileName: "")
 
     public init(output: OutputSink, backend: any SimulationBackend = EmbeddedBackend(),
                 cancellation: CancellationFlag = CancellationFlag()) {
@@ -94,11 +101,17 @@ public final class Interpreter {
     /// semantic errors stop it before anything runs.
     public func evaluate(source: String, fileName: String) -> Evaluation {
         LargeStack.run {
-            self.fileName = fileName
+            self.currentSource = SourceText(source, fileName: fileName)
             let (program, syntax) = Parser.parse(source)
-            let diagnostics = self.diagnose(program, syntax, fileName: fileName)
-            guard diagnostics.isEmpty else { return Evaluation(diagnostics: diagnostics, value: nil) }
-            return self.runHere(program)
+            var diagnostics = self.diagnose(program, syntax, fileName: fileName)
+            if let onWarning = self.onWarning {
+                diagnostics.filter { $0.severity != .error }.forEach(onWarning)
+                diagnostics.removeAll { $0.severity != .error }
+            }
+            guard !diagnostics.contains(where: { $0.severity == .error }) else { return Evaluation(diagnostics: diagnostics, value: nil) }
+            var result = self.runHere(program)
+            result.diagnostics = diagnostics + result.diagnostics
+            return result
         }
     }
 
@@ -136,38 +149,91 @@ public final class Interpreter {
             return Evaluation(diagnostics: [], value: last)
         } catch {
             var d = error.diagnostic
-            d.fileName = fileName
+            if d.fileName.isEmpty { d.fileName = fileName }
             return Evaluation(diagnostics: [d], value: nil)
         }
     }
 
-    /// Runs only a program's top-level declarations (`scenario`, `fn`, `use`, `let`), with
-    /// output discarded and without running any simulation (a `let` that would run one is
-    /// skipped), then returns every global scenario value in declaration order: what
-    /// `kairos compile FILE` prints.
-    public func compileScenarios(source: String, fileName: String) -> (scenarios: [(name: String, value: ScenarioValue)], diagnostics: [Diagnostic]) {
+    /// What `kairos compile FILE` emits: every top-level scenario value and every top-level
+    /// `compile …` statement, in the order the file writes them.
+    public struct Compiled {
+        public enum Item {
+            /// A top-level scenario value (`scenario NAME { … }` or `let NAME = …`).
+            case scenario(name: String, value: ScenarioValue)
+            /// The JSON of a top-level `compile EXPR [as …]` statement (a list emits each item).
+            case json(JSONValue)
+        }
+
+        public var items: [Item] = []
+        /// Parameterized scenarios (`sweep(cap)`) nothing emitted a value of.
+        public var parameterized: [String] = []
+        /// Top-level names whose value needs a run (`let t = run s`) and so were skipped.
+        public var skipped: [String] = []
+        public var diagnostics: [Diagnostic] = []
+
+        public var succeeded: Bool { !diagnostics.contains { $0.severity == .error } }
+    }
+
+    /// Runs only a program's top-level declarations (`scenario`, `fn`, `use`, `let`) and its
+    /// `compile` statements, with output discarded and without running any simulation: a
+    /// `let` that needs a run is skipped, and so is every later `let` that uses it.
+    public func compileScenarios(source: String, fileName: String) -> Compiled {
         LargeStack.run {
-            self.fileName = fileName
+            self.currentSource = SourceText(source, fileName: fileName)
+            var compiled = Compiled()
             let (program, syntax) = Parser.parse(source)
-            let diagnostics = diagnose(program, syntax, fileName: fileName)
-            guard diagnostics.isEmpty else { return ([], diagnostics) }
+            compiled.diagnostics = diagnose(program, syntax, fileName: fileName)
+            guard compiled.succeeded else { return compiled }
             declarationsOnly = true
+            skippedNames = []
             defer { declarationsOnly = false }
+            var parameterized: [String] = []
+            var compiledAny = false
             for statement in program.statements {
+                var compileStatement = false
                 switch statement.kind {
-                case .scenario, .function, .use, .letBinding: break
+                case .scenario(_, _, let params, _):
+                    if let params { parameterized.append("\(statement.kind.declaredName ?? "")(\(params.joined(separator: ", ")))") }
+                case .function, .use, .letBinding: break
+                case .expression(let e):
+                    guard case .compile = e.kind else { continue }
+                    compileStatement = true
                 default: continue
                 }
                 let result = runHere(Program(statements: [statement]))
-                if let d = result.diagnostics.first, d.id != Interpreter.skippedRunID { return ([], result.diagnostics) }
+                if let d = result.diagnostics.first {
+                    guard d.id == Interpreter.skippedRunID else {
+                        compiled.diagnostics += result.diagnostics
+                        return compiled
+                    }
+                    if let name = statement.kind.declaredName {
+                        skippedNames.insert(name)
+                        compiled.skipped.append(name)
+                    }
+                    continue
+                }
+                if compileStatement, let value = result.value {
+                    compiledAny = true
+                    let values: [Value] = if case .list(let items) = value { items } else { [value] }
+                    for v in values {
+                        do throws(RuntimeError) {
+                            compiled.items.append(.json(try jsonValue(v, statement.range)))
+                        } catch {
+                            compiled.diagnostics.append(error.diagnostic)
+                            return compiled
+                        }
+                    }
+                } else if let name = statement.kind.declaredName, case .scenario(let s)? = globals.values[name] {
+                    compiled.items.append(.scenario(name: name, value: s))
+                }
             }
-            let scenarios = globals.order.compactMap { name -> (String, ScenarioValue)? in
-                guard case .scenario(let s)? = globals.values[name] else { return nil }
-                return (name, s)
-            }
-            return (scenarios, [])
+            compiled.parameterized = compiledAny ? [] : parameterized
+            return compiled
         }
     }
+
+    /// Top-level names skipped by `compileScenarios` because their value needs a run.
+    var skippedNames: Set<String> = []
 
     /// Set while `compileScenarios` runs declarations: output is dropped and runs refuse.
     var declarationsOnly = false
@@ -185,6 +251,18 @@ public final class Interpreter {
     /// Every name a script can use here: bindings of the session, then built-ins.
     public var namesInScope: [String] {
         globals.visibleNames + Builtins.names.filter { globals.values[$0] == nil }
+    }
+
+    /// The built-in functions' names.
+    public static var builtinNames: [String] { Builtins.names }
+    /// The members of traces, steps and simulations.
+    public static var traceMembers: [String] { TraceValue.members }
+    public static var stepMembers: [String] { StepMembers.names }
+    public static var simulationMembers: [String] { SimulationHandle.members }
+
+    /// A value as JSON (what `json(x)` encodes), or nil for values JSON cannot hold.
+    public func json(of value: Value) -> JSONValue? {
+        try? jsonValue(value, SourceRange(at: .start))
     }
 
     /// Binds a global (the CLI binds `args`; a REPL may preload values).
@@ -263,11 +341,12 @@ public final class Interpreter {
         case .assign(let target, let value):
             try assign(target, try evaluate(value, env), env)
         case .function(let name, _, let params, let body):
-            env.define(name, .function(FunctionValue(name: name, params: params, body: .block(body), closure: env, isScenario: false)))
+            env.define(name, .function(FunctionValue(name: name, params: params, body: .block(body), closure: env, isScenario: false,
+                                                     source: currentSource)))
         case .scenario(let name, _, let params, let body):
             if let params {
                 env.define(name, .function(FunctionValue(name: name, params: params, body: .block(body), closure: env,
-                                                         isScenario: true)))
+                                                         isScenario: true, source: currentSource)))
             } else {
                 env.define(name, .scenario(try buildScenario(name: name, body: body, env: Environment(parent: env), range: s.range)))
             }

@@ -22,6 +22,15 @@ public enum TokenKind: String, Sendable, Equatable, Hashable, CaseIterable {
 
     public var isKeyword: Bool { String(describing: self).hasPrefix("kw") }
 
+    /// Whether an expression can begin with this token (after an item, it means a comma is missing).
+    var startsExpression: Bool {
+        switch self {
+        case .number, .string, .identifier, .leftBracket, .kwTrue, .kwFalse, .kwNull, .kwRun, .kwStream, .kwStart, .kwCompile:
+            true
+        default: false
+        }
+    }
+
     /// A line ending in one of these continues on the next line.
     var continuesLine: Bool {
         switch self {
@@ -136,6 +145,15 @@ public struct Lexer {
         return Token(kind: .error, range: range, text: "")
     }
 
+    /// A slip from another language (`&&`, `||`, `!x`): reported once with the right spelling,
+    /// then read as that keyword so the parser carries on without a second error.
+    private mutating func substitute(_ kind: TokenKind, for written: String, from start: SourceLocation) -> Token {
+        let range = SourceRange(start, location)
+        diagnostics.append(Diagnostic("wrong-operator", "'\(written)' is not an operator in Kairos Script", at: range, phase: .lexical,
+                                      hint: "write '\(kind.rawValue)'"))
+        return Token(kind: kind, range: range, text: kind.rawValue)
+    }
+
     private mutating func make(_ kind: TokenKind, from start: SourceLocation, startIndex: Int) -> Token {
         Token(kind: kind, range: SourceRange(start, location), text: String(decoding: bytes[startIndex ..< index], as: UTF8.self))
     }
@@ -179,8 +197,12 @@ public struct Lexer {
         case UInt8(ascii: "%"): kind = .percent
         case UInt8(ascii: "="): kind = match(UInt8(ascii: "=")) ? .equalEqual : match(UInt8(ascii: ">")) ? .arrow : .equal
         case UInt8(ascii: "!"):
-            guard match(UInt8(ascii: "=")) else { return error("unexpected '!'; use 'not' for negation", from: start) }
+            guard match(UInt8(ascii: "=")) else { return substitute(.kwNot, for: "!", from: start) }
             kind = .bangEqual
+        case UInt8(ascii: "&"):
+            return substitute(.kwAnd, for: match(UInt8(ascii: "&")) ? "&&" : "&", from: start)
+        case UInt8(ascii: "|"):
+            return substitute(.kwOr, for: match(UInt8(ascii: "|")) ? "||" : "|", from: start)
         case UInt8(ascii: "<"): kind = match(UInt8(ascii: "=")) ? .lessEqual : .less
         case UInt8(ascii: ">"): kind = match(UInt8(ascii: "=")) ? .greaterEqual : .greater
         default:

@@ -229,7 +229,14 @@ extension Parser {
             let before = index
             guard let e = expression() else { return nil }
             items.append(e)
-            if !match(.comma) { break }
+            if !match(.comma) {
+                if peek().kind.startsExpression, !check(closing) {
+                    error("expected ',' or '\(closing.rawValue)' after the item, got \(describe(peek()))", at: peek().range,
+                          id: "missing-comma", hint: "items are separated by commas: [1, 2, 3]")
+                    return nil
+                }
+                break
+            }
             guard madeProgress(since: before) else { return nil }
         }
         guard let close = expectCloser(closing, opener: opener) else { return nil }
@@ -337,7 +344,19 @@ extension Parser {
         }
     }
 
-    /// lambda → (IDENT | "(" params? ")") "=>" (block | expr)
+    /// Whether the `{` at the cursor opens a record literal rather than a block: `{}` or
+    /// `{ KEY :` (a key is a name, a keyword or a plain string). After `=>` this decides
+    /// between `i => {n: i}` (a record) and `i => { return i }` (a block).
+    func recordAhead() -> Bool {
+        var i = 1
+        while peek(i).kind == .newline { i += 1 }
+        let key = peek(i)
+        if key.kind == .rightBrace { return true }
+        guard key.kind == .identifier || key.kind == .string || key.kind.isKeyword else { return false }
+        return peek(i + 1).kind == .colon
+    }
+
+    /// lambda → (IDENT | "(" params? ")") "=>" (record | block | expr)
     mutating func lambda() -> Expr? {
         let start = peek()
         var params: [String] = []
@@ -349,7 +368,7 @@ extension Parser {
             params = p
         }
         guard expect(.arrow, "'=>'") != nil else { return nil }
-        if check(.leftBrace) {
+        if check(.leftBrace), !recordAhead() {
             guard let body = functionBlock() else { return nil }
             return Expr(.lambda(params: params, body: .block(body.statements)), start.range.union(body.range))
         }

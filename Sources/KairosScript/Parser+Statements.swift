@@ -19,12 +19,19 @@ extension Parser {
             }
             return Stmt(start.kind == .kwBreak ? .breakLoop : .continueLoop, start.range)
         case .kwUse: return useStatement()
+        case .identifier where Parser.foreignFunctionWords.contains(start.text) && peek(1).kind == .identifier:
+            error("'\(start.text)' is not a keyword; functions are declared with 'fn'", at: start.range, id: "unknown-statement",
+                  hint: "write 'fn \(peek(1).text)(…) { … }'")
+            return nil
         case .kwTicks, .kwAt: return declaration()
         case .identifier where Parser.declarationWords.contains(start.text) && startsDeclaration(start.text):
             return declaration()
         default: return expressionStatement()
         }
     }
+
+    /// How other languages declare functions.
+    static let foreignFunctionWords: Set<String> = ["function", "def", "func", "fun", "sub", "proc"]
 
     static let declarationWords: Set<String> = ["seed", "stability", "basin", "model", "agent", "prophecy"]
 
@@ -45,9 +52,20 @@ extension Parser {
     /// letStmt → "let" IDENT "=" expr
     mutating func letStatement() -> Stmt? {
         let start = advance()
+        if keywordAsName("a variable") { return nil }
         guard let name = expect(.identifier, "a name after 'let'") else { return nil }
         guard expect(.equal, "'=' after 'let \(name.text)'") != nil, let value = expression() else { return nil }
         return Stmt(.letBinding(name: name.text, nameRange: name.range, value: value), start.range.union(value.range))
+    }
+
+    /// `let step = 10`: a keyword where a new name goes. Reports it (with a name to use instead)
+    /// and returns true.
+    mutating func keywordAsName(_ what: String) -> Bool {
+        let t = peek()
+        guard t.kind.isKeyword else { return false }
+        error("'\(t.kind.rawValue)' is a keyword and cannot name \(what)", at: t.range, id: "keyword-as-name",
+              hint: "choose another name, such as '\(t.kind.rawValue)_'")
+        return true
     }
 
     /// params → IDENT ("," IDENT)*
@@ -56,6 +74,7 @@ extension Parser {
         if !check(.rightParen) {
             repeat {
                 let before = index
+                if keywordAsName("a parameter") { return nil }
                 guard let p = expect(.identifier, "a parameter name") else { return nil }
                 if params.contains(p.text) {
                     error("duplicate parameter '\(p.text)'", at: p.range)
@@ -72,6 +91,7 @@ extension Parser {
     /// fnStmt → "fn" IDENT "(" params? ")" block
     mutating func functionStatement() -> Stmt? {
         let start = advance()
+        if keywordAsName("a function") { return nil }
         guard let name = expect(.identifier, "a function name after 'fn'"),
               let open = expect(.leftParen, "'(' after the function name"),
               let params = parameters(closing: open) else { return nil }
@@ -97,6 +117,7 @@ extension Parser {
     /// scenarioStmt → "scenario" IDENT ("(" params? ")")? block
     mutating func scenarioStatement() -> Stmt? {
         let start = advance()
+        if keywordAsName("a scenario") { return nil }
         guard let name = expect(.identifier, "a scenario name after 'scenario'") else { return nil }
         var params: [String]?
         if check(.leftParen) {
@@ -168,6 +189,7 @@ extension Parser {
     /// forStmt → "for" IDENT "in" expr block
     mutating func forStatement() -> Stmt? {
         let start = advance()
+        if keywordAsName("a loop variable") { return nil }
         guard let name = expect(.identifier, "a loop variable after 'for'"),
               expect(.kwIn, "'in' after 'for \(name.text)'") != nil,
               let sequence = expression() else { return nil }
@@ -335,6 +357,12 @@ extension Parser {
             guard let target = entityName("a target") else { return nil }
             event.target = target
             end = target.expr.range
+        }
+        if check(.number) || (check(.minus) && peek(1).kind == .number) {
+            let written = "at \(tick.literalText ?? "T") \(kind.text)\(event.target?.literal.map { " " + quote($0) } ?? "")"
+            error("expected 'by' before the magnitude, got \(describe(peek()))", at: peek().range, id: "missing-by",
+                  hint: "write '\(written) by \(peek().text)'")
+            return nil
         }
         if match(.kwBy) {
             guard let m = expression() else { return nil }

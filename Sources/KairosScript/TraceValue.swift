@@ -100,7 +100,8 @@ public final class TraceValue: Sendable {
         lines.append("  phase      \(s.finalPhase?.rawValue ?? "-") (final stability \(fmt(s.finalStability)))")
         lines.append("  stability  mean \(fmt(s.meanStability))  min \(fmt(s.minStability))")
         if !trace.steps.isEmpty {
-            lines.append("             \(Sparkline.render(stabilitySeries, width: 60, lower: 0, upper: 1))")
+            // On the fixed 0–1 scale of stability (plot(t) scales to the data and labels its axis).
+            lines.append("             \(Sparkline.render(stabilitySeries, width: 60, lower: 0, upper: 1))  0–1")
         }
         let lossText = s.losses.map { "tick \($0.tick)" }.joined(separator: ", ")
         lines.append("  losses     \(s.losses.count)\(s.losses.isEmpty ? "" : " (" + lossText + ")")")

@@ -166,14 +166,20 @@ public final class FunctionValue {
     let closure: Environment
     /// `scenario NAME(params) { … }`: calling it builds a scenario.
     let isScenario: Bool
+    /// The text the function was written in, for errors raised inside it.
+    let source: SourceText
 
-    init(name: String, params: [String], body: FunctionBody, closure: Environment, isScenario: Bool) {
+    init(name: String, params: [String], body: FunctionBody, closure: Environment, isScenario: Bool, source: SourceText) {
         self.name = name
         self.params = params
         self.body = body
         self.closure = closure
         self.isScenario = isScenario
+        self.source = source
     }
+
+    /// `sweep(cap)`, `lambda(c)`: how a call stack names it.
+    var signature: String { "\(name)(\(params.joined(separator: ", ")))" }
 }
 
 /// A built-in function, by name.

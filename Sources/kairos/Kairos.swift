@@ -16,7 +16,7 @@ struct Kairos: AsyncParsableCommand {
         `#!/usr/bin/env kairos` files run directly.
         """,
         version: KairosVersion.string,
-        subcommands: [Simulate.self, Run.self, Check.self, Compile.self, Serve.self, Keys.self, Token.self]
+        subcommands: [Simulate.self, Run.self, Check.self, Compile.self, Reference.self, Serve.self, Keys.self, Token.self]
     )
 }
 

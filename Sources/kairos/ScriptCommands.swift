@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 import Dispatch
 import KairosEngine
 import KairosRemote
@@ -22,6 +23,11 @@ struct Run: ParsableCommand {
         valueName: "URL"))
     var remote: String?
 
+    @Option(name: .customLong("connect-timeout"), help: ArgumentHelp(
+        "Seconds to wait for a remote server's connection before failing (default 5, or KAIROS_CONNECT_TIMEOUT).",
+        valueName: "SECONDS"))
+    var connectTimeout: Double?
+
     @Argument(help: "Script file, or - for standard input.")
     var file: String
 
@@ -32,9 +38,15 @@ struct Run: ParsableCommand {
         let script = ScriptFile.read(file)
         let output = StdoutSink()
         let interpreter = Interpreter(output: output)
-        interpreter.remoteBackend = RemoteBackend.factory()
+        var environment = ProcessInfo.processInfo.environment
+        if let connectTimeout {
+            guard connectTimeout > 0, connectTimeout <= 3600 else { CLI.fail("--connect-timeout: between 0 and 3600 seconds", code: 2) }
+            environment["KAIROS_CONNECT_TIMEOUT"] = String(connectTimeout)
+        }
+        interpreter.remoteBackend = RemoteBackend.factory(environment: environment)
         interpreter.define("args", .list(arguments.map { .string($0) }))
         if let remote { interpreter.use(.remote(remote)) }
+        interpreter.onWarning = { ScriptFile.report([$0], script) }
         let stopOnInterrupt = InterruptHandler(interpreter.cancellation)
         let result = interpreter.evaluate(source: script.text, fileName: script.name)
         output.flush()
@@ -61,7 +73,7 @@ struct Check: ParsableCommand {
             let script = ScriptFile.read(file)
             let diagnostics = Interpreter(output: StdoutSink()).check(source: script.text, fileName: script.name)
             ScriptFile.report(diagnostics, script)
-            failed = failed || !diagnostics.isEmpty
+            failed = failed || diagnostics.contains { $0.severity == .error }
         }
         if failed { throw ExitCode(2) }
     }
@@ -72,9 +84,12 @@ struct Compile: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Print every top-level scenario of a Kairos Script as JSON.",
         discussion: """
-        One line per scenario, each a run request that `kairos simulate -` and POST /v1/simulations/run \
-        accept: {"domain": "ai-safety", "input": …, "ticks": N} for scenarios of models only, else \
-        {"scenario": …, "ticks": N}. Runs, streams and prints in the file are not executed.
+        One line per top-level scenario value and per top-level `compile …` statement, in file order, \
+        each a run request that `kairos simulate -` and POST /v1/simulations/run accept: \
+        {"domain": "ai-safety", "input": …, "ticks": N} for scenarios of models only, else \
+        {"scenario": …, "ticks": N}. Runs, streams and prints in the file are not executed, and a \
+        `let` that needs a run is skipped. Parameterized scenarios (`scenario sweep(cap) { … }`) are \
+        emitted by writing `compile sweep(550)` in the script; a warning names those left out.
         """)
 
     enum Form: String, ExpressibleByArgument, CaseIterable {
@@ -91,23 +106,70 @@ struct Compile: ParsableCommand {
         let script = ScriptFile.read(file)
         let interpreter = Interpreter(output: StdoutSink())
         interpreter.remoteBackend = RemoteBackend.factory()
-        let (scenarios, diagnostics) = interpreter.compileScenarios(source: script.text, fileName: script.name)
-        ScriptFile.report(diagnostics, script)
-        if !diagnostics.isEmpty { throw ExitCode(diagnostics.contains { $0.phase == .runtime } ? 1 : 2) }
+        let compiled = interpreter.compileScenarios(source: script.text, fileName: script.name)
+        ScriptFile.report(compiled.diagnostics, script)
+        if !compiled.succeeded { throw ExitCode(compiled.diagnostics.contains { $0.phase == .runtime } ? 1 : 2) }
         let compileForm: CompileForm = switch form {
         case .scenario: .scenario
         case .domain: .domain
         case nil: .automatic
         }
         var out = ""
-        for (name, scenario) in scenarios {
-            guard let json = scenario.requestJSON(form: compileForm, engine: interpreter.engine) else {
-                CLI.fail("\(script.name): error: scenario \(name) cannot be compiled as a domain input: \(scenario.domainObstacle ?? "")", code: 1)
+        for item in compiled.items {
+            switch item {
+            case .scenario(let name, let scenario):
+                guard let json = scenario.requestJSON(form: compileForm, engine: interpreter.engine) else {
+                    CLI.fail("\(script.name): error: scenario \(name) cannot be compiled as a domain input: \(scenario.domainObstacle ?? "")",
+                             code: 1)
+                }
+                out += CanonicalJSON.string(json) + "\n"
+            case .json(let json):
+                out += CanonicalJSON.string(json) + "\n"
             }
-            out += CanonicalJSON.string(json) + "\n"
         }
-        if scenarios.isEmpty { CLI.writeStderr("\(script.name): warning: no top-level scenario values\n") }
+        if !compiled.parameterized.isEmpty {
+            let names = compiled.parameterized.joined(separator: ", ")
+            let first = compiled.parameterized[0].prefix { $0 != "(" }
+            CLI.writeStderr("\(script.name): warning: not emitted, \(compiled.parameterized.count == 1 ? "it takes" : "they take") parameters: "
+                + "\(names); add a statement such as 'compile \(first)(…)' with values to the script to emit one\n")
+        } else if compiled.items.isEmpty {
+            CLI.writeStderr("\(script.name): warning: no top-level scenario values or compile statements\n")
+        }
         CLI.writeStdout(Array(out.utf8))
+    }
+}
+
+/// `kairos reference [NAME]`: the language reference (what `help(NAME)` prints).
+struct Reference: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Show the Kairos Script reference: every built-in, keyword, member and REPL command.",
+        discussion: """
+        With a NAME, its signature, meaning and a runnable example (as help(NAME) and :help NAME \
+        print them); without, the table of built-ins. --markdown prints the whole reference as \
+        docs/language.md carries it.
+        """)
+
+    @Argument(help: "A built-in, keyword or member (quantile, stream, final_phase, :load).")
+    var name: String?
+
+    @Flag(help: "Print the whole reference as Markdown.")
+    var markdown = false
+
+    func run() throws {
+        if markdown {
+            CLI.writeStdout(Array(HelpCatalog.markdown.utf8))
+            return
+        }
+        guard let name else {
+            CLI.writeStdout(Array(("Built-ins (kairos reference NAME for one):\n" + HelpCatalog.builtinTable + "\n").utf8))
+            return
+        }
+        let entries = HelpCatalog.entries(named: name)
+        guard !entries.isEmpty else {
+            let hint = closestName(to: name, in: HelpCatalog.names).map { "; did you mean \"\($0)\"?" } ?? ""
+            CLI.fail("no reference entry for \"\(name)\"\(hint)", code: 2)
+        }
+        CLI.writeStdout(Array((HelpCatalog.render(entries) + "\n").utf8))
     }
 }
 

@@ -191,15 +191,32 @@ func sweepScenario(_ capability: Int) -> AISafetyScenario {
         }
     }
 
-    @Test func connectionRefusedIsAConnectionErrorAfterRetries() async throws {
+    /// A server that is not there fails within the connect timeout, without retries (nothing
+    /// was sent; waiting again only delays the report).
+    @Test func connectionRefusedFailsFastWithoutRetries() async throws {
         let sleeps = SleepLog()
         // A port nothing listens on any more.
         let server = try await FaultServer()
         server.stop()
         try await Task.sleep(nanoseconds: 200_000_000)
-        let c = try KairosClient(url: server.url, timeout: 0.5, maxRetries: 2, environment: [:], hooks: sleeps.hooks)
+        let c = try KairosClient(url: server.url, timeout: 30, connectTimeout: 1, maxRetries: 3, environment: [:], hooks: sleeps.hooks)
+        let started = ContinuousClock.now
         await #expect(throws: ConnectionError.self) { _ = try await c.health() }
-        #expect(sleeps.values.count == 2)
+        #expect(ContinuousClock.now - started < .seconds(4))
+        #expect(sleeps.values.isEmpty)
+        do {
+            _ = try await c.health()
+        } catch let error as ConnectionError {
+            #expect(error.message.contains("cannot connect to"), "\(error.message)")
+            #expect(error.message.contains("connection refused"), "\(error.message)")
+        }
+    }
+
+    @Test func connectTimeoutComesFromTheEnvironment() throws {
+        #expect(try KairosClient(environment: [:]).connectTimeout == 5)
+        #expect(try KairosClient(environment: ["KAIROS_CONNECT_TIMEOUT": "2.5"]).connectTimeout == 2.5)
+        #expect(throws: ConfigurationError.self) { _ = try KairosClient(environment: ["KAIROS_CONNECT_TIMEOUT": "soon"]) }
+        #expect(throws: ConfigurationError.self) { _ = try KairosClient(connectTimeout: 0, environment: [:]) }
     }
 
     @Test func eventsResumeAfterDropsWithNothingLostOrRepeated() async throws {

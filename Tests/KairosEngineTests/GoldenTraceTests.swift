@@ -1,7 +1,7 @@
 import KairosEngine
 import Testing
 
-/// Every golden trace of ../shared/golden (copied into Fixtures/golden) reproduces its
+/// Every golden trace of the specification (copied into Fixtures/golden) reproduces its
 /// digest, its listed steps and its summary exactly.
 @Suite struct GoldenTraceTests {
     struct Golden {

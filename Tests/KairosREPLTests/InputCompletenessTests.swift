@@ -5,6 +5,8 @@ import Testing
     @Test(arguments: [
         "let x = 3", "print(\"a {x} b\")", "scenario s { seed 1 }", "x = [1, 2]", "# just a comment (", "print(\"(\")",
         "let s = \"}\"", "t.mean_stability", "let f = (a, b) => a + b", "run s ticks 10", "print(\"{ {1: 2} }\")",
+        // A string ends on its line: an unterminated one is an error to report now, not a continuation.
+        "let s = \"abc", "print(\"{x\"", "print(\"abc\nprint(1)", "let m = map([1], i => {n: i})",
     ])
     func complete(_ text: String) {
         #expect(!InputCompleteness.needsContinuation(text), "\(text)")
@@ -12,7 +14,7 @@ import Testing
 
     @Test(arguments: [
         "scenario s {", "scenario s {\n  seed 1", "let x = [1,", "print(", "let x = 3 +", "let y =", "let f = v =>",
-        "for c in 1..", "let s = \"abc", "if x > 3 and", "let z = 1 ..", "print(\"{x\"",
+        "for c in 1..", "if x > 3 and", "let z = 1 ..",
     ])
     func needsMore(_ text: String) {
         #expect(InputCompleteness.needsContinuation(text), "\(text)")
@@ -35,6 +37,8 @@ import Testing
         #expect(try MetaCommand.parse(":time on") == .time(on: true))
         #expect(try MetaCommand.parse(":time off") == .time(on: false))
         #expect(try MetaCommand.parse(":history") == .history)
+        #expect(try MetaCommand.parse(":save session.krs") == .save(path: "session.krs"))
+        #expect(try MetaCommand.parse(":save \"my session.krs\"") == .save(path: "my session.krs"))
     }
 
     @Test func unknownCommandsSuggest() {

@@ -159,13 +159,13 @@ import Testing
     }
 
     @Test func renderedDiagnosticHasLineCaretAndHint() {
-        let source = "scenario s {\n  model \"model\" { capability 1; alignment 2; guardrails 3 }\n  at 100 capability_jump \"modle\" by 0.3\n}"
+        let source = "scenario s {\n  model \"model\" { capability 1; alignment 2; guardrails 3 }\n  at 10 capability_jump \"modle\" by 0.3\n}"
         let d = Interpreter(output: CollectedOutput()).check(source: source, fileName: "s.krs")
         let text = DiagnosticRenderer.render(d, source: SourceText(source, fileName: "s.krs"))
         #expect(text == """
-        s.krs:3:26: error: unknown target "modle"
-            at 100 capability_jump "modle" by 0.3
-                                   ^~~~~~~
+        s.krs:3:25: error: unknown target "modle"
+            at 10 capability_jump "modle" by 0.3
+                                  ^~~~~~~
         hint: did you mean "model"?
         """)
     }

@@ -71,7 +71,7 @@ import Testing
             let simulated = try KairosBinary.run(["simulate", "-", "--output", "digest"], stdin: compiled.stdout)
             #expect(simulated.stdout == run.stdout, "\(form)")
         }
-        // The golden paradox trace of ../shared/golden.
+        // The golden paradox trace of the specification (Tests/KairosEngineTests/Fixtures/golden).
         #expect(run.stdout.hasPrefix("sha256:"))
     }
 }

@@ -89,7 +89,7 @@ import Testing
     }
 
     @Test(arguments: [Kind.memory, Kind.sqliteFile])
-    func tenThousandTickTraceReadsFast(kind: Kind) async throws {
+    func tenThousandTickTraceReadsWhole(kind: Kind) async throws {
         let (repositories, path) = try kind.open()
         defer { if let path { try? FileManager.default.removeItem(atPath: path) } }
         let server = TestServer(repositories: repositories)
@@ -115,8 +115,7 @@ import Testing
             #expect(try #require(json).json["metadata"]?["digest"]?.stringValue == sha256Hex(ndjsonBytes))
             #expect(try engineDigest(scenarioId: "capability-divergence", ticks: 10_000) == sha256Hex(ndjsonBytes))
             print("10 000-tick trace read (\(kind.rawValue)): JSON \(jsonTime) (\(try #require(json).body.readableBytes) bytes), NDJSON \(ndjsonTime)")
-            #expect(jsonTime < .seconds(2))
-            #expect(ndjsonTime < .seconds(2))
+            // The times are figures, not assertions (speed goals live in scripts/bench).
         }
     }
 }
