@@ -25,7 +25,7 @@ struct Simulate: ParsableCommand {
     @Option(help: "Ticks to run (default: the file's ticks, the catalog's default, else 100).")
     var ticks: Int?
 
-    @Option(help: "Engine version (default: the latest).")
+    @Option(help: "Engine version: \(EngineRegistry.available.map(\.description).joined(separator: " or ")) (default: the file's engineVersion, else the newest, \(EngineRegistry.latest)).")
     var engine: String?
 
     @Option(help: "ndjson | json | summary | digest")
