@@ -29,17 +29,20 @@ public enum Sparkline {
         for c in 0 ..< columns {
             let start = c * series.count / columns
             let end = max(start + 1, (c + 1) * series.count / columns)
-            var sum = 0.0
-            for i in start ..< end { sum += series[i] }
-            values.append(sum / Double(end - start))
+            // The mean of the column, summed in parts so that huge values do not overflow.
+            var mean = 0.0
+            for i in start ..< end { mean += series[i] / Double(end - start) }
+            values.append(mean)
         }
         let lo = lower ?? values.min() ?? 0
         let hi = upper ?? values.max() ?? 1
-        let span = hi - lo
+        // Halves keep the span finite for any finite bounds (1e308 - -1e308 overflows).
+        let span = hi / 2 - lo / 2
         return String(values.map { v -> Character in
             guard span > 0 else { return blocks[3] }
-            let level = Int(((v - lo) / span * 7).rounded())
-            return blocks[max(0, min(7, level))]
+            let scaled = ((v / 2 - lo / 2) / span * 7).rounded()
+            guard scaled.isFinite else { return blocks[0] }
+            return blocks[Int(max(0, min(7, scaled)))]
         })
     }
 }
