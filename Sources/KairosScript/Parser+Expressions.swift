@@ -303,6 +303,7 @@ extension Parser {
     mutating func record() -> Expr? {
         let open = advance()
         var fields: [RecordField] = []
+        var keys = Set<String>()
         skipNewlines()
         while !check(.rightBrace) {
             let before = index
@@ -325,7 +326,7 @@ extension Parser {
             }
             advance()
             guard expect(.colon, "':' after the record key") != nil, let value = expression() else { return nil }
-            if fields.contains(where: { $0.key == name }) {
+            if !keys.insert(name).inserted {
                 report("duplicate record key '\(name)'", at: key.range)
             }
             fields.append(RecordField(key: name, value: value, range: key.range.union(value.range)))
