@@ -1107,6 +1107,14 @@ class RunStream(_StreamState):
                     self.close()
                     raise StopIteration
                 return step
+        except EngineVersionError as e:
+            self.close()
+            if not e.available:
+                try:
+                    e.available.extend(self._client.health().engine_versions)
+                except KairosError:
+                    pass
+            raise
         except BaseException:
             self.close()
             raise
@@ -1193,6 +1201,14 @@ class AsyncRunStream(_StreamState):
                 await self.aclose()
                 raise StopAsyncIteration
             return step
+        except EngineVersionError as e:
+            await self.aclose()
+            if not e.available:
+                try:
+                    e.available.extend((await self._client.ahealth()).engine_versions)
+                except KairosError:
+                    pass
+            raise
         except BaseException:
             await self.aclose()
             raise
