@@ -1,8 +1,6 @@
 """Seed 000's code blocks, as written, against a real `kairos serve` (KAIROS_URL, KAIROS_API_KEY)."""
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 import os
 import re

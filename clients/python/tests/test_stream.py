@@ -9,7 +9,7 @@ import textwrap
 
 import pytest
 
-from conftest import HEAVY, simulate_digest
+from conftest import simulate_digest
 from figures import record
 from kairos import KairosClient
 from kairos.domains.ai_safety import AISafetyEventType, AISafetyScenario

@@ -24,7 +24,7 @@ from ._sse import SSEParser
 from ._validation import MAX_STREAM_TICKS, MAX_TICKS_PER_REQUEST, check_request, check_ticks
 from .domains.ai_safety import AISafetyScenario
 from .errors import (APIConnectionError, APITimeoutError, ConfigurationError, DigestMismatchError, EngineVersionError,
-                     KairosError, SimulationError, ValidationError, ValidationIssue, error_from_response)
+                     KairosError, ValidationError, ValidationIssue, error_from_response)
 from .models import (Health, Organization, RunResult, Simulation, SimulationEvent, SimulationPage, StepResult,
                      StreamCompletion, Trace, TraceMetadata, TraceStep)
 
@@ -873,10 +873,10 @@ class KairosClient:
 
     @staticmethod
     def _frame_error(data: Mapping[str, Any], engine: Optional[str]) -> KairosError:
-        env = data.get("error") if isinstance(data.get("error"), dict) else {}
-        code = env.get("code")
+        env = data.get("error")
+        code = env.get("code") if isinstance(env, dict) else None
         status = {"VALIDATION_ERROR": 400, "ENGINE_VERSION_UNAVAILABLE": 400, "UNAUTHORIZED": 401, "FORBIDDEN": 403,
-                  "NOT_FOUND": 404, "RATE_LIMITED": 429, "PAYLOAD_TOO_LARGE": 413}.get(code, 500)
+                  "NOT_FOUND": 404, "RATE_LIMITED": 429, "PAYLOAD_TOO_LARGE": 413}.get(str(code), 500)
         return error_from_response(status, json.dumps(data).encode(), request_id=None, retry_after=None,
                                    requested_engine=engine, idempotency_key=None)
 

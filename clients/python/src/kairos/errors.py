@@ -21,7 +21,7 @@ operator) and ``message``::
 from __future__ import annotations
 
 import json
-from typing import Any, List, Mapping, Optional, Sequence
+from typing import Any, Dict, List, Mapping, Optional, Sequence
 
 __all__ = [
     "KairosError", "AuthenticationError", "PermissionDeniedError", "NotFoundError", "RateLimitError",
@@ -183,7 +183,7 @@ def error_from_response(status: int, body: bytes, *, request_id: Optional[str], 
     if not isinstance(message, str):
         text = body[:200].decode("utf-8", "replace") if body else ""
         message = f"HTTP {status}" + (f": {text}" if text else "")
-    common = dict(status=status, code=code, request_id=rid, details=details)
+    common: Dict[str, Any] = dict(status=status, code=code, request_id=rid, details=details)
     if code == "ENGINE_VERSION_UNAVAILABLE":
         available = details.get("available") if isinstance(details, dict) else None
         available = [v for v in available if isinstance(v, str)] if isinstance(available, list) else []

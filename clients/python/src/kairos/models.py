@@ -6,12 +6,12 @@ Steps keep the wire names (``tick``, ``move``, ``state``, ``warning``, ``loss``,
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Dict, Iterator, List, Mapping, Optional
+from typing import TYPE_CHECKING, Any, Dict, Iterator, List, Mapping, Optional, Tuple
 
 from ._canonical import TraceDigest, canonical_step
 
 if TYPE_CHECKING:  # pragma: no cover
-    import pandas
+    import pandas  # type: ignore[import-untyped,unused-ignore]
 
 __all__ = [
     "WorldState", "AgentSnapshot", "StabilityWarning", "BasinLoss", "Prophecy", "Paradox", "TraceStep",
@@ -23,7 +23,7 @@ __all__ = [
 class _Value:
     """Slots-based value object: equality and repr over its slots."""
 
-    __slots__ = ()
+    __slots__: Tuple[str, ...] = ()
 
     def _fields(self) -> tuple:
         return tuple(getattr(self, name) for name in self.__slots__)
