@@ -1228,3 +1228,13 @@ class AsyncRunStream(_StreamState):
 
     async def __aexit__(self, *exc: Any) -> None:
         await self.aclose()
+
+    def __del__(self) -> None:
+        # A loop that broke out without ``aclose()``: drop the connection (which stops the
+        # run) rather than leave it open until the server's ping times out.
+        ws = self._ws
+        if ws is not None:
+            try:
+                ws.transport.abort()
+            except Exception:  # pragma: no cover - best effort
+                pass
