@@ -53,7 +53,7 @@ def test_create_step_trace_policy_decree_prophecies(client, server):
     ack = client.set_agent_policy(sim.id, "model", lambda_=0.7)
     assert isinstance(ack, dict)
     decree = client.submit_decree(sim.id, kind="shock", magnitude=0.2)
-    assert decree["simulationId"] == sim.id and decree["tick"] == 41
+    assert decree["simulationId"] == sim.id and decree["tick"] == 40  # ticks 0…39 are computed: the decree applies at 40
     client.step(sim.id, 10)
     trace = client.get_trace(sim.id)
     assert isinstance(trace, Trace) and len(trace.steps) == 50

@@ -39,7 +39,8 @@ _MAX_FRAME = 1 << 22
 #: What ``run``/``stream_run``/``create_simulation`` take: an ``AISafetyScenario``; a native
 #: scenario dict (``{"seed", "agents", "initialState", …}``); a request-shaped dict
 #: (``{"scenarioId": …}``, ``{"scenario": …}``, ``{"domain": "ai-safety", "input": …}``, as
-#: ``kairos compile`` prints, whose ``ticks``/``engineVersion`` are defaults); or a catalog id string.
+#: ``kairos compile`` prints, whose ``ticks``, ``engineVersion`` and ``organizationId`` are defaults); or a
+#: catalog id string.
 ScenarioLike = Union[AISafetyScenario, Mapping[str, Any], str]
 
 _SOURCE_KEYS = ("scenarioId", "scenario", "domain")
@@ -100,11 +101,12 @@ def _env(name: str) -> Optional[str]:
 class _RequestSource:
     """A scenario argument resolved: the members naming it, and the defaults it carries."""
 
-    __slots__ = ("members", "ticks", "engine", "is_domain", "seed", "scenario_id")
+    __slots__ = ("members", "ticks", "engine", "organization_id", "is_domain", "seed", "scenario_id")
 
     def __init__(self, scenario: Optional[ScenarioLike], scenario_id: Optional[str]) -> None:
         self.ticks: Optional[int] = None
         self.engine: Optional[str] = None
+        self.organization_id: Optional[str] = None
         self.seed: Optional[int] = None
         self.scenario_id: Optional[str] = None
         if scenario is not None and scenario_id is not None:
@@ -127,6 +129,8 @@ class _RequestSource:
                 self.ticks = t if isinstance(t, int) and not isinstance(t, bool) else None
                 e = scenario.get("engineVersion")
                 self.engine = e if isinstance(e, str) else None
+                o = scenario.get("organizationId")
+                self.organization_id = o if isinstance(o, str) else None
             else:
                 self.members = {"scenario": dict(scenario)}
         else:
@@ -144,8 +148,9 @@ class _RequestSource:
         body = dict(self.members)
         if ticks is not None:
             body["ticks"] = ticks
-        if organization_id is not None:
-            body["organizationId"] = organization_id
+        organization = organization_id if organization_id is not None else self.organization_id
+        if organization is not None:
+            body["organizationId"] = organization
         if engine is not None:
             body["engineVersion"] = engine
         return body
@@ -1062,8 +1067,10 @@ class RunStream(_StreamState):
         attempt = 0
         while True:
             try:
+                # __enter__ opens the connection on every websockets version (17 warns when a
+                # sync connect() is used without it); close() below ends it.
                 self._ws = connect(client._ws_url(), additional_headers=client._headers(), user_agent_header=USER_AGENT,
-                                   open_timeout=client.timeout, max_size=_MAX_FRAME, compression=None)
+                                   open_timeout=client.timeout, max_size=_MAX_FRAME, compression=None).__enter__()
                 break
             except InvalidStatus as e:
                 refusal = client._ws_refusal(e, self._engine)
