@@ -29,6 +29,7 @@ PROGRAM = textwrap.dedent("""
             if line.startswith("VmHWM:"):
                 return int(line.split()[1])
     start = time.perf_counter()
+    cpu = time.process_time()
     low = 1.0
     if mode == "sync":
         stream = client.stream_run(request, ticks=ticks)
@@ -43,7 +44,7 @@ PROGRAM = textwrap.dedent("""
             return stream
         stream = asyncio.run(go())
     elapsed = time.perf_counter() - start
-    print(json.dumps({"kib": hwm(), "seconds": elapsed, "digest": stream.completion.digest,
+    print(json.dumps({"kib": hwm(), "seconds": elapsed, "cpu": time.process_time() - cpu, "digest": stream.completion.digest,
                       "ticks": stream.completion.ticks, "low": low}))
 """)
 
@@ -61,7 +62,8 @@ def check_flat(server, small: int, large: int, mode: str) -> None:
     assert a["ticks"] == small and b["ticks"] == large
     assert b["digest"] == simulate_digest(server.binary, REQUEST, large)
     growth_mib = (b["kib"] - a["kib"]) / 1024
-    record(f"stream_run ({mode}): {large:,} ticks in {b['seconds']:.1f} s = {large / b['seconds']:,.0f} steps/s; "
+    record(f"stream_run ({mode}): {large:,} ticks in {b['seconds']:.1f} s = {large / b['seconds']:,.0f} steps/s "
+           f"(client CPU {b['cpu']:.1f} s: {large / b['cpu']:,.0f} steps per CPU-second); "
            f"client peak RSS {a['kib'] / 1024:.1f} MiB at {small:,} ticks, {b['kib'] / 1024:.1f} MiB at {large:,}")
     # Flat: ten times the ticks may not cost more than a few MiB (a list of steps would
     # cost ~1 KiB a step: ~90 MiB here at 10^5).
