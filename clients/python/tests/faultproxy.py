@@ -68,6 +68,9 @@ class FaultProxy:
         self.upstream = (upstream_host, upstream_port)
         self.faults: List[Fault] = []
         self.requests: List[Tuple[str, str, Dict[str, str]]] = []
+        # (method, path, status) of what the proxy answered: a fault's status, the server's
+        # status line, or 0 when it dropped the connection.
+        self.answers: List[Tuple[str, str, int]] = []
         self.upstream_requests = 0
         self._lock = threading.Lock()
         self._loop = asyncio.new_event_loop()
@@ -90,6 +93,7 @@ class FaultProxy:
         with self._lock:
             self.faults.clear()
             self.requests.clear()
+            self.answers.clear()
             self.upstream_requests = 0
 
     def _take(self, method: str, path: str) -> Optional[Fault]:
@@ -156,7 +160,12 @@ class FaultProxy:
 
     async def _serve(self, fault: Optional[Fault], method: str, target: str, lines: List[str], headers: Dict[str, str],
                      body: bytes, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> bool:
+        def answered(status: int) -> None:
+            with self._lock:
+                self.answers.append((method, target, status))
+
         if isinstance(fault, Status):
+            answered(fault.code)
             extra = "".join(f"{k}: {v}\r\n" for k, v in fault.headers.items())
             writer.write((f"HTTP/1.1 {fault.code} {_REASONS.get(fault.code, 'Error')}\r\n"
                           f"Content-Type: application/json\r\nContent-Length: {len(fault.body)}\r\n{extra}\r\n").encode()
@@ -164,6 +173,7 @@ class FaultProxy:
             await writer.drain()
             return True
         if isinstance(fault, DropBeforeForward):
+            answered(0)
             return False
         # Forward, one upstream connection per request (Connection: close both ways).
         up_reader, up_writer = await asyncio.open_connection(*self.upstream)
@@ -186,6 +196,7 @@ class FaultProxy:
                 return False
             resp_head = await up_reader.readuntil(b"\r\n\r\n")
             status_line, *resp_lines = resp_head.decode("latin-1").split("\r\n")
+            answered(0 if isinstance(fault, DropAfterForward) else int(status_line.split(" ")[1]))
             resp_lines = [ln for ln in resp_lines if ln and not ln.lower().startswith("connection:")]
             new_head = ("\r\n".join([status_line, *resp_lines, "Connection: close"]) + "\r\n\r\n").encode("latin-1")
             if isinstance(fault, DropAfterForward):
