@@ -47,7 +47,7 @@ _SOURCE_KEYS = ("scenarioId", "scenario", "domain")
 
 
 class _Call:
-    __slots__ = ("method", "path", "query", "body", "accept", "engine", "headers")
+    __slots__ = ("method", "path", "query", "body", "accept", "engine")
 
     def __init__(self, method: str, path: str, *, query: Optional[Sequence[Tuple[str, str]]] = None,
                  body: Any = None, accept: str = "application/json", engine: Optional[str] = None) -> None:
