@@ -108,31 +108,40 @@ def test_organization_and_usage(client):
 
 
 def test_time_control_and_live_events(client):
+    import threading
+
     sim = client.create_simulation(scenario(900))
     got = []
     errors_seen = []
+    connected = threading.Event()
 
     def listen() -> None:
         try:
-            for event in client.events(sim.id):
+            # Heartbeats (every second on this server) tell the test the stream is open.
+            for event in client.events(sim.id, include_heartbeats=True):
+                if event.type == "heartbeat":
+                    connected.set()
+                    continue
                 got.append(event)
                 if event.type == "tick" and event.data["t"] >= 5:
                     break
         except Exception as e:  # pragma: no cover - reported below
             errors_seen.append(e)
+            connected.set()
 
-    listener = __import__("threading").Thread(target=listen)
+    listener = threading.Thread(target=listen)
     listener.start()
-    time.sleep(0.5)
+    assert connected.wait(30)
     client.time_control(sim.id, "play", speed=10)
-    listener.join(30)
+    listener.join(60)
     client.time_control(sim.id, "pause")
     assert not errors_seen and not listener.is_alive()
     assert all(isinstance(e, SimulationEvent) for e in got)
     kinds = [e.type for e in got]
-    assert "simulation:status" in kinds and "tick" in kinds and "heartbeat" not in kinds
-    tick_ids = [e.id for e in got if e.type == "tick"]
-    assert all(i and "-" in i for i in tick_ids)
+    assert kinds[0] == "simulation:status" and got[0].data["status"] == "playing"
+    ticks = [e.data["t"] for e in got if e.type == "tick"]
+    assert ticks == list(range(0, 6))
+    assert all(e.id and "-" in e.id for e in got)
 
 
 def test_async_twins(server):

@@ -3,6 +3,7 @@ examples/capability_sweep.krs on the embedded engine."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import re
 import shutil
 import tempfile
@@ -17,6 +18,7 @@ from kairos.domains.ai_safety import AISafetyEventType, AISafetyScenario
 CAPS = list(range(100, 1001, 18))
 
 
+@functools.lru_cache(maxsize=None)
 def embedded_sweep(binary: str) -> dict:
     """Runs the example itself, plus one line a trace with its digest and exact figures."""
     tmp = tempfile.mkdtemp(prefix="kairos-sweep-")
