@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+import secrets
 import shutil
 import subprocess
 import tempfile
@@ -47,6 +48,14 @@ class Server:
     process: subprocess.Popen
     keys: Dict[str, str]
     binary: str
+    jwt_secret: str = ""
+
+    def token(self, sub: str, orgs: str, scopes: str = "simulation:read,simulation:write") -> str:
+        """``kairos token create``: a bearer JWT signed with the server's secret."""
+        out = subprocess.run([self.binary, "token", "create", "--sub", sub, "--orgs", orgs, "--scopes", scopes],
+                             check=True, capture_output=True, text=True,
+                             env={**os.environ, "KAIROS_JWT_SECRET": self.jwt_secret}).stdout
+        return out.strip().splitlines()[-1].strip()
 
     def create_key(self, org: str, tier: str = "strategic", scopes: str = ALL_SCOPES) -> str:
         return create_key(self.binary, self.db, org, tier, scopes)
@@ -107,7 +116,10 @@ def server(kairos_bin: str) -> Iterator[Server]:
         "reader": ("org_id", "strategic", "simulation:read"),
         "other": ("other-org", "strategic", ALL_SCOPES),
     }
-    s = _launch(kairos_bin, tmp, keys, "--rate-limit-multiplier", "10", env={"KAIROS_SSE_HEARTBEAT_SECONDS": "1"})
+    secret = secrets.token_urlsafe(48)
+    s = _launch(kairos_bin, tmp, keys, "--rate-limit-multiplier", "10",
+                env={"KAIROS_SSE_HEARTBEAT_SECONDS": "1", "KAIROS_JWT_SECRET": secret})
+    s.jwt_secret = secret
     try:
         yield s
     finally:

@@ -206,3 +206,18 @@ def test_gather_of_100_mixed_calls(server):
         await client.aclose()
 
     asyncio.run(go())
+
+
+def test_bearer_token_instead_of_a_key(server, monkeypatch):
+    token = server.token("alice", "org_id")
+    monkeypatch.delenv("KAIROS_API_KEY", raising=False)
+    monkeypatch.setenv("KAIROS_URL", server.url)
+    monkeypatch.setenv("KAIROS_TOKEN", token)
+    client = KairosClient()
+    assert client.api_key is None and client.token == token
+    trace = client.run(scenario(), ticks=30)
+    assert client.get_simulation(trace.metadata.simulation_id).organization_id == "org_id"
+    assert len(list(client.stream_run(scenario(), ticks=30))) == 30  # the WebSocket upgrade carries it too
+    import kairos.errors as errors
+    with pytest.raises(errors.AuthenticationError):
+        KairosClient(server.url, token=token[:-4] + "AAAA").list_simulations()
