@@ -97,10 +97,12 @@ extension Interpreter {
             try arity(2 ... 2)
             let items = try sequence(args[0], site.arg(0), name)
             var out: [Value] = []
+            var nested = false
             for item in items {
                 try checkCancelled(site.range)
                 let r = try callValue(args[1], [item], site)
                 if name == "map" {
+                    if case .list = r { nested = true } else if case .record = r { nested = true }
                     out.append(r)
                 } else {
                     guard case .bool(let keep) = r else {
@@ -109,7 +111,7 @@ extension Interpreter {
                     if keep { out.append(item) }
                 }
             }
-            return .list(out)
+            return nested ? try checkNesting(.list(out), site.range) : .list(out)
         case "sort":
             try arity(1 ... 2)
             let items = try sequence(args[0], site.arg(0), name)

@@ -26,12 +26,22 @@ extension Interpreter {
         case .list(let items):
             var values: [Value] = []
             values.reserveCapacity(items.count)
-            for item in items { values.append(try evaluate(item, env)) }
-            return .list(values)
+            var nested = false
+            for item in items {
+                let v = try evaluate(item, env)
+                if case .list = v { nested = true } else if case .record = v { nested = true }
+                values.append(v)
+            }
+            return nested ? try checkNesting(.list(values), e.range) : .list(values)
         case .record(let fields):
             var r = Record()
-            for f in fields { r.fields.append((f.key, try evaluate(f.value, env))) }
-            return .record(r)
+            var nested = false
+            for f in fields {
+                let v = try evaluate(f.value, env)
+                if case .list = v { nested = true } else if case .record = v { nested = true }
+                r.fields.append((f.key, v))
+            }
+            return nested ? try checkNesting(.record(r), e.range) : .record(r)
         case .unary(let op, let x):
             let v = try evaluate(x, env)
             switch (op, v) {

@@ -339,7 +339,14 @@ public final class Interpreter {
         case .letBinding(let name, _, let value):
             env.define(name, try evaluate(value, env))
         case .assign(let target, let value):
-            try assign(target, try evaluate(value, env), env)
+            let v = try evaluate(value, env)
+            if case .name = target.kind {
+                try assign(target, v, env)
+            } else {
+                // `a[0] = a`, `r.k = r`: the value goes a level down into the container.
+                if v.nestsDeeper(than: Value.maxNesting - 1) { _ = try checkNesting(.list([v]), value.range) }
+                try assign(target, v, env)
+            }
         case .function(let name, _, let params, let body):
             env.define(name, .function(FunctionValue(name: name, params: params, body: .block(body), closure: env, isScenario: false,
                                                      source: currentSource)))

@@ -89,7 +89,7 @@ import Testing
 
         let missing = try ChildProcess.run(TestPaths.kairos, ["simulate", "/nonexistent/file.json"])
         #expect(missing.status == 2)
-        #expect(missing.stderr == "/nonexistent/file.json: cannot read file\n")
+        #expect(missing.stderr == "/nonexistent/file.json: cannot read file: No such file or directory\n")
 
         let unknown = try ChildProcess.run(TestPaths.kairos, ["simulate", "-"], stdin: Data("{\"scenarioId\": \"capability-divergense\"}".utf8))
         #expect(unknown.status == 2)
