@@ -148,6 +148,8 @@ extension Interpreter {
             }
             emit(TextRendering.plot(series, title: title) + "\n")
             return .null
+        case "save" where !limits.fileAccess, "load" where !limits.fileAccess:
+            throw RuntimeError("\(name) cannot touch files here", at: site.range, id: "file-access")
         case "save":
             try arity(2 ... 2)
             try TraceFiles.save(args[0], to: try str(1), interpreter: self, at: site)
@@ -188,6 +190,7 @@ extension Interpreter {
         case .list(let l): return l
         case .range(let r):
             guard r.count <= 10_000_000 else { throw RuntimeError("range too long for \(what)", at: range) }
+            try checkLength(r.count, range)
             return (0 ..< r.count).map { .number(r.element($0)) }
         case .trace(let t): return t.trace.steps.map { .step($0) }
         case .string(let s): return s.map { .string(String($0)) }
@@ -303,8 +306,8 @@ extension Interpreter {
             } else if !args.isEmpty {
                 throw RuntimeError("step takes a tick count", at: site.arg(0), id: "type-error")
             }
-            guard count >= 1, count == count.rounded(), count <= Double(FieldRules.maxKeptTicks) else {
-                throw RuntimeError("step takes a whole number of ticks from 1 to \(FieldRules.maxKeptTicks)", at: site.arg(0),
+            guard count >= 1, count == count.rounded(), count <= Double(limits.maxTicks ?? FieldRules.maxKeptTicks) else {
+                throw RuntimeError("step takes a whole number of ticks from 1 to \(limits.maxTicks ?? FieldRules.maxKeptTicks)", at: site.arg(0),
                                    id: "out-of-range")
             }
             // In batches, so Ctrl-C is seen between them and a remote backend makes few requests.

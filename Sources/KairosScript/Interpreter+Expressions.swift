@@ -13,6 +13,7 @@ extension Interpreter {
                 case .text(let t): text += t
                 case .expr(let x): text += try evaluate(x, env).displayText
                 }
+                try checkLength(text.utf8.count, e.range)
             }
             return .string(text)
         case .name(let name):
@@ -162,8 +163,12 @@ extension Interpreter {
         case .add:
             switch (l, r) {
             case (.number(let x), .number(let y)): return .number(x + y)
-            case (.string(let x), .string(let y)): return .string(x + y)
-            case (.list(let x), .list(let y)): return .list(x + y)
+            case (.string(let x), .string(let y)):
+                try checkLength(x.utf8.count + y.utf8.count, range)
+                return .string(x + y)
+            case (.list(let x), .list(let y)):
+                try checkLength(x.count + y.count, range)
+                return .list(x + y)
             default:
                 let hint = l.typeName == "string" || r.typeName == "string" ? "use interpolation: \"…{x}…\", or str(x)" : nil
                 throw RuntimeError("cannot add \(l.typeName) and \(r.typeName)", at: range, id: "type-error", hint: hint)
@@ -363,6 +368,14 @@ extension Interpreter {
     }
 
     func tickCount(_ e: Expr?, _ scenario: ScenarioValue, _ env: Environment) throws(RuntimeError) -> Int {
+        let count = try requestedTicks(e, scenario, env)
+        if let max = limits.maxTicks, count > max {
+            throw RuntimeError("runs are limited to \(max) ticks here, not \(count)", at: e?.range ?? SourceRange(at: .start), id: "out-of-range")
+        }
+        return count
+    }
+
+    func requestedTicks(_ e: Expr?, _ scenario: ScenarioValue, _ env: Environment) throws(RuntimeError) -> Int {
         guard let e else { return scenario.ticks }
         let n = try number(e, env, "ticks")
         if let problem = FieldRules.violation(n, FieldRules.ticks) {
