@@ -75,7 +75,7 @@ struct BuiltinArguments {
             }
             out = xs
         case .range(let r):
-            guard r.count <= 10_000_000 else { throw RuntimeError("range too long for \(name)", at: site.arg(i)) }
+            try interpreter.checkLength(r.count, site.arg(i))
             out = (0 ..< r.count).map(r.element)
         default:
             throw RuntimeError("\(name) needs a list of numbers, got \(values[i].typeName)", at: site.arg(i), id: "type-error",
@@ -185,7 +185,9 @@ extension Interpreter {
             try args.arity(2 ... 2)
             let sep = try args.string(1)
             let items = try sequence(args[0], site.arg(0), name)
-            return .string(items.map(\.printText).joined(separator: sep))
+            let text = items.map(\.printText).joined(separator: sep)
+            try checkLength(text.utf8.count, site.range)
+            return .string(text)
         case "format":
             try args.arity(2 ... 2)
             let x = try args.number(0)
@@ -249,10 +251,7 @@ extension Interpreter {
                                    at: args.site.arg(0), id: "type-error", hint: "\(f.key): [\(f.value.repr)]")
             }
         }
-        guard total <= 10_000_000 else {
-            throw RuntimeError("grid of \(formatNumber(total)) combinations is too large (at most 10 000 000)", at: args.site.arg(0),
-                               id: "out-of-range")
-        }
+        try checkLength(Int(Swift.min(total, 1e15)), args.site.arg(0))
         guard !axes.isEmpty, total > 0 else { return .list([]) }
         var out: [Value] = []
         out.reserveCapacity(Int(total))

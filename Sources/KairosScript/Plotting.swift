@@ -164,8 +164,13 @@ extension TextRendering {
         for (k, s) in p.series.enumerated() {
             let mark = markers[k % markers.count]
             for (x, y) in zip(s.x, s.y) where x.isFinite && y.isFinite {
-                let c = x1 == x0 ? width / 2 : Int(((x - x0) / (x1 - x0) * Double(width - 1)).rounded())
-                let r = Int(((y - y0) / (y1 - y0) * Double(height - 1)).rounded())
+                /// Where a value falls between two ends, 0 … 1 (the middle when the span overflows).
+                func fraction(_ v: Double, _ a: Double, _ b: Double) -> Double {
+                    let f = (v - a) / (b - a)
+                    return f.isFinite ? Swift.min(1, Swift.max(0, f)) : 0.5
+                }
+                let c = x1 == x0 ? width / 2 : Int((fraction(x, x0, x1) * Double(width - 1)).rounded())
+                let r = Int((fraction(y, y0, y1) * Double(height - 1)).rounded())
                 grid[height - 1 - r][c] = mark
             }
         }
@@ -208,8 +213,11 @@ enum SVGRendering {
 
     static func ticks(_ lo: Double, _ hi: Double) -> (lo: Double, hi: Double, step: Double, values: [Double]) {
         var (lo, hi) = (lo, hi)
-        if lo == hi { lo -= 0.5; hi += 0.5 }
+        if lo == hi { lo -= Swift.max(0.5, abs(lo) * 0.1); hi += Swift.max(0.5, abs(hi) * 0.1) }
         let step = niceStep(hi - lo)
+        // Spans no 1-2-5 step can cover (beyond ±1e307, or below the smallest normal number):
+        // the two ends only.
+        guard step > 0, step.isFinite, (hi - lo).isFinite, (hi - lo) / step <= 100 else { return (lo, hi, hi - lo, [lo, hi]) }
         let start = (lo / step).rounded(.down) * step
         let end = (hi / step).rounded(.up) * step
         var values: [Double] = []
