@@ -9,7 +9,7 @@ public struct Checker {
 
     /// Checks `program`, given the names the session already binds.
     public static func check(_ program: Program, knownNames: Set<String>) -> [Diagnostic] {
-        var globals = knownNames.union(Builtins.names)
+        var globals = knownNames.union(Builtins.names).union(["args"])
         // Top-level functions may call functions declared further down the file.
         for s in program.statements {
             switch s.kind {

@@ -22,6 +22,9 @@ extension Interpreter {
                 throw RuntimeError("'\(name)' needs a run", at: e.range, id: Interpreter.skippedRunID)
             }
             if Builtins.names.contains(name) { return .builtin(Builtin(name: name)) }
+            // A script's command-line arguments; empty where nothing bound them (check, compile,
+            // an embedding), so `if len(args) > 0 { … }` works everywhere.
+            if name == "args" { return .list([]) }
             throw RuntimeError("unknown name '\(name)'", at: e.range, id: "unknown-name",
                                hint: didYouMean(name, in: env.visibleNames + Builtins.names))
         case .list(let items):

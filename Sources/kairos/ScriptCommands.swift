@@ -71,10 +71,7 @@ struct Check: ParsableCommand {
         var failed = false
         for file in files {
             let script = ScriptFile.read(file)
-            let checker = Interpreter(output: StdoutSink())
-            // `kairos FILE` binds `args`, so a script may use it.
-            checker.define("args", .list([]))
-            let diagnostics = checker.check(source: script.text, fileName: script.name)
+            let diagnostics = Interpreter(output: StdoutSink()).check(source: script.text, fileName: script.name)
             ScriptFile.report(diagnostics, script)
             failed = failed || diagnostics.contains { $0.severity == .error }
         }
@@ -109,7 +106,6 @@ struct Compile: ParsableCommand {
         let script = ScriptFile.read(file)
         let interpreter = Interpreter(output: StdoutSink())
         interpreter.remoteBackend = RemoteBackend.factory()
-        interpreter.define("args", .list([]))
         let compiled = interpreter.compileScenarios(source: script.text, fileName: script.name)
         ScriptFile.report(compiled.diagnostics, script)
         if !compiled.succeeded { throw ExitCode(compiled.diagnostics.contains { $0.phase == .runtime } ? 1 : 2) }

@@ -13,7 +13,10 @@ import Testing
         let check = try KairosBinary.run(["check", path])
         #expect(check.status == 0, "check \(file): \(check.stderr)")
         #expect(!check.stderr.contains("error:"), "check \(file): \(check.stderr)")
-        let run = try KairosBinary.run(["run", path])
+        // One argument: where an example that saves a figure writes it (not the repository).
+        let figure = FileManager.default.temporaryDirectory.appendingPathComponent("kairos-\(UUID().uuidString).svg")
+        defer { try? FileManager.default.removeItem(at: figure) }
+        let run = try KairosBinary.run(["run", path, figure.path])
         #expect(run.status == 0, "run \(file): \(run.stderr)")
         let compile = try KairosBinary.run(["compile", path])
         #expect(compile.status == 0, "compile \(file): \(compile.stderr)")

@@ -125,6 +125,10 @@ import Testing
             let interpreter = Interpreter(output: out, backend: Recording(inner: EmbeddedBackend(), log: log))
             let factory = RemoteBackend.factory(environment: ["KAIROS_API_KEY": key])
             interpreter.remoteBackend = { url in factory(url).map { Recording(inner: $0, log: log) } }
+            // `args` as the CLI binds it: where an example that saves a figure writes it.
+            let figure = FileManager.default.temporaryDirectory.appendingPathComponent("kairos-\(UUID().uuidString).svg")
+            defer { try? FileManager.default.removeItem(at: figure) }
+            interpreter.define("args", .list([.string(figure.path)]))
             var diagnostics: [String] = []
             if let url {
                 diagnostics += interpreter.evaluate(source: "use remote \"\(url)\"", fileName: "<remote>").diagnostics.map(\.description)
