@@ -126,7 +126,8 @@ import Testing
             let factory = RemoteBackend.factory(environment: ["KAIROS_API_KEY": key])
             interpreter.remoteBackend = { url in factory(url).map { Recording(inner: $0, log: log) } }
             // `args` as the CLI binds it: where an example that saves a figure writes it.
-            let figure = FileManager.default.temporaryDirectory.appendingPathComponent("kairos-\(UUID().uuidString).svg")
+            // (the same path for both runs of an example: it is part of the compared output).
+            let figure = FileManager.default.temporaryDirectory.appendingPathComponent("kairos-e2e-\(name).svg")
             defer { try? FileManager.default.removeItem(at: figure) }
             interpreter.define("args", .list([.string(figure.path)]))
             var diagnostics: [String] = []
