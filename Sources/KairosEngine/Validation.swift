@@ -23,6 +23,9 @@ public final class IssueCollector {
 
     public func add(_ path: String, _ message: String) { issues.append(ValidationIssue(path: path, message: message)) }
 
+    /// Unknown fields of one object that get a "did you mean" hint.
+    public static let hintedUnknownFields = 64
+
     public static func join(_ base: String, _ key: String) -> String { base.isEmpty ? key : "\(base).\(key)" }
 
     /// Reads an object, reporting unknown members; nil (with an issue) when `value` is not one.
@@ -31,8 +34,13 @@ public final class IssueCollector {
             add(path, "expected an object, got \(value.typeName)")
             return nil
         }
+        var unknown = 0
         for m in members where !allowed.contains(m.key) {
-            let hint = closestName(to: m.key, in: allowed).map { " (did you mean \"\($0)\"?)" } ?? ""
+            // Hints (an edit distance per allowed name) for the first few only: errors list 50
+            // issues, and 50 000 unknown keys must not cost seconds.
+            unknown += 1
+            let hint = unknown > Self.hintedUnknownFields ? ""
+                : closestName(to: m.key, in: allowed).map { " (did you mean \"\($0)\"?)" } ?? ""
             add(Self.join(path, m.key), "unknown field\(hint)")
         }
         return ObjectFields(members: members, path: path, collector: self)
