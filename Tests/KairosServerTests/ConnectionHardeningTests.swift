@@ -199,7 +199,7 @@ final class Checks: @unchecked Sendable {
     }
 
     static func idleAndSlowConnectionsAreClosedButStreamsLiveBlocking(_ check: Checks) throws {
-        let (server, db) = try Self.server(["--idle-timeout", "1", "--read-timeout", "1.5"],
+        let (server, db) = try Self.server(["--idle-timeout", "1.5", "--read-timeout", "1"],
                                            environment: ["KAIROS_SSE_HEARTBEAT_SECONDS": "0.3"])
         defer { server.stop(); LiveServerTests.removeDatabase(db) }
         let key = try LiveServerTests.createKey(database: db)
@@ -230,7 +230,8 @@ final class Checks: @unchecked Sendable {
         trickleAnswer = trickle.readAll(within: 3).bytes
         check.that(String(decoding: trickleAnswer, as: UTF8.self).hasPrefix("HTTP/1.1 408"), "\(String(decoding: trickleAnswer.prefix(60), as: UTF8.self))")
         let bodyAnswer = body.readAll(within: 4)
-        check.that(String(decoding: bodyAnswer.bytes, as: UTF8.self).hasPrefix("HTTP/1.1 408"))
+        check.that(String(decoding: bodyAnswer.bytes, as: UTF8.self).hasPrefix("HTTP/1.1 408"),
+                   String(decoding: bodyAnswer.bytes.prefix(80), as: UTF8.self))
         check.that(bodyAnswer.closed)
         let silentEnd = silent.readAll(within: 4)
         check.that(silentEnd.closed && silentEnd.bytes.isEmpty)
@@ -267,14 +268,21 @@ final class Checks: @unchecked Sendable {
         check.that(refused.map { Self.code($0.body) } == "SERVICE_UNAVAILABLE")
         check.that(refused?.head.lowercased().contains("retry-after: 1") == true)
         check.that(extra.readAll(within: 3).closed)
+        // Many more at once: each refused the same way, none left hanging.
+        var refusals = 0
+        for _ in 0 ..< 200 {
+            let more = try RawConnection(port: server.port)
+            more.send("GET /v1/health HTTP/1.1\r\nHost: x\r\n\r\n")
+            if more.response(within: 3)?.status == 503 { refusals += 1 }
+        }
+        check.that(refusals == 200, "\(refusals) of 200 refused with 503")
         // The held ones are idle: closed after the idle timeout, and the slots are free again.
         for connection in held { check.that(connection.readAll(within: 5).closed) }
         check.that(Self.request(server.port, "GET", "/v1/health")?.status == 200)
     }
 
     /// Thousands of garbage, slow and silent connections at once (bounded, loopback only):
-    /// `/v1/health` keeps answering, over-cap connections are refused, the rest are closed by the
-    /// server's timeouts.
+    /// `/v1/health` keeps answering all along, and the server's timeouts close every one.
     @Test func floodOfGarbageAndSlowConnections() async throws {
         let failures = try await offCooperativePool { () throws -> [String] in
             let check = Checks()
@@ -285,8 +293,8 @@ final class Checks: @unchecked Sendable {
     }
 
     static func floodOfGarbageAndSlowConnectionsBlocking(_ check: Checks) throws {
-        let cap = 1500
-        let (server, db) = try Self.server(["--max-connections", String(cap), "--idle-timeout", "3", "--read-timeout", "3"])
+        let timeout = 5.0
+        let (server, db) = try Self.server(["--max-connections", "4000", "--idle-timeout", "\(timeout)", "--read-timeout", "\(timeout)"])
         defer { server.stop(); LiveServerTests.removeDatabase(db) }
         let attackers = 3000
         let started = Date()
@@ -299,46 +307,35 @@ final class Checks: @unchecked Sendable {
                 continue
             }
             switch i % 3 {
-            case 0: c.send("FOO / HTTP/1.1\r\n\r\n")                                     // garbage
-            case 1: c.send("GET /v1/health HTTP/1.1\r\nHost: x\r\nX-Slow: aaaa")          // a head never finished
-            default: break                                                               // silent
+            case 0: c.send(i % 2 == 0 ? Array("FOO / HTTP/1.1\r\n\r\n".utf8) : Self.tlsClientHello)   // garbage
+            case 1: c.send("GET /v1/health HTTP/1.1\r\nHost: x\r\nX-Slow: aaaa")                     // a head never finished
+            default: break                                                                          // silent
             }
             connections.append(c)
-            if i % 500 == 499 {
+            if i % 250 == 249 {
                 let t = Date()
-                if Self.request(server.port, "GET", "/v1/health")?.status == 200 {
-                    healthTimes.append(Date().timeIntervalSince(t))
-                }
+                let status = Self.request(server.port, "GET", "/v1/health")?.status
+                check.that(status == 200, "health during the flood: \(status.map(String.init) ?? "no answer")")
+                healthTimes.append(Date().timeIntervalSince(t))
             }
         }
         let opened = Date().timeIntervalSince(started)
-        // While they are all held: health answers (within the cap, or after the timeouts free slots).
-        var answeredAfter: Double?
-        let probeStart = Date()
-        while answeredAfter == nil, Date().timeIntervalSince(probeStart) < 10 {
-            if let c = try? RawConnection(port: server.port) {
-                c.send("GET /v1/health HTTP/1.1\r\nHost: x\r\n\r\n")
-                if c.response(within: 2)?.status == 200 { answeredAfter = Date().timeIntervalSince(probeStart) }
-            }
-            if answeredAfter == nil { Thread.sleep(forTimeInterval: 0.2) }
-        }
-        // Every attacker gets an answer or the door within the timeouts (+ margin).
-        var refused = 0, answered = 0, closedSilently = 0, stillOpen = 0
+        // Every attacker gets its answer or the door within the timeout (+ margin).
+        var answered = 0, closedSilently = 0, stillOpen = 0
+        let deadline = Date().addingTimeInterval(timeout + 3)
         for c in connections {
-            let (bytes, closed) = c.readAll(within: max(0.05, 8 - Date().timeIntervalSince(started)))
-            let text = String(decoding: bytes.prefix(12), as: UTF8.self)
-            if text.hasPrefix("HTTP/1.1 503") { refused += 1 } else if !bytes.isEmpty { answered += 1 } else if closed { closedSilently += 1 }
+            let (bytes, closed) = c.readAll(within: max(0.05, deadline.timeIntervalSinceNow))
+            if !bytes.isEmpty { answered += 1 } else if closed { closedSilently += 1 }
             if !closed { stillOpen += 1 }
         }
-        print("flood: \(attackers) connections opened in \(String(format: "%.1f", opened)) s (\(failedConnects) failed to connect), "
-              + "cap \(cap): \(refused) refused with 503, \(answered) answered (501/408), \(closedSilently) closed idle, "
-              + "\(stillOpen) still open; health during the flood \(healthTimes.map { String(format: "%.3f", $0) }) s, "
-              + "after it \(answeredAfter.map { String(format: "%.2f", $0) } ?? "never") s")
-        check.that(failedConnects == 0)
-        check.that(answeredAfter != nil && answeredAfter! < 5)
-        check.that(refused > 0, "connections over the cap are refused")
-        check.that(refused + answered + closedSilently == connections.count)
-        check.that(stillOpen == 0)
+        let slowest = healthTimes.max() ?? 0
+        print("flood: \(attackers) connections opened in \(String(format: "%.1f", opened)) s (\(failedConnects) failed to connect); "
+              + "\(answered) answered (501/400/408), \(closedSilently) closed idle, \(stillOpen) still open; "
+              + "/v1/health \(healthTimes.count) times during the flood, slowest \(String(format: "%.3f", slowest)) s")
+        check.that(failedConnects == 0, "\(failedConnects) connects failed")
+        check.that(slowest < 2, "slowest health \(slowest) s")
+        check.that(stillOpen == 0, "\(stillOpen) still open")
+        check.that(answered >= attackers / 3 * 2 - 10, "garbage and slow heads are answered: \(answered)")
         check.that(Self.request(server.port, "GET", "/v1/health")?.status == 200)
     }
 }
