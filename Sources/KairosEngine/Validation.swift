@@ -116,6 +116,9 @@ public func closestName(to name: String, in candidates: some Sequence<String>) -
     var best: (String, Int)?
     for candidate in candidates {
         let b = Array(candidate.lowercased().unicodeScalars)
+        // The distance is at least the difference in length, and a hint needs 3 or less: a
+        // 500 000-character name costs nothing.
+        if abs(a.count - b.count) > 3 { continue }
         var row = Array(0 ... b.count)
         for i in 1 ... max(1, a.count) where !a.isEmpty {
             var previous = row[0]

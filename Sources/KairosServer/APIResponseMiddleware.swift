@@ -26,11 +26,6 @@ struct APIResponseMiddleware: RouterMiddleware {
         var response: Response
         var failure: APIError?
         do {
-            // The schema's rule for X-Request-Id (one value, 1–128 visible ASCII characters).
-            if !sent.isEmpty, sent.count > 1 || Self.acceptable(sent[0]) == nil {
-                throw APIError.validation(path: "X-Request-Id", sent.count > 1 ? "send one X-Request-Id"
-                                            : "must be 1–128 visible ASCII characters")
-            }
             response = try await next(request, context)
         } catch {
             var apiError = Self.apiError(for: error)
@@ -104,6 +99,23 @@ struct APIResponseMiddleware: RouterMiddleware {
 
     static func render(_ error: APIError, requestId: String) -> Response {
         JSONResponse.bytes(error.envelopeJSON(requestId: requestId), status: error.status, headers: error.headers)
+    }
+}
+
+/// Refuses an `X-Request-Id` the schema does not allow (one value of 1–128 visible ASCII
+/// characters) with 400; runs behind `RateLimitMiddleware`, so the refusal carries the
+/// rate-limit headers like every response (`APIResponseMiddleware` has already answered it
+/// under a new id).
+struct RequestIdCheckMiddleware: RouterMiddleware {
+    typealias Context = KairosRequestContext
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        let sent = request.headers[values: .requestID]
+        if !sent.isEmpty, sent.count > 1 || APIResponseMiddleware.acceptable(sent[0]) == nil {
+            throw APIError.validation(path: "X-Request-Id", sent.count > 1 ? "send one X-Request-Id"
+                                        : "must be 1–128 visible ASCII characters")
+        }
+        return try await next(request, context)
     }
 }
 

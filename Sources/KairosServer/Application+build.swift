@@ -242,6 +242,7 @@ func buildRouter(_ parts: RouterParts) -> Router<KairosRequestContext> {
     let routes = RouteTable()
     router.add(middleware: APIResponseMiddleware(metrics: parts.metrics, routes: routes))
     router.add(middleware: RateLimitMiddleware(charger: parts.rateLimits, authenticator: authenticator))
+    router.add(middleware: RequestIdCheckMiddleware())
     router.add(middleware: IdempotencyMiddleware(store: parts.repositories.idempotency, owner: parts.idempotencyOwner,
                                                  now: parts.now, logger: parts.logger))
     if let metrics = parts.metrics {

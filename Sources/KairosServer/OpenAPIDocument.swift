@@ -63,8 +63,9 @@ enum OpenAPIDocument {
                     parameters: [
                         queryParameter("limit", .object(["type": "integer", "minimum": 1, "maximum": 200, "default": 50]),
                                        "Results per page (1–200)."),
-                        queryParameter("offset", .object(["type": "integer", "minimum": 0, "default": 0]), "Pagination offset."),
-                        queryParameter("organizationId", .object(["type": "string"]),
+                        queryParameter("offset", .object(["type": "integer", "minimum": 0, "maximum": 9_007_199_254_740_991,
+                                                          "default": 0]), "Pagination offset."),
+                        queryParameter("organizationId", .object(["type": "string", "minLength": 1]),
                                        "Only this organization (one the credential belongs to)."),
                     ],
                     responses: [("200", ok(ref("SimulationPage"), "One page.")), ("400", errorRef("BadRequest"))]),
@@ -245,8 +246,8 @@ enum OpenAPIDocument {
                                            "description": "Makes retries safe: 1–255 printable ASCII characters (else 400, path `Idempotency-Key`); scope identity + method + path; kept 24 h. The same key and body replay the stored status, Content-Type, Location and body (NDJSON too) with `Idempotency-Replayed: true`; another body → 409 IDEMPOTENCY_KEY_REUSE; while the first is executing → 409 IDEMPOTENCY_REQUEST_IN_PROGRESS. A key left executing by a server that stopped answers a stored 500 (outcome unknown).",
                                            "schema": .object(["type": "string", "minLength": 1, "maxLength": 255])]),
                 "Accept": .object(["name": "Accept", "in": "header", "required": false,
-                                   "description": "`application/json` (default) or `application/x-ndjson`.",
-                                   "schema": .object(["type": "string", "enum": ["application/json", "application/x-ndjson"]])]),
+                                   "description": "`application/x-ndjson` (anywhere in the header) for NDJSON; anything else, or none, gets `application/json`.",
+                                   "schema": .object(["type": "string", "examples": ["application/json", "application/x-ndjson"]])]),
             ]),
             "responses": .object([
                 "BadRequest": errorResponse("VALIDATION_ERROR (one issue per bad field, with its path) or ENGINE_VERSION_UNAVAILABLE (`details.available`)."),
