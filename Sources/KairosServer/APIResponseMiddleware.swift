@@ -32,7 +32,9 @@ struct APIResponseMiddleware: RouterMiddleware {
             if apiError.code == .notFound, context.endpointPath == "NotFound" {
                 let allowed = routes.allowed(request.uri.path)
                 if !allowed.isEmpty, !allowed.contains(request.method) {
+                    let headers = apiError.headers  // X-RateLimit-*, like every response
                     apiError = Self.methodNotAllowed(request.method, allowed: allowed)
+                    for field in headers { apiError.headers[field.name] = field.value }
                 }
             }
             failure = apiError
