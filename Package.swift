@@ -79,6 +79,8 @@ let package = Package(
         .systemLibrary(name: "CLibEdit", pkgConfig: "libedit", providers: [.apt(["libedit-dev"])]),
         .target(name: "KairosREPL", dependencies: ["CLibEdit", "KairosEngine", "KairosScript"]),
         .executableTarget(name: "KairosBench", dependencies: ["KairosEngine"]),
+        // The libFuzzer target (scripts/fuzz); an ordinary build makes it a replayer of inputs.
+        .executableTarget(name: "KairosFuzz", dependencies: ["KairosScript"]),
         .target(name: "KairosTestSupport", path: "Tests/KairosTestSupport"),
         .testTarget(
             name: "KairosEngineTests",

@@ -374,12 +374,18 @@ public struct ProphecyRecord: Sendable, Equatable {
 public struct HealthStatus: Sendable, Equatable {
     public var status: String
     public var version: String
+    /// Every engine version offered, oldest first.
     public var engineVersions: [EngineVersion]
+    /// The version a request that names none runs on; nil from a server that does not say
+    /// (servers before engine 1.1.0 offered only 1.0.0).
+    public var defaultEngineVersion: EngineVersion?
     public var storage: String
-    public init(status: String, version: String, engineVersions: [EngineVersion], storage: String) {
+    public init(status: String, version: String, engineVersions: [EngineVersion], defaultEngineVersion: EngineVersion? = nil,
+                storage: String) {
         self.status = status
         self.version = version
         self.engineVersions = engineVersions
+        self.defaultEngineVersion = defaultEngineVersion
         self.storage = storage
     }
 
@@ -387,11 +393,16 @@ public struct HealthStatus: Sendable, Equatable {
         guard let status = json["status"]?.stringValue, let version = json["version"]?.stringValue,
               let engines = json["engineVersions"]?.arrayValue, let storage = json["storage"]?.stringValue else { return nil }
         self.init(status: status, version: version, engineVersions: engines.compactMap { $0.stringValue.flatMap(EngineVersion.init) },
-                  storage: storage)
+                  defaultEngineVersion: json["defaultEngineVersion"]?.stringValue.flatMap(EngineVersion.init), storage: storage)
     }
 
     public var jsonValue: JSONValue {
-        .object(["status": .string(status), "version": .string(version),
-                 "engineVersions": .array(engineVersions.map { .string($0.description) }), "storage": .string(storage)])
+        var members = [JSONMember(key: "status", value: .string(status)), JSONMember(key: "version", value: .string(version)),
+                       JSONMember(key: "engineVersions", value: .array(engineVersions.map { .string($0.description) }))]
+        if let defaultEngineVersion {
+            members.append(JSONMember(key: "defaultEngineVersion", value: .string(defaultEngineVersion.description)))
+        }
+        members.append(JSONMember(key: "storage", value: .string(storage)))
+        return .object(members)
     }
 }

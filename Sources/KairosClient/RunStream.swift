@@ -49,10 +49,17 @@ public struct RunStream: AsyncSequence, Sendable {
     }
 }
 
-/// The server's last frame: `{"done": true, "simulationId", "digest"}`.
+/// The server's last frame: `{"done": true, "simulationId", "engineVersion", "digest"}`.
 public struct RunStreamCompletion: Sendable, Equatable {
     public var simulationId: String
     public var digest: String
+    /// The engine the server ran; nil from a server that does not say (before engine 1.1.0).
+    public var engineVersion: EngineVersion?
+    public init(simulationId: String, digest: String, engineVersion: EngineVersion? = nil) {
+        self.simulationId = simulationId
+        self.digest = digest
+        self.engineVersion = engineVersion
+    }
 }
 
 /// Runs the socket in a task feeding a rendezvous channel (batches of at most
@@ -164,7 +171,8 @@ extension KairosClient {
                             return
                         }
                         if !batch.isEmpty { try await deliver(batch) }
-                        done.set(RunStreamCompletion(simulationId: id, digest: expected))
+                        done.set(RunStreamCompletion(simulationId: id, digest: expected,
+                                                     engineVersion: json["engineVersion"]?.stringValue.flatMap(EngineVersion.init)))
                         try await outbound.close(.normalClosure, reason: nil)
                         return
                     }

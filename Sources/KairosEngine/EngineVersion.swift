@@ -64,10 +64,10 @@ public struct CheckpointError: Error, Sendable, Equatable, CustomStringConvertib
 /// Maps engine versions to their physics. Every way of running a scenario goes through here.
 public enum EngineRegistry {
     /// Every engine version offered, oldest first.
-    public static let engines: [any EnginePhysics.Type] = [EngineV1_0_0.self]
+    public static let engines: [any EnginePhysics.Type] = [EngineV1_0_0.self, EngineV1_1_0.self]
 
-    /// The version used when none is pinned.
-    public static let latest: EngineVersion = EngineV1_0_0.version
+    /// The version used when none is pinned: the newest offered.
+    public static let latest: EngineVersion = EngineV1_1_0.version
 
     public static var available: [EngineVersion] { engines.map { $0.version }.sorted() }
 

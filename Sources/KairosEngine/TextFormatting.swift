@@ -23,23 +23,55 @@ public enum Sparkline {
 
     public static func render(_ series: [Double], width: Int = 40, lower: Double? = nil, upper: Double? = nil) -> String {
         guard !series.isEmpty, width > 0 else { return "" }
-        let columns = min(width, series.count)
-        var values: [Double] = []
-        values.reserveCapacity(columns)
-        for c in 0 ..< columns {
-            let start = c * series.count / columns
-            let end = max(start + 1, (c + 1) * series.count / columns)
-            var sum = 0.0
-            for i in start ..< end { sum += series[i] }
-            values.append(sum / Double(end - start))
+        var columns = Columns(count: series.count, width: width)
+        for x in series { columns.add(x) }
+        return render(columnMeans: columns.means, lower: lower, upper: upper)
+    }
+
+    /// The column means of a series whose length is known up front, fed one value at a time
+    /// (a summary of 10^9 ticks keeps 60 numbers, not the series); `render(series)` gives
+    /// the same columns.
+    public struct Columns: Sendable {
+        public private(set) var means: [Double] = []
+        private let count: Int
+        private let columns: Int
+        private var index = 0
+        private var column = 0
+
+        public init(count: Int, width: Int) {
+            self.count = count
+            columns = max(0, min(width, count))
+            means.reserveCapacity(columns)
         }
+
+        private func bounds(_ c: Int) -> (start: Int, end: Int) {
+            guard columns > 0 else { return (0, 0) }
+            let start = c * count / columns
+            return (start, max(start + 1, (c + 1) * count / columns))
+        }
+
+        public mutating func add(_ x: Double) {
+            guard column < columns else { return }
+            let (start, end) = bounds(column)
+            if means.count == column { means.append(0) }
+            // The mean of the column, summed in parts so that huge values do not overflow.
+            means[column] += x / Double(end - start)
+            index += 1
+            if index >= end { column += 1 }
+        }
+    }
+
+    public static func render(columnMeans values: [Double], lower: Double? = nil, upper: Double? = nil) -> String {
+        guard !values.isEmpty else { return "" }
         let lo = lower ?? values.min() ?? 0
         let hi = upper ?? values.max() ?? 1
-        let span = hi - lo
+        // Halves keep the span finite for any finite bounds (1e308 - -1e308 overflows).
+        let span = hi / 2 - lo / 2
         return String(values.map { v -> Character in
             guard span > 0 else { return blocks[3] }
-            let level = Int(((v - lo) / span * 7).rounded())
-            return blocks[max(0, min(7, level))]
+            let scaled = ((v / 2 - lo / 2) / span * 7).rounded()
+            guard scaled.isFinite else { return blocks[0] }
+            return blocks[Int(max(0, min(7, scaled)))]
         })
     }
 }

@@ -40,7 +40,7 @@ public final class REPL {
     /// Runs until `:quit` or Ctrl-D on an empty line; returns the exit status.
     public func run() -> Int32 {
         LineEditor.installInterruptHandler()
-        output.write(output.dim("Kairos \(Self.version) · engine \(EngineRegistry.latest) · target \(targetText) · :help for help, Ctrl-D to leave") + "\n")
+        output.write(output.dim("Kairos \(Self.version) · engine \(engineText) · target \(targetText) · :help for help, Ctrl-D to leave") + "\n")
         while true {
             guard let input = readInput() else {
                 output.write("\n")
@@ -57,6 +57,13 @@ public final class REPL {
                 evaluate(input, fileName: "<input>")
             }
         }
+    }
+
+    /// The version runs use: the pinned one, else the newest (the default), with what else is offered.
+    private var engineText: String {
+        let others = EngineRegistry.available.filter { $0 != EngineRegistry.latest }.map(\.description)
+        let also = others.isEmpty ? "" : "; also \(others.joined(separator: ", "))"
+        return interpreter.engine.map { "\($0) (pinned)" } ?? "\(EngineRegistry.latest) (default\(also))"
     }
 
     private var targetText: String {
@@ -251,6 +258,7 @@ public final class REPL {
             output.write("target: \(targetText)\n")
         case .engine(let version):
             evaluate("use engine \(Self.quoted(version))", fileName: "<:engine>", showValue: false)
+            if let pinned = EngineVersion(version), interpreter.engine == pinned { output.write("engine: \(engineText)\n") }
         case .compile(let expression):
             compile(line, expression: expression)
         case .save(let path):

@@ -120,7 +120,7 @@ public final class RemoteBackend: SimulationBackend, Sendable {
         steps.reserveCapacity(request.ticks)
         while let step = try await iterator.next() { steps.append(step) }
         guard let done = iterator.completion else { throw ConnectionError("the stream ended without its digest") }
-        return Trace(metadata: TraceMetadata(simulationId: done.simulationId, scenarioId: nil, engineVersion: version,
+        return Trace(metadata: TraceMetadata(simulationId: done.simulationId, scenarioId: nil, engineVersion: done.engineVersion ?? version,
                                              seed: request.scenario.seed, ticks: steps.count, digest: done.digest),
                      initialState: initial, steps: steps)
     }

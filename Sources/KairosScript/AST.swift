@@ -4,9 +4,35 @@
 public struct Expr: Sendable, Equatable {
     public var kind: ExprKind
     public var range: SourceRange
+    /// How deep the tree under this node goes (1 for a leaf). The parser refuses trees
+    /// deeper than `Parser.maxHeight`, so every tree walk has bounded recursion.
+    public let height: Int
+
     public init(_ kind: ExprKind, _ range: SourceRange) {
         self.kind = kind
         self.range = range
+        height = 1 + kind.childHeight
+    }
+}
+
+extension ExprKind {
+    /// The height of the tallest direct subexpression (0 for a leaf). Function bodies that
+    /// are blocks count as 1: statements are bounded by the parser's nesting limit.
+    var childHeight: Int {
+        switch self {
+        case .number, .bool, .null, .name: 0
+        case .string(let segments):
+            segments.reduce(0) { if case .expr(let e) = $1 { max($0, e.height) } else { $0 } }
+        case .list(let items): items.reduce(0) { max($0, $1.height) }
+        case .record(let fields): fields.reduce(0) { max($0, $1.value.height) }
+        case .unary(_, let x), .member(let x, _), .start(let x), .compile(let x, _): x.height
+        case .binary(_, let a, let b), .index(let a, let b): max(a.height, b.height)
+        case .range(let a, let b, let step): max(a.height, b.height, step?.height ?? 0)
+        case .call(let f, let args): args.reduce(f.height) { max($0, $1.height) }
+        case .lambda(_, let body):
+            if case .expression(let e) = body { e.height } else { 1 }
+        case .run(let x, let ticks), .stream(let x, let ticks): max(x.height, ticks?.height ?? 0)
+        }
     }
 }
 

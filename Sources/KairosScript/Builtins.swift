@@ -97,10 +97,12 @@ extension Interpreter {
             try arity(2 ... 2)
             let items = try sequence(args[0], site.arg(0), name)
             var out: [Value] = []
+            var nested = false
             for item in items {
                 try checkCancelled(site.range)
                 let r = try callValue(args[1], [item], site)
                 if name == "map" {
+                    if case .list = r { nested = true } else if case .record = r { nested = true }
                     out.append(r)
                 } else {
                     guard case .bool(let keep) = r else {
@@ -109,7 +111,7 @@ extension Interpreter {
                     if keep { out.append(item) }
                 }
             }
-            return .list(out)
+            return nested ? try checkNesting(.list(out), site.range) : .list(out)
         case "sort":
             try arity(1 ... 2)
             let items = try sequence(args[0], site.arg(0), name)
@@ -146,6 +148,8 @@ extension Interpreter {
             }
             emit(TextRendering.plot(series, title: title) + "\n")
             return .null
+        case "save" where !limits.fileAccess, "load" where !limits.fileAccess:
+            throw RuntimeError("\(name) cannot touch files here", at: site.range, id: "file-access")
         case "save":
             try arity(2 ... 2)
             try TraceFiles.save(args[0], to: try str(1), interpreter: self, at: site)
@@ -186,6 +190,7 @@ extension Interpreter {
         case .list(let l): return l
         case .range(let r):
             guard r.count <= 10_000_000 else { throw RuntimeError("range too long for \(what)", at: range) }
+            try checkLength(r.count, range)
             return (0 ..< r.count).map { .number(r.element($0)) }
         case .trace(let t): return t.trace.steps.map { .step($0) }
         case .string(let s): return s.map { .string(String($0)) }
@@ -301,8 +306,8 @@ extension Interpreter {
             } else if !args.isEmpty {
                 throw RuntimeError("step takes a tick count", at: site.arg(0), id: "type-error")
             }
-            guard count >= 1, count == count.rounded(), count <= Double(FieldRules.maxKeptTicks) else {
-                throw RuntimeError("step takes a whole number of ticks from 1 to \(FieldRules.maxKeptTicks)", at: site.arg(0),
+            guard count >= 1, count == count.rounded(), count <= Double(limits.maxTicks ?? FieldRules.maxKeptTicks) else {
+                throw RuntimeError("step takes a whole number of ticks from 1 to \(limits.maxTicks ?? FieldRules.maxKeptTicks)", at: site.arg(0),
                                    id: "out-of-range")
             }
             // In batches, so Ctrl-C is seen between them and a remote backend makes few requests.

@@ -162,16 +162,25 @@ public enum DiagnosticRenderer {
     public static func render(_ d: Diagnostic, source: SourceText?) -> String {
         var out = d.description
         if let line = d.excerpt.map({ Substring($0) }) ?? source?.line(d.range.start.line) {
-            let text = line.replacingTabs()
-            out += "\n  " + text
-            let column = max(1, d.range.start.column)
-            let width: Int
+            var text = Array(line.replacingTabs())
+            var column = max(1, d.range.start.column)
+            var width: Int
             if d.range.end.line == d.range.start.line, d.range.end.column > column {
                 width = d.range.end.column - column
             } else {
                 width = 1
             }
-            out += "\n  " + String(repeating: " ", count: column - 1) + "^" + String(repeating: "~", count: max(0, width - 1))
+            // A very long line (generated code): a window around the caret, elided with '…'.
+            let window = 120
+            if text.count > window {
+                let start = max(0, min(column - 1 - window / 3, text.count - window))
+                let end = min(text.count, start + window)
+                text = (start > 0 ? ["…"] : []) + Array(text[start ..< end]) + (end < text.count ? ["…"] : [])
+                column = column - start + (start > 0 ? 1 : 0)
+                width = max(1, min(width, window - (column - 1)))
+            }
+            out += "\n  " + String(text)
+            out += "\n  " + String(repeating: " ", count: max(0, column - 1)) + "^" + String(repeating: "~", count: max(0, width - 1))
         }
         if let hint = d.hint { out += "\nhint: " + hint }
         for (i, frame) in d.frames.enumerated() {

@@ -13,6 +13,7 @@ extension Interpreter {
                 case .text(let t): text += t
                 case .expr(let x): text += try evaluate(x, env).displayText
                 }
+                try checkLength(text.utf8.count, e.range)
             }
             return .string(text)
         case .name(let name):
@@ -26,12 +27,22 @@ extension Interpreter {
         case .list(let items):
             var values: [Value] = []
             values.reserveCapacity(items.count)
-            for item in items { values.append(try evaluate(item, env)) }
-            return .list(values)
+            var nested = false
+            for item in items {
+                let v = try evaluate(item, env)
+                if case .list = v { nested = true } else if case .record = v { nested = true }
+                values.append(v)
+            }
+            return nested ? try checkNesting(.list(values), e.range) : .list(values)
         case .record(let fields):
             var r = Record()
-            for f in fields { r.fields.append((f.key, try evaluate(f.value, env))) }
-            return .record(r)
+            var nested = false
+            for f in fields {
+                let v = try evaluate(f.value, env)
+                if case .list = v { nested = true } else if case .record = v { nested = true }
+                r.fields.append((f.key, v))
+            }
+            return nested ? try checkNesting(.record(r), e.range) : .record(r)
         case .unary(let op, let x):
             let v = try evaluate(x, env)
             switch (op, v) {
@@ -152,8 +163,12 @@ extension Interpreter {
         case .add:
             switch (l, r) {
             case (.number(let x), .number(let y)): return .number(x + y)
-            case (.string(let x), .string(let y)): return .string(x + y)
-            case (.list(let x), .list(let y)): return .list(x + y)
+            case (.string(let x), .string(let y)):
+                try checkLength(x.utf8.count + y.utf8.count, range)
+                return .string(x + y)
+            case (.list(let x), .list(let y)):
+                try checkLength(x.count + y.count, range)
+                return .list(x + y)
             default:
                 let hint = l.typeName == "string" || r.typeName == "string" ? "use interpolation: \"…{x}…\", or str(x)" : nil
                 throw RuntimeError("cannot add \(l.typeName) and \(r.typeName)", at: range, id: "type-error", hint: hint)
@@ -353,6 +368,14 @@ extension Interpreter {
     }
 
     func tickCount(_ e: Expr?, _ scenario: ScenarioValue, _ env: Environment) throws(RuntimeError) -> Int {
+        let count = try requestedTicks(e, scenario, env)
+        if let max = limits.maxTicks, count > max {
+            throw RuntimeError("runs are limited to \(max) ticks here, not \(count)", at: e?.range ?? SourceRange(at: .start), id: "out-of-range")
+        }
+        return count
+    }
+
+    func requestedTicks(_ e: Expr?, _ scenario: ScenarioValue, _ env: Environment) throws(RuntimeError) -> Int {
         guard let e else { return scenario.ticks }
         let n = try number(e, env, "ticks")
         if let problem = FieldRules.violation(n, FieldRules.ticks) {

@@ -69,6 +69,31 @@ public final class Interpreter {
 
     /// What `use embedded` / `use remote "URL"` do, for `kairos run --remote` and the REPL's `:target`.
     public func use(_ target: RunTarget) { self.target = target }
+    /// Resource limits: unlimited loops, 10^8-long strings and lists, files allowed by
+    /// default; `Limits.sandbox` for untrusted programs (the fuzzer).
+    public struct Limits: Sendable {
+        /// Loop iterations, callbacks and step batches a program may take (nil: no budget).
+        public var maxSteps: Int?
+        /// The longest string (in characters) or list a `+` or a range may build.
+        public var maxLength: Int
+        /// The longest run, stream or simulation step (nil: the language's own limits).
+        public var maxTicks: Int?
+        /// Whether `save` and `load` may touch files.
+        public var fileAccess: Bool
+
+        public init(maxSteps: Int? = nil, maxLength: Int = 100_000_000, maxTicks: Int? = nil, fileAccess: Bool = true) {
+            self.maxSteps = maxSteps
+            self.maxLength = maxLength
+            self.maxTicks = maxTicks
+            self.fileAccess = fileAccess
+        }
+
+        public static let sandbox = Limits(maxSteps: 20_000, maxLength: 1_000_000, maxTicks: 2_000, fileAccess: false)
+    }
+
+    public var limits = Limits()
+    var stepsTaken = 0
+
     /// Receives warnings (an event after the last tick) before the program runs; when nil
     /// they come first in the evaluation's diagnostics.
     public var onWarning: ((Diagnostic) -> Void)?
@@ -315,6 +340,19 @@ public final class Interpreter {
 
     func checkCancelled(_ range: SourceRange) throws(RuntimeError) {
         if cancellation.isCancelled { throw RuntimeError("interrupted", at: range, id: "interrupted") }
+        if let budget = limits.maxSteps {
+            stepsTaken += 1
+            if stepsTaken > budget {
+                throw RuntimeError("step budget of \(budget) exhausted", at: range, id: "budget")
+            }
+        }
+    }
+
+    /// Refuses a string or list longer than `limits.maxLength`.
+    func checkLength(_ count: Int, _ range: SourceRange) throws(RuntimeError) {
+        if count > limits.maxLength {
+            throw RuntimeError("a string or list of \(count) items is longer than the \(limits.maxLength) allowed", at: range, id: "too-long")
+        }
     }
 
     func emit(_ text: String) {
@@ -339,7 +377,14 @@ public final class Interpreter {
         case .letBinding(let name, _, let value):
             env.define(name, try evaluate(value, env))
         case .assign(let target, let value):
-            try assign(target, try evaluate(value, env), env)
+            let v = try evaluate(value, env)
+            if case .name = target.kind {
+                try assign(target, v, env)
+            } else {
+                // `a[0] = a`, `r.k = r`: the value goes a level down into the container.
+                if v.nestsDeeper(than: Value.maxNesting - 1) { _ = try checkNesting(.list([v]), value.range) }
+                try assign(target, v, env)
+            }
         case .function(let name, _, let params, let body):
             env.define(name, .function(FunctionValue(name: name, params: params, body: .block(body), closure: env, isScenario: false,
                                                      source: currentSource)))

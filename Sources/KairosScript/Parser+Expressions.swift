@@ -1,4 +1,13 @@
 extension Parser {
+    /// A tree taller than `maxHeight` (`1+1+…` with thousands of terms, a long `.a.a.a` chain):
+    /// one diagnostic instead of a stack overflow in a later tree walk.
+    mutating func tooTall(_ e: Expr, at range: SourceRange) -> Bool {
+        guard e.height > Parser.maxHeight else { return false }
+        error("expression too long or too deeply nested (more than \(Parser.maxHeight) levels)", at: range, id: "too-deep",
+              hint: "split it into several 'let' statements")
+        return true
+    }
+
     /// expr → orExpr
     mutating func expression() -> Expr? {
         nestingDepth += 1
@@ -16,6 +25,7 @@ extension Parser {
         while match(.kwOr) {
             guard let right = andExpression() else { return nil }
             left = Expr(.binary(.or, left, right), left.range.union(right.range))
+            if tooTall(left, at: right.range) { return nil }
         }
         return left
     }
@@ -26,6 +36,7 @@ extension Parser {
         while match(.kwAnd) {
             guard let right = notExpression() else { return nil }
             left = Expr(.binary(.and, left, right), left.range.union(right.range))
+            if tooTall(left, at: right.range) { return nil }
         }
         return left
     }
@@ -63,6 +74,7 @@ extension Parser {
             advance()
             guard let right = rangeExpression() else { return nil }
             left = Expr(.binary(op, left, right), left.range.union(right.range))
+            if tooTall(left, at: right.range) { return nil }
         }
     }
 
@@ -86,6 +98,7 @@ extension Parser {
             let op: BinaryOperator = advance().kind == .plus ? .add : .subtract
             guard let right = term() else { return nil }
             left = Expr(.binary(op, left, right), left.range.union(right.range))
+            if tooTall(left, at: right.range) { return nil }
         }
         return left
     }
@@ -98,6 +111,7 @@ extension Parser {
             let op: BinaryOperator = kind == .star ? .multiply : kind == .slash ? .divide : .remainder
             guard let right = unary() else { return nil }
             left = Expr(.binary(op, left, right), left.range.union(right.range))
+            if tooTall(left, at: right.range) { return nil }
         }
         return left
     }
@@ -195,6 +209,7 @@ extension Parser {
     mutating func postfixOperators(_ start: Expr) -> Expr? {
         var expr = start
         while true {
+            if tooTall(expr, at: peek().range) { return nil }
             switch peek().kind {
             case .leftParen:
                 let open = advance()
@@ -288,6 +303,7 @@ extension Parser {
     mutating func record() -> Expr? {
         let open = advance()
         var fields: [RecordField] = []
+        var keys = Set<String>()
         skipNewlines()
         while !check(.rightBrace) {
             let before = index
@@ -310,7 +326,7 @@ extension Parser {
             }
             advance()
             guard expect(.colon, "':' after the record key") != nil, let value = expression() else { return nil }
-            if fields.contains(where: { $0.key == name }) {
+            if !keys.insert(name).inserted {
                 report("duplicate record key '\(name)'", at: key.range)
             }
             fields.append(RecordField(key: name, value: value, range: key.range.union(value.range)))

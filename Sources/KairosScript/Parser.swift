@@ -17,6 +17,8 @@ public struct Parser {
 
     /// How deep expressions and blocks may nest before the parser gives up (protects the stack).
     static let maxNesting = 160
+    /// How tall an expression tree may grow (operators in a row, postfix chains).
+    static let maxHeight = 1000
 
     /// Words with a meaning only in one place (scenario declarations, `use`, `compile … as`,
     /// `prophecy …`). They are ordinary names everywhere else.

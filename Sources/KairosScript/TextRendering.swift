@@ -66,9 +66,10 @@ enum TextRendering {
         for c in 0 ..< columns {
             let start = c * series.count / columns
             let end = max(start + 1, (c + 1) * series.count / columns)
-            var sum = 0.0
-            for i in start ..< end { sum += series[i].isFinite ? series[i] : 0 }
-            values.append(sum / Double(end - start))
+            // The column's mean, summed in parts so that huge values do not overflow.
+            var mean = 0.0
+            for i in start ..< end { mean += (series[i].isFinite ? series[i] : 0) / Double(end - start) }
+            values.append(mean)
         }
         var lo = finite.min() ?? 0
         var hi = finite.max() ?? 1
@@ -83,7 +84,9 @@ enum TextRendering {
         for row in stride(from: height - 1, through: 0, by: -1) {
             var text = ""
             for v in values {
-                let level = Int(((v - lo) / (hi - lo) * Double(height * 8)).rounded())
+                // Halves keep the span finite for any finite bounds (1e308 - -1e308 overflows).
+                let scaled = ((v / 2 - lo / 2) / (hi / 2 - lo / 2) * Double(height * 8)).rounded()
+                let level = scaled.isFinite ? Int(max(-1, min(Double(height * 8 + 8), scaled))) : 0
                 let inRow = level - row * 8
                 text.append(inRow >= 8 ? "█" : inRow >= 1 ? blocks[inRow - 1] : (row == 0 ? "▁" : " "))
             }

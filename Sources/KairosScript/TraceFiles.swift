@@ -125,7 +125,8 @@ enum TraceFiles {
                 let decoded = steps.compactMap(StepDecoder.step)
                 if decoded.count == steps.count {
                     let seed = StepDecoder.int(json["metadata"]?["seed"]).map { UInt64(max(0, $0)) } ?? 0
-                    return .trace(StepDecoder.trace(decoded, seed: seed, name: path))
+                    let engine = json["metadata"]?["engineVersion"]?.stringValue.flatMap(EngineVersion.init)
+                    return .trace(StepDecoder.trace(decoded, seed: seed, name: path, engine: engine))
                 }
             }
             return Value(json: json)
@@ -240,12 +241,14 @@ enum StepDecoder {
     }
 
     /// A trace value for loaded steps; the digest is recomputed from their canonical form.
-    static func trace(_ steps: [TraceStep], seed: UInt64, name: String) -> TraceValue {
+    /// `engine` is the version the file names (a JSON trace's metadata); NDJSON names none,
+    /// and its steps are taken as the default version's.
+    static func trace(_ steps: [TraceStep], seed: UInt64, name: String, engine: EngineVersion? = nil) -> TraceValue {
         let first = steps.first
         let initial = SimulationSnapshot(tick: 0, world: first?.state ?? WorldSnapshot(stability: 0, basin: 0, phase: .collapsed,
                                                                                         pressure: 0, ceiling: 1),
                                          agents: first?.agents ?? [])
-        let trace = Trace(metadata: TraceMetadata(simulationId: nil, scenarioId: nil, engineVersion: EngineRegistry.latest,
+        let trace = Trace(metadata: TraceMetadata(simulationId: nil, scenarioId: nil, engineVersion: engine ?? EngineRegistry.latest,
                                                   seed: seed, ticks: steps.count, digest: TraceDigest.of(steps)),
                           initialState: initial, steps: steps)
         return TraceValue(trace: trace, summary: TraceSummary(steps), name: name)

@@ -249,3 +249,47 @@ final class Environment {
         return out
     }
 }
+
+extension Value {
+    /// How deep lists and records may nest (`[[[…]]]`): every walk over a value (printing,
+    /// `json`, `==`, `save`, and freeing it) recurses once per level, so the depth is bounded
+    /// where values are built rather than trusted to the stack.
+    public static let maxNesting = 1000
+
+    /// Whether lists and records nest deeper than `limit` inside this value (a walk with its
+    /// own stack, stopping at the first too-deep path).
+    func nestsDeeper(than limit: Int) -> Bool {
+        var pending: [(Value, Int)] = [(self, 0)]
+        while let (value, depth) = pending.popLast() {
+            switch value {
+            case .list(let items):
+                if depth + 1 > limit { return true }
+                for item in items {
+                    switch item {
+                    case .list, .record: pending.append((item, depth + 1))
+                    default: break
+                    }
+                }
+            case .record(let r):
+                if depth + 1 > limit { return true }
+                for (_, item) in r.fields {
+                    switch item {
+                    case .list, .record: pending.append((item, depth + 1))
+                    default: break
+                    }
+                }
+            default: break
+            }
+        }
+        return false
+    }
+}
+
+extension Interpreter {
+    /// Refuses a list or record nested deeper than `Value.maxNesting`.
+    func checkNesting(_ value: Value, _ range: SourceRange) throws(RuntimeError) -> Value {
+        guard value.nestsDeeper(than: Value.maxNesting) else { return value }
+        throw RuntimeError("lists and records nest at most \(Value.maxNesting) deep", at: range, id: "too-deep",
+                           hint: "a list inside a list inside a list … more than \(Value.maxNesting) times is refused")
+    }
+}

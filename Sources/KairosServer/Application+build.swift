@@ -2,6 +2,7 @@ import Foundation
 import Hummingbird
 import HummingbirdCore
 import KairosAPI
+import KairosEngine
 import Logging
 import ServiceLifecycle
 
@@ -105,12 +106,18 @@ public struct ServerEnvironment: Sendable {
     public var gauges: ServerGauges
     /// How often admitted-request counts are written to the usage table.
     public var usageFlushInterval: Duration
+    /// The engine version a create or run request that names none runs on: the newest
+    /// offered. A simulation stores the version it was created on and keeps stepping on it,
+    /// so moving this never changes a stored simulation (tests set an older one to write a
+    /// database as an earlier server would have).
+    public var defaultEngineVersion: EngineVersion
 
     public init(now: @escaping @Sendable () -> Int64 = ServerTime.nowMilliseconds, gauges: ServerGauges = ServerGauges(),
-                usageFlushInterval: Duration = .seconds(1)) {
+                usageFlushInterval: Duration = .seconds(1), defaultEngineVersion: EngineVersion = EngineRegistry.latest) {
         self.now = now
         self.gauges = gauges
         self.usageFlushInterval = usageFlushInterval
+        self.defaultEngineVersion = defaultEngineVersion
     }
 }
 
@@ -156,6 +163,7 @@ public func buildLiveApplication(
     let simulations = repositories.simulations
     let parts = RouterParts(
         repositories: repositories, tokens: tokens, live: live, now: environment.now,
+        defaultEngineVersion: environment.defaultEngineVersion,
         rateLimitMultiplier: configuration.rateLimitMultiplier, metrics: configuration.metricsEnabled ? metrics : nil,
         usage: usage, limiter: SlidingWindowLimiter(), idempotencyOwner: owner, logger: log,
         openEventStreams: environment.gauges.openEventStreams ?? { live.openEventStreams },
@@ -165,6 +173,7 @@ public func buildLiveApplication(
     let authenticator = Authenticator(identities: repositories.identities, tokens: tokens,
                                       provisionOrganizations: configuration.provisionOrganizations, now: environment.now)
     let runStream = RunStreamController(repository: simulations, now: environment.now,
+                                        defaultEngineVersion: environment.defaultEngineVersion,
                                         pingPeriod: .milliseconds(Int((configuration.webSocketPingSeconds * 1000).rounded())))
     let rateLimits = parts.rateLimits
     let limits = configuration.connectionLimits
@@ -211,6 +220,7 @@ struct RouterParts: Sendable {
     var tokens: TokenAuthority?
     var live: LiveServices
     var now: @Sendable () -> Int64 = ServerTime.nowMilliseconds
+    var defaultEngineVersion = EngineRegistry.latest
     var rateLimitMultiplier = 1
     var metrics: ServerMetrics?
     var usage: UsageRecorder
@@ -250,11 +260,13 @@ func buildRouter(_ parts: RouterParts) -> Router<KairosRequestContext> {
                           playingSimulations: parts.playingSimulations).addRoutes(to: router)
     }
     let v1 = router.group("v1")
-    HealthController(storageName: parts.repositories.simulations.storageName).addRoutes(to: v1)
+    HealthController(storageName: parts.repositories.simulations.storageName, defaultEngineVersion: parts.defaultEngineVersion)
+        .addRoutes(to: v1)
     ScenariosController().addRoutes(to: v1)
     DocumentationController().addRoutes(to: v1)
     let protected = v1.group("simulations").add(middleware: AuthenticationMiddleware(authenticator: authenticator))
-    addSimulationRoutes(parts.repositories.simulations, to: protected, live: parts.live, now: parts.now)
+    addSimulationRoutes(parts.repositories.simulations, to: protected, live: parts.live, now: parts.now,
+                        defaultEngineVersion: parts.defaultEngineVersion)
     OrganizationController(identities: parts.repositories.identities, simulations: parts.repositories.simulations,
                            usage: parts.usage, multiplier: parts.rateLimitMultiplier, now: parts.now)
         .addRoutes(to: v1.group("organization").add(middleware: AuthenticationMiddleware(authenticator: authenticator)))
@@ -266,8 +278,9 @@ func buildRouter(_ parts: RouterParts) -> Router<KairosRequestContext> {
 
 /// Opens the existential so the controller is specialised for the concrete repository.
 private func addSimulationRoutes(_ repository: some SimulationRepository, to group: RouterGroup<KairosRequestContext>,
-                                 live: LiveServices, now: @escaping @Sendable () -> Int64) {
-    SimulationsController(repository: repository, live: live, now: now).addRoutes(to: group)
+                                 live: LiveServices, now: @escaping @Sendable () -> Int64, defaultEngineVersion: EngineVersion) {
+    SimulationsController(repository: repository, live: live, now: now, defaultEngineVersion: defaultEngineVersion)
+        .addRoutes(to: group)
 }
 
 /// Stops the background players when the server shuts down (statuses stay as stored, so the

@@ -93,7 +93,7 @@ enum OpenAPIDocument {
                 `Authorization: Bearer`; a refused upgrade gets the usual 401/403 envelope before any upgrade). The first \
                 client text message is a RunRequest exactly as `POST /simulations/run` takes it, with `ticks` from 1 to \
                 1 000 000. The server sends one text frame per step — the canonical NDJSON line of a TraceStep, without \
-                the newline — then a last frame `{"done": true, "simulationId": "…", "digest": "sha256:…"}` (the digest \
+                the newline — then a last frame `{"done": true, "simulationId": "…", "engineVersion": "1.1.0", "digest": "sha256:…"}` (the digest \
                 `kairos simulate` prints for the same scenario and ticks), then closes normally (1000). The simulation is \
                 stored as `POST /simulations/run` stores it. Each frame is written only when the client has taken the \
                 previous ones (back-pressure), so server memory stays flat however long the run. A bad first message gets \
@@ -268,6 +268,21 @@ enum OpenAPIDocument {
     static var schemas: JSONValue {
         let unit = JSONValue.object(["type": "number", "minimum": 0, "maximum": 1])
         let nonNegative = JSONValue.object(["type": "number", "minimum": 0])
+        let engineVersionPin = JSONValue.object([
+            "type": "string", "pattern": "^[0-9]+\\.[0-9]+\\.[0-9]+$",
+            "description": .string("Pins the engine version (offered: \(EngineRegistry.available.map(\.description).joined(separator: ", "))). Without it the newest runs, \(EngineRegistry.latest); the simulation keeps the version it was created on. A version not offered is ENGINE_VERSION_UNAVAILABLE."),
+        ])
+        // Engine 1.0.0's Euler growth overshoots below zero from a capability above CMAX
+        // (ENGINE.md "Engine 1.1.0 — what changes"), so a 1.0.0 trace may hold a negative
+        // capability and pressure; 1.1.0 keeps capability in [0, 10^6] and pressure ≥ 0.
+        let capability = JSONValue.object([
+            "type": "number",
+            "description": "In [0, 1000000] on engine 1.1.0. Engine 1.0.0 may hold any finite value, negative ones included (its growth overshoots from above the carrying capacity); 1.0.0 steps that would leave binary64 are refused.",
+        ])
+        let pressure = JSONValue.object([
+            "type": "number",
+            "description": "≥ 0 on engine 1.1.0. Negative on engine 1.0.0 where a capability is negative.",
+        ])
         let settings = object([
             "prophecyInterval": .object(["type": "integer", "minimum": 0, "maximum": 1_000_000, "default": 50]),
             "prophecyHorizon": .object(["type": "integer", "minimum": 1, "maximum": 10_000, "default": 100]),
@@ -295,6 +310,7 @@ enum OpenAPIDocument {
                 "status": .object(["type": "string", "enum": ["ok"]]),
                 "version": .object(["type": "string"]),
                 "engineVersions": array(.object(["type": "string"])),
+                "defaultEngineVersion": .object(["type": "string", "description": "The version a request that names none runs on (the newest offered)."]),
                 "storage": .object(["type": "string", "enum": ["sqlite", "memory", "postgres"]]),
             ], required: ["status", "version", "engineVersions", "storage"])
         members.append(JSONMember(key: "Health", value: schemaHealth))
@@ -364,7 +380,7 @@ enum OpenAPIDocument {
                 "scenarioId": .object(["type": "string", "description": "A catalog id (one of scenarioId, scenario)."]),
                 "scenario": ref("Scenario"),
                 "organizationId": .object(["type": "string"]),
-                "engineVersion": .object(["type": "string", "pattern": "^[0-9]+\\.[0-9]+\\.[0-9]+$"]),
+                "engineVersion": engineVersionPin,
             ], description: "Exactly one of scenarioId and scenario.")
         members.append(JSONMember(key: "CreateSimulationRequest", value: adding(schemaCreateSimulationRequest, [
             JSONMember(key: "oneOf", value: .array([.object(["required": ["scenarioId"]]), .object(["required": ["scenario"]])])),
@@ -373,7 +389,7 @@ enum OpenAPIDocument {
                 "domain": .object(["type": "string", "enum": .array(DomainAdapters.identifiers.map { .string($0) })]),
                 "input": ref("AISafetyInput"),
                 "organizationId": .object(["type": "string"]),
-                "engineVersion": .object(["type": "string", "pattern": "^[0-9]+\\.[0-9]+\\.[0-9]+$"]),
+                "engineVersion": engineVersionPin,
             ], required: ["domain", "input"])
         members.append(JSONMember(key: "FromDomainRequest", value: schemaFromDomainRequest))
         let schemaRunRequest: JSONValue = object([
@@ -381,7 +397,7 @@ enum OpenAPIDocument {
                 "domain": .object(["type": "string"]), "input": ref("AISafetyInput"),
                 "ticks": .object(["type": "integer", "minimum": 1, "maximum": .number(Double(SimulationLimits.maxTicksPerRequest))]),
                 "organizationId": .object(["type": "string"]),
-                "engineVersion": .object(["type": "string", "pattern": "^[0-9]+\\.[0-9]+\\.[0-9]+$"]),
+                "engineVersion": engineVersionPin,
             ], required: ["ticks"], description: "Exactly one of scenarioId, scenario, domain (with input).")
         members.append(JSONMember(key: "RunRequest", value: adding(schemaRunRequest, [
             JSONMember(key: "oneOf", value: .array([.object(["required": ["scenarioId"]]), .object(["required": ["scenario"]]),
@@ -402,7 +418,7 @@ enum OpenAPIDocument {
         let schemaSimulationState: JSONValue = object([
                 "tick": .object(["type": "integer", "minimum": 0]),
                 "stability": nonNegative, "basin": .object(["type": "integer", "minimum": 0]),
-                "phase": ref("Phase"), "pressure": nonNegative, "ceiling": nonNegative,
+                "phase": ref("Phase"), "pressure": pressure, "ceiling": nonNegative,
                 "agents": array(ref("AgentSnapshot")),
             ], required: ["tick", "stability", "basin", "phase", "pressure", "ceiling", "agents"])
         members.append(JSONMember(key: "SimulationState", value: schemaSimulationState))
@@ -410,7 +426,7 @@ enum OpenAPIDocument {
         members.append(JSONMember(key: "Phase", value: schemaPhase))
         let schemaAgentSnapshot: JSONValue = object([
                 "id": .object(["type": "string"]),
-                "state": object(["capability": nonNegative, "alignment": unit, "guardrail": unit, "pressure": nonNegative],
+                "state": object(["capability": capability, "alignment": unit, "guardrail": unit, "pressure": pressure],
                                 required: ["capability", "alignment", "guardrail", "pressure"]),
                 "policy": object(["lambda": unit, "gamma": unit], required: ["lambda", "gamma"]),
             ], required: ["id", "state", "policy"])
@@ -472,7 +488,7 @@ enum OpenAPIDocument {
         let schemaTraceStep: JSONValue = object([
                 "tick": .object(["type": "integer"]), "move": .object(["type": "string"]),
                 "state": object(["stability": nonNegative, "basin": .object(["type": "integer"]), "phase": ref("Phase"),
-                                 "pressure": nonNegative, "ceiling": nonNegative],
+                                 "pressure": pressure, "ceiling": nonNegative],
                                 required: ["stability", "basin", "phase", "pressure", "ceiling"]),
                 "warning": nullable(object(["level": .object(["type": "string", "enum": ["caution", "danger"]]),
                                             "threshold": nonNegative, "stability": nonNegative],

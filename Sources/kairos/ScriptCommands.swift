@@ -180,14 +180,25 @@ struct ScriptFile {
 
     static func read(_ path: String) -> ScriptFile {
         let name = path == "-" ? "<stdin>" : path
-        guard let bytes = CLI.readAll(path) else { CLI.fail("\(name): cannot read file", code: 2) }
+        let bytes: [UInt8]
+        switch CLI.readText(path) {
+        case .success(let b): bytes = b
+        case .failure(let error): CLI.fail("\(name): \(error)", code: 2)
+        }
         return ScriptFile(name: name, text: String(decoding: bytes, as: UTF8.self))
     }
+
+    /// At most this many diagnostics are printed (a binary file read as a script would give
+    /// thousands); the rest are counted.
+    static let maxReported = 50
 
     static func report(_ diagnostics: [Diagnostic], _ script: ScriptFile) {
         guard !diagnostics.isEmpty else { return }
         let source = SourceText(script.text, fileName: script.name)
-        CLI.writeStderr(DiagnosticRenderer.render(diagnostics, source: source) + "\n")
+        CLI.writeStderr(DiagnosticRenderer.render(Array(diagnostics.prefix(maxReported)), source: source) + "\n")
+        if diagnostics.count > maxReported {
+            CLI.writeStderr("\(script.name): and \(diagnostics.count - maxReported) more diagnostics\n")
+        }
     }
 }
 

@@ -22,17 +22,20 @@ struct Simulate: ParsableCommand {
     @Argument(help: "Scenario file, or - for standard input.")
     var file: String
 
-    @Option(help: "Ticks to run (default: the file's ticks, the catalog's default, else 100).")
+    @Option(parsing: .unconditional, help: "Ticks to run (default: the file's ticks, the catalog's default, else 100).")
     var ticks: Int?
 
-    @Option(help: "Engine version (default: the latest).")
+    @Option(help: "Engine version: \(EngineRegistry.available.map(\.description).joined(separator: " or ")) (default: the file's engineVersion, else the newest, \(EngineRegistry.latest)).")
     var engine: String?
 
     @Option(help: "ndjson | json | summary | digest")
     var output: Output = .summary
 
+    /// What `--output json` holds in memory at most (as `run` in a script).
+    static let maxJSONTicks = 1_000_000
+
     func validate() throws {
-        if let ticks, ticks < 0 { throw ValidationError("--ticks must be 0 or more") }
+        if let ticks, ticks < 0 { throw ValidationError("--ticks must be 0 or more, not \(ticks)") }
     }
 
     func run() throws {
@@ -69,6 +72,11 @@ struct Simulate: ParsableCommand {
             }
             print(digest.finalize())
         case .json:
+            // The whole trace is one JSON value in memory: refuse up front what it cannot hold.
+            guard count <= Self.maxJSONTicks else {
+                CLI.fail("error: --output json holds the whole trace in memory: at most \(Self.maxJSONTicks) ticks, not \(count); "
+                    + "--output ndjson streams any length in constant memory", code: 2)
+            }
             guard let trace = Trace.run(request.scenario, ticks: count, version: version, scenarioId: request.scenarioId) else {
                 CLI.fail("engine \(version) is not available", code: 2)
             }
@@ -80,18 +88,18 @@ struct Simulate: ParsableCommand {
             var summary = TraceSummary()
             var digest = TraceDigest()
             var w = CanonicalJSONWriter(capacity: 1024)
-            var series: [Double] = []
-            series.reserveCapacity(count)
+            // Streams: the sparkline's 60 column means are kept, not the series.
+            var columns = Sparkline.Columns(count: count, width: 60)
             for _ in 0 ..< count {
                 let s = sim.step()
                 w.reset()
                 w.step(s)
                 digest.add(line: w.bytes)
                 summary.add(s)
-                series.append(s.state.stability)
+                columns.add(s.state.stability)
             }
             print(SummaryText.render(summary, digest: digest.finalize(), engine: version,
-                                     scenarioId: request.scenarioId, seed: request.scenario.seed, series: series))
+                                     scenarioId: request.scenarioId, seed: request.scenario.seed, columns: columns.means))
         }
     }
 }
@@ -104,8 +112,10 @@ enum ScenarioFile {
 
     static func load(_ path: String) throws(LoadError) -> ScenarioRequest {
         let name = path == "-" ? "<stdin>" : path
-        guard let bytes = CLI.readAll(path) else {
-            throw LoadError(description: "\(name): cannot read file")
+        let bytes: [UInt8]
+        switch CLI.readText(path) {
+        case .success(let b): bytes = b
+        case .failure(let error): throw LoadError(description: "\(name): \(error)")
         }
         let json: JSONValue
         do {
@@ -134,14 +144,14 @@ enum ScenarioFile {
 /// The human-readable summary block.
 enum SummaryText {
     static func render(_ s: TraceSummary, digest: String, engine: EngineVersion, scenarioId: String?, seed: UInt64,
-                       series: [Double]) -> String {
+                       columns: [Double]) -> String {
         func fmt(_ v: Double?) -> String { v.map { formatFixed($0, 4) } ?? "-" }
         var lines: [String] = []
         lines.append("scenario   \(scenarioId ?? "inline")  seed \(seed)  engine \(engine)")
         lines.append("ticks      \(s.ticks)")
         lines.append("phase      \(s.finalPhase?.rawValue ?? "-")  (final stability \(fmt(s.finalStability)))")
         lines.append("stability  mean \(fmt(s.meanStability))  min \(fmt(s.minStability))")
-        if !series.isEmpty { lines.append("           \(Sparkline.render(series, width: 60, lower: 0, upper: 1))") }
+        if !columns.isEmpty { lines.append("           \(Sparkline.render(columnMeans: columns, lower: 0, upper: 1))  0–1") }
         let lossText = s.losses.isEmpty ? "none" : s.losses.map { "tick \($0.tick) (\($0.agent ?? "-"), magnitude \(formatFixed($0.magnitude, 4)))" }.joined(separator: ", ")
         lines.append("losses     \(s.losses.count)\(s.losses.isEmpty ? "" : ": " + lossText)")
         lines.append("warnings   \(s.warnings)   prophecies \(s.prophecies)   paradoxes \(s.paradoxes)")

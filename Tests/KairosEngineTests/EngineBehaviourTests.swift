@@ -87,7 +87,7 @@ import Testing
 
     @Test func unregisteredVersionIsNotStarted() {
         #expect(EngineRegistry.start(Self.one, version: EngineVersion(0, 9, 0)) == nil)
-        #expect(EngineRegistry.available == [EngineVersion(1, 0, 0)])
+        #expect(EngineRegistry.available == [EngineVersion(1, 0, 0), EngineVersion(1, 1, 0)])
         #expect(EngineVersion("1.0.0") == EngineVersion(1, 0, 0))
         #expect(EngineVersion("1.0") == nil)
         #expect(EngineVersion("v1.0.0") == nil)

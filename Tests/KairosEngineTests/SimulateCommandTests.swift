@@ -6,10 +6,12 @@ import Testing
 
 /// `kairos simulate` end to end through the built binary.
 @Suite struct SimulateCommandTests {
-    static func goldenRequest(_ file: String) throws -> Data {
+    /// The golden's scenario and ticks, pinned to its engine version in the file when `pinned`.
+    static func goldenRequest(_ file: String, pinned: Bool = true) throws -> Data {
         let doc = try Fixtures.json("golden/\(file)")
-        let request = JSONValue.object(["scenario": doc["scenario"] ?? .null, "ticks": doc["ticks"] ?? .null])
-        return Data(CanonicalJSON.string(request).utf8)
+        var members = [JSONMember(key: "scenario", value: doc["scenario"] ?? .null), JSONMember(key: "ticks", value: doc["ticks"] ?? .null)]
+        if pinned { members.append(JSONMember(key: "engineVersion", value: doc["engineVersion"] ?? .null)) }
+        return Data(CanonicalJSON.string(.object(members)).utf8)
     }
 
     @Test(arguments: Fixtures.goldenNames)
@@ -25,12 +27,43 @@ import Testing
         #expect(digest.stdout == "\(expected ?? "")\n")
     }
 
+    /// Without a version the newest runs; `--engine` pins one (over the file's own pin), and
+    /// the summary and JSON trace say which ran.
+    @Test(arguments: Fixtures.goldenNames)
+    func engineFlagPinsTheVersion(file: String) throws {
+        let doc = try Fixtures.json("golden/\(file)")
+        let version = try #require(doc["engineVersion"]?.stringValue)
+        let unpinned = try Self.goldenRequest(file, pinned: false)
+        let latest = try ChildProcess.run(TestPaths.kairos, ["simulate", "-", "--output", "json"], stdin: unpinned)
+        #expect(try JSONParser.parse([UInt8](latest.output))["metadata"]?["engineVersion"] == .string(EngineRegistry.latest.description))
+        let pinned = try ChildProcess.run(TestPaths.kairos, ["simulate", "-", "--engine", version, "--output", "digest"], stdin: unpinned)
+        #expect(pinned.stdout == "\(doc["digest"]?.stringValue ?? "")\n")
+        let summary = try ChildProcess.run(TestPaths.kairos, ["simulate", "-", "--engine", version], stdin: unpinned)
+        #expect(summary.stdout.contains(" engine \(version)\n"), "\(summary.stdout)")
+        if version != EngineRegistry.latest.description {
+            let other = try ChildProcess.run(TestPaths.kairos, ["simulate", "-", "--output", "digest"], stdin: unpinned)
+            #expect(other.status == 0)
+            if doc["scenario"]?["agents"]?.arrayValue?.isEmpty == true {
+                // Without agents nothing the versions change is ever computed: the same trace.
+                #expect(other.stdout == pinned.stdout, "\(file)")
+            } else {
+                #expect(other.stdout != pinned.stdout, "\(file): the default version gives another digest")
+            }
+        }
+    }
+
     @Test func domainAndCatalogInputs() throws {
-        let doc = try Fixtures.json("golden/capability-550.json")
+        let doc = try Fixtures.json("golden/v1.1.0-capability-550.json")
+        let old = try Fixtures.json("golden/capability-550.json")
+        #expect(doc["input"] == old["input"])
         let domain = JSONValue.object(["domain": "ai-safety", "input": doc["input"] ?? .null])
         let r = try ChildProcess.run(TestPaths.kairos, ["simulate", "-", "--ticks", "500", "--output", "digest"],
                                     stdin: Data(CanonicalJSON.string(domain).utf8))
         #expect(r.stdout == "\(doc["digest"]?.stringValue ?? "")\n")
+        let pinned = JSONValue.object(["domain": "ai-safety", "input": doc["input"] ?? .null, "engineVersion": "1.0.0"])
+        let r100 = try ChildProcess.run(TestPaths.kairos, ["simulate", "-", "--ticks", "500", "--output", "digest"],
+                                       stdin: Data(CanonicalJSON.string(pinned).utf8))
+        #expect(r100.stdout == "\(old["digest"]?.stringValue ?? "")\n")
 
         let catalog = try ChildProcess.run(TestPaths.kairos, ["simulate", "-", "--output", "json"], stdin: Data("{\"scenarioId\": \"capability-divergence\"}".utf8))
         #expect(catalog.status == 0)
@@ -56,7 +89,7 @@ import Testing
 
         let missing = try ChildProcess.run(TestPaths.kairos, ["simulate", "/nonexistent/file.json"])
         #expect(missing.status == 2)
-        #expect(missing.stderr == "/nonexistent/file.json: cannot read file\n")
+        #expect(missing.stderr == "/nonexistent/file.json: cannot read file: No such file or directory\n")
 
         let unknown = try ChildProcess.run(TestPaths.kairos, ["simulate", "-"], stdin: Data("{\"scenarioId\": \"capability-divergense\"}".utf8))
         #expect(unknown.status == 2)
@@ -64,6 +97,6 @@ import Testing
 
         let engine = try ChildProcess.run(TestPaths.kairos, ["simulate", "-", "--engine", "0.1.0"], stdin: Data("{\"scenarioId\": \"capability-divergence\"}".utf8))
         #expect(engine.status == 2)
-        #expect(engine.stderr.contains("engine 0.1.0 is not available; offered: 1.0.0"))
+        #expect(engine.stderr.contains("engine 0.1.0 is not available; offered: 1.0.0, 1.1.0"))
     }
 }

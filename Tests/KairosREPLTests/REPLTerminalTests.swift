@@ -25,7 +25,7 @@ struct REPLTerminalTests {
         var repl = try Self.start(historyFile: history)
 
         let banner = try repl.waitFor { $0.contains("krs>") }
-        #expect(banner.screen.contains("engine 1.0.0"))
+        #expect(banner.screen.contains("engine 1.1.0 (default; also 1.0.0)"))
         #expect(banner.screen.contains(":help"))
 
         // A multi-line scenario definition: continuation prompts while the brace is open.
@@ -52,6 +52,15 @@ struct REPLTerminalTests {
         try repl.waitFor { $0.contains("t.mean_stability") }
         try repl.press("Enter")
         try repl.waitFor { $0.contains("krs> t.mean_stability\n0.4") && Self.lastPromptReady($0) }
+
+        // The summary says which engine ran; `:engine` pins another and says so.
+        #expect(summary.screen.contains("engine 1.1.0"))
+        try repl.type(":engine 1.0.0")
+        try repl.press("Enter")
+        try repl.waitFor { $0.contains("engine: 1.0.0 (pinned)") && Self.lastPromptReady($0) }
+        try repl.type("run sweep(748) ticks 7")
+        try repl.press("Enter")
+        try repl.waitFor { $0.contains("7 ticks · seed 748 · engine 1.0.0") && Self.lastPromptReady($0) }
 
         // Ctrl-C cancels a 10^7-tick stream within a second; the session keeps its bindings.
         try repl.type("for s in stream sweep(900) ticks 10_000_000 { }")

@@ -124,7 +124,10 @@ import Testing
     @Test func replTextShowsTracesAsSummaries() {
         let session = Interpreter(output: CollectedOutput())
         let r = session.evaluate(source: Self.sweep + "\nrun sweep(550) ticks 10", fileName: "")
-        #expect(r.value?.replText.hasPrefix("trace sweep · 10 ticks · seed 550 · engine 1.0.0") == true)
+        #expect(r.value?.replText.hasPrefix("trace sweep · 10 ticks · seed 550 · engine 1.1.0") == true)
+        _ = session.evaluate(source: "use engine \"1.0.0\"", fileName: "")
+        let pinned = session.evaluate(source: "run sweep(550) ticks 10", fileName: "")
+        #expect(pinned.value?.replText.hasPrefix("trace sweep · 10 ticks · seed 550 · engine 1.0.0") == true)
         #expect(session.evaluate(source: "sweep", fileName: "").value?.replText == "<scenario sweep(cap)>")
         #expect(session.evaluate(source: "\"a\"", fileName: "").value?.replText == "\"a\"")
     }

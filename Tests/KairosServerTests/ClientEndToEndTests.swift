@@ -249,6 +249,49 @@ import Testing
         }
     }
 
+    /// Seed 000's promise with two versions: a client pinned to 1.0.0 gets 1.0.0 traces from
+    /// a server whose default is 1.1.0 (run, NDJSON, stream, stored simulation, remote script),
+    /// an unpinned one gets 1.1.0, and each trace says which ran.
+    @Test func aClientPinnedTo100GetsThe100DigestsFromA110Server() async throws {
+        let live = try LiveServer()
+        let scenario = ScenarioSource.catalog("capability-divergence")
+        let native = try #require(ScenarioCatalog.scenario(id: "capability-divergence")).scenario
+        let d100 = try #require(Trace.run(native, ticks: 500, version: EngineVersion(1, 0, 0))).metadata.digest
+        let d110 = try #require(Trace.run(native, ticks: 500, version: EngineVersion(1, 1, 0))).metadata.digest
+        #expect(d100 != d110)
+
+        let health = try await live.client().health()
+        #expect(health.engineVersions == [EngineVersion(1, 0, 0), EngineVersion(1, 1, 0)])
+        #expect(health.defaultEngineVersion == EngineVersion(1, 1, 0))
+
+        let pinned = try live.client(engineVersion: "1.0.0")
+        let run = try await pinned.runSimulation(scenario, ticks: 500)
+        #expect(run.engineVersion == EngineVersion(1, 0, 0))
+        #expect(run.trace.metadata.engineVersion == EngineVersion(1, 0, 0))
+        #expect(run.trace.metadata.digest == d100)
+        #expect(try await pinned.runSteps(scenario, ticks: 500).digest == d100)
+        var iterator = try pinned.streamRun(scenario: scenario, ticks: 500).makeAsyncIterator()
+        while try await iterator.next() != nil {}
+        #expect(iterator.completion?.digest == d100)
+        #expect(iterator.completion?.engineVersion == EngineVersion(1, 0, 0))
+        let sim = try await pinned.createSimulation(scenario)
+        _ = try await pinned.step(simulationId: sim.id, ticks: 500)
+        let stored = try await pinned.trace(simulationId: sim.id)
+        #expect(stored.metadata.engineVersion == EngineVersion(1, 0, 0) && stored.metadata.digest == d100)
+
+        let unpinned = try await live.client().runSimulation(scenario, ticks: 500)
+        #expect(unpinned.engineVersion == EngineVersion(1, 1, 0))
+        #expect(unpinned.trace.metadata.digest == d110)
+
+        // A script pinned with `use engine` on the remote target, and one that is not.
+        for (pin, digest, version) in [("use engine \"1.0.0\"\n", d100, "1.0.0"), ("", d110, "1.1.0")] {
+            let source = pin + "let t = run catalog(\"capability-divergence\") ticks 500\nprint(t.engine, t.digest)\n"
+            let result = try await Self.runScript(source, name: "pin.krs", remote: live.url, key: live.key)
+            #expect(result.diagnostics.isEmpty, "\(result.diagnostics)")
+            #expect(result.output == "\(version) \(digest)\n")
+        }
+    }
+
     @Test func liveEventsArriveOverServerSentEvents() async throws {
         let live = try LiveServer()
         let client = try live.client()

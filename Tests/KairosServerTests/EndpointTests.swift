@@ -13,9 +13,11 @@ import Testing
         try await server.test { client in
             let health = try await client.send(.get, "/v1/health")
             #expect(health.status == .ok)
-            #expect(try health.json["engineVersions"] == ["1.0.0"])
+            #expect(try health.json["engineVersions"] == ["1.0.0", "1.1.0"])
+            #expect(try health.json["defaultEngineVersion"] == "1.1.0")
             #expect(try health.json["storage"] == "memory")
-            #expect(HealthStatus(json: try health.json)?.engineVersions == [EngineVersion(1, 0, 0)])
+            #expect(HealthStatus(json: try health.json)?.engineVersions == [EngineVersion(1, 0, 0), EngineVersion(1, 1, 0)])
+            #expect(HealthStatus(json: try health.json)?.defaultEngineVersion == EngineVersion(1, 1, 0))
             let scenarios = try await client.send(.get, "/v1/scenarios")
             #expect(scenarios.status == .ok)
             #expect(try scenarios.json["data"]?.arrayValue?.count == ScenarioCatalog.all.count)
@@ -131,11 +133,25 @@ import Testing
             let pinned = try await client.send(.post, "/v1/simulations", key: key,
                                                body: #"{"scenarioId": "capability-divergence", "engineVersion": "1.0.0"}"#)
             #expect(pinned.status == .created)
+            #expect(try pinned.json["engineVersion"] == "1.0.0")
+            let unpinned = try await client.send(.post, "/v1/simulations", key: key, body: #"{"scenarioId": "capability-divergence"}"#)
+            #expect(try unpinned.json["engineVersion"] == "1.1.0")
+            // Each run is the named version's trace; the metadata says which ran.
+            for (version, pin) in [("1.0.0", #", "engineVersion": "1.0.0""#), ("1.1.0", #", "engineVersion": "1.1.0""#), ("1.1.0", "")] {
+                let run = try await client.send(.post, "/v1/simulations/run", key: key,
+                                                body: #"{"scenarioId": "capability-divergence", "ticks": 200\#(pin)}"#)
+                #expect(run.status == .ok)
+                #expect(try run.json["engineVersion"] == .string(version))
+                #expect(try run.json["trace"]?["metadata"]?["engineVersion"] == .string(version))
+                let expected = try #require(Trace.run(ScenarioCatalog.scenario(id: "capability-divergence")!.scenario, ticks: 200,
+                                                      version: EngineVersion(version))).metadata.digest
+                #expect(try run.json["trace"]?["metadata"]?["digest"] == .string(expected))
+            }
             let missing = try await client.send(.post, "/v1/simulations/run", key: key,
                                                 body: #"{"scenarioId": "capability-divergence", "ticks": 5, "engineVersion": "1.4.4"}"#)
             #expect(missing.status == .badRequest)
             #expect(missing.errorCode == "ENGINE_VERSION_UNAVAILABLE")
-            #expect(try missing.json["error"]?["details"]?["available"] == ["1.0.0"])
+            #expect(try missing.json["error"]?["details"]?["available"] == ["1.0.0", "1.1.0"])
         }
     }
 
@@ -357,18 +373,42 @@ import Testing
 }
 
 @Suite struct OverflowTests {
-    /// Valid input by ENGINE.md's ranges whose capability overflows binary64 by tick 8.
+    static func body(engine: String?) -> String {
+        let events = (0 ..< 40).map { #"{"tick": \#($0), "kind": "capability_jump", "target": "m", "magnitude": 10}"# }
+        let pin = engine.map { #", "engineVersion": "\#($0)""# } ?? ""
+        return #"{"scenario": {"seed": 1, "agents": [{"id": "m", "state": {"capability": 1000000, "alignment": 0.5, "guardrail": 0.5}, "growth": 0.001}], "initialState": {"stability": 0.8}, "events": [\#(events.joined(separator: ","))]}, "ticks": 50\#(pin)}"#
+    }
+
+    /// Valid input by ENGINE.md's ranges whose capability overflows binary64 by tick 8 on
+    /// engine 1.0.0: the step is refused, as before engine 1.1.0 existed.
     @Test func overflowingCapabilityIsRefusedNotStoredAsNull() async throws {
         let server = TestServer()
         let key = try await server.key()
-        let events = (0 ..< 40).map { #"{"tick": \#($0), "kind": "capability_jump", "target": "m", "magnitude": 10}"# }
-        let body = #"{"scenario": {"seed": 1, "agents": [{"id": "m", "state": {"capability": 1000000, "alignment": 0.5, "guardrail": 0.5}, "growth": 0.001}], "initialState": {"stability": 0.8}, "events": [\#(events.joined(separator: ","))]}, "ticks": 50}"#
         try await server.test { client in
-            let r = try await client.send(.post, "/v1/simulations/run", key: key, body: body)
+            let r = try await client.send(.post, "/v1/simulations/run", key: key, body: Self.body(engine: "1.0.0"))
             #expect(r.status == .badRequest)
             #expect(try r.json["error"]?["details"]?["issues"]?.arrayValue?.first?["path"] == "ticks")
             let list = try await client.send(.get, "/v1/simulations", key: key)
             #expect(try list.json["pagination"]?["total"] == 0, "nothing was stored")
+        }
+    }
+
+    /// On 1.1.0 (named, or the default) the same request runs: jumps are clamped at CLIM.
+    @Test func theSameRequestRunsOnVersion110() async throws {
+        let server = TestServer()
+        let key = try await server.key()
+        try await server.test { client in
+            for engine in ["1.1.0", nil] {
+                let r = try await client.send(.post, "/v1/simulations/run", key: key, body: Self.body(engine: engine))
+                #expect(r.status == .ok)
+                #expect(try r.json["engineVersion"] == "1.1.0")
+                let steps = try #require(try r.json["trace"]?["steps"]?.arrayValue)
+                #expect(steps.count == 50)
+                for step in steps {
+                    let c = try #require(step["agents"]?.arrayValue?.first?["state"]?["capability"]?.numberValue)
+                    #expect(c >= 0 && c <= 1_000_000)
+                }
+            }
         }
     }
 }

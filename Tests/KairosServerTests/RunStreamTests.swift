@@ -52,6 +52,7 @@ import Testing
             #expect(received.frames.count == 2501)
             let done = try JSONParser.parse(Array(try #require(received.frames.last).utf8))
             #expect(done["done"] == .bool(true))
+            #expect(done["engineVersion"] == .string(EngineRegistry.latest.description))
             let digest = try engineDigest(scenarioId: "capability-divergence", ticks: 2500)
             #expect(done["digest"]?.stringValue == digest)
             // Each frame is the canonical NDJSON line of its step.

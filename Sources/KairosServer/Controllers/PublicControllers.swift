@@ -5,12 +5,14 @@ import KairosEngine
 /// `GET /v1/health`.
 struct HealthController: Sendable {
     let storageName: String
+    let defaultEngineVersion: EngineVersion
 
     func addRoutes(to group: RouterGroup<KairosRequestContext>) {
         group.get("/health") { request, _ in
             try RequestReading.noQuery(request)
             return JSONResponse.make(HealthStatus(status: "ok", version: KairosServerVersion.string,
-                                                  engineVersions: EngineRegistry.available, storage: storageName).jsonValue)
+                                                  engineVersions: EngineRegistry.available,
+                                                  defaultEngineVersion: defaultEngineVersion, storage: storageName).jsonValue)
         }
     }
 }

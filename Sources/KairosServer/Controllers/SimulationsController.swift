@@ -10,6 +10,8 @@ struct SimulationsController<Repository: SimulationRepository>: Sendable {
     let repository: Repository
     let live: LiveServices
     let now: @Sendable () -> Int64
+    /// The version of a request that names none (`ServerEnvironment.defaultEngineVersion`).
+    let defaultEngineVersion: EngineVersion
     /// Deterministic results of `/run`, reused by identical requests (see `RunMemo`).
     var runs = RunMemo()
 
@@ -44,7 +46,7 @@ struct SimulationsController<Repository: SimulationRepository>: Sendable {
     private func insert(_ parsed: ScenarioRequest, organizationId: String, ticks: Int) async throws -> SimulationChange {
         let change = try SimulationDriver.start(
             id: UUID().uuidString.lowercased(), organizationId: organizationId, request: parsed,
-            version: parsed.engineVersion ?? EngineRegistry.latest, ticks: ticks, now: now())
+            version: parsed.engineVersion ?? defaultEngineVersion, ticks: ticks, now: now())
         try await repository.insert(change)
         return change
     }
@@ -80,7 +82,7 @@ struct SimulationsController<Repository: SimulationRepository>: Sendable {
         -> (SimulationChange, RenderedSteps)
     {
         let key = RunMemo.Key(scenario: SimulationDriver.canonical(parsed.scenario.jsonValue),
-                              version: parsed.engineVersion ?? EngineRegistry.latest, ticks: ticks)
+                              version: parsed.engineVersion ?? defaultEngineVersion, ticks: ticks)
         let id = UUID().uuidString.lowercased()
         let time = now()
         if let entry = runs.lookup(key) {

@@ -11,12 +11,14 @@ import Logging
 /// `GET /v1/simulations/run/stream` (WebSocket, simulation:write): the first client message is
 /// a run request exactly as `POST /simulations/run` takes it (ticks 1…1 000 000); the server
 /// sends one text frame per step (the canonical NDJSON line without its newline) and a last
-/// frame `{"done": true, "simulationId", "digest"}`. The run is computed and stored in chunks
+/// frame `{"done": true, "simulationId", "engineVersion", "digest"}` (engineVersion: which ran). The run is computed and stored in chunks
 /// of `chunkTicks` (each chunk one logged step, as every other route stores them), and each
 /// frame's write is awaited, so the server holds one chunk at a time however long the run.
 struct RunStreamController: Sendable {
     let repository: any SimulationRepository
     let now: @Sendable () -> Int64
+    /// The version of a request that names none (`ServerEnvironment.defaultEngineVersion`).
+    let defaultEngineVersion: EngineVersion
     /// The server pings every `pingPeriod` and closes a session whose pong has not come back
     /// by the next ping (30 s; `ServerConfiguration.webSocketPingSeconds`).
     var pingPeriod: Duration = .seconds(30)
@@ -121,7 +123,7 @@ struct RunStreamController: Sendable {
         do {
             start = try SimulationDriver.start(
                 id: UUID().uuidString.lowercased(), organizationId: organizationId, request: request,
-                version: request.engineVersion ?? EngineRegistry.latest, ticks: 0, now: now())
+                version: request.engineVersion ?? defaultEngineVersion, ticks: 0, now: now())
         } catch {
             return try await refuse(error, outbound: outbound, requestId: requestId, close: .policyViolation)
         }
@@ -155,7 +157,9 @@ struct RunStreamController: Sendable {
             return try await refuse(error, outbound: outbound, requestId: requestId,
                                     close: error.code == .internalError ? .unexpectedServerError : .policyViolation)
         }
-        let doneFrame: JSONValue = .object(["done": .bool(true), "simulationId": .string(id), "digest": .string(digest.finalize())])
+        let doneFrame: JSONValue = .object(["done": .bool(true), "simulationId": .string(id),
+                                            "engineVersion": .string(start.record.engineVersion.description),
+                                            "digest": .string(digest.finalize())])
         try await outbound.write(.text(CanonicalJSON.string(doneFrame)))
         try await outbound.close(.normalClosure, reason: nil)
     }

@@ -1,0 +1,42 @@
+import KairosScript
+import Testing
+
+/// `Interpreter.Limits.sandbox`, what the fuzzer runs programs under: every program ends,
+/// small, and touches no file.
+@Suite struct SandboxTests {
+    static func run(_ source: String) -> Evaluation {
+        let interpreter = Interpreter(output: CollectedOutput())
+        interpreter.limits = .sandbox
+        return interpreter.evaluate(source: source, fileName: "s.krs")
+    }
+
+    @Test func loopsEndOnTheBudget() {
+        #expect(Self.run("while true { }").diagnostics.first?.id == "budget")
+        #expect(Self.run("fn f(n) { return map(1..100, x => x) }\nfor i in 1..1000 { f(i) }").diagnostics.first?.id == "budget")
+        #expect(Self.run("let n = 0\nfor i in 1..100 { n = n + i }\nprint(n)").succeeded)
+    }
+
+    @Test func stringsAndListsStaySmall() {
+        let doubling = Self.run("let s = \"x\"\nfor i in 1..40 { s = s + s }")
+        #expect(doubling.diagnostics.first?.id == "too-long")
+        #expect(Self.run("let l = [0]\nfor i in 1..40 { l = l + l }").diagnostics.first?.id == "too-long")
+        #expect(Self.run("let l = map(1..2000000, x => x)").diagnostics.first?.id == "too-long")
+    }
+
+    @Test func runsAreShortAndFilesUntouched() {
+        let scenario = "scenario s { model \"m\" { capability 100; alignment 70; guardrails 60 } }\n"
+        #expect(Self.run(scenario + "let t = run s ticks 5000").diagnostics.first?.message == "runs are limited to 2000 ticks here, not 5000")
+        #expect(Self.run(scenario + "let sim = start s\nsim.step(3000)").diagnostics.first?.id == "out-of-range")
+        #expect(Self.run(scenario + "save(run s ticks 10, \"/tmp/sandbox.ndjson\")").diagnostics.first?.id == "file-access")
+        #expect(Self.run("load(\"/etc/hostname\")").diagnostics.first?.id == "file-access")
+        #expect(Self.run(scenario + "print((run s ticks 10).ticks)").succeeded)
+    }
+
+    /// Ordinary sessions have no budget.
+    @Test func defaultsAreUnlimited() {
+        let interpreter = Interpreter(output: CollectedOutput())
+        #expect(interpreter.limits.maxSteps == nil)
+        #expect(interpreter.limits.fileAccess)
+        #expect(interpreter.evaluate(source: "let n = 0\nfor i in 1..50000 { n = n + 1 }\nprint(n)", fileName: "x").succeeded)
+    }
+}

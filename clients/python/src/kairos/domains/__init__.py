@@ -1,0 +1,1 @@
+"""Domain adapters: vocabularies the server lowers to native scenarios (``ai_safety``)."""
