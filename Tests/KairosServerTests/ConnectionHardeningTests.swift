@@ -139,6 +139,13 @@ final class Checks: @unchecked Sendable {
         0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x02, 0x13, 0x01, 0x01, 0x00, 0x00, 0x00,
     ]
 
+    @Test func serveRefusesBadLimits() throws {
+        for arguments in [["--idle-timeout", "0"], ["--read-timeout", "-1"], ["--idle-timeout", "nan"], ["--max-connections", "0"]] {
+            let result = try LiveServerTests.cli(["serve", "--db", ":memory:", "--port", "0"] + arguments)
+            #expect(result.status != 0, "\(arguments)")
+        }
+    }
+
     @Test func malformedRequestsAreAnsweredAndClosed() async throws {
         let failures = try await offCooperativePool { () throws -> [String] in
             let check = Checks()
