@@ -75,6 +75,7 @@ import Testing
         let key = try await server.key()
         try await server.test { client in
             let keys = (0 ..< 50_000).map { "\"k\($0)\": 0" }.joined(separator: ", ")
+            let started = ContinuousClock.now
             let r = try await client.send(.post, "/v1/simulations", key: key, body: "{\"scenarioId\": \"capability-divergence\", \(keys)}")
             #expect(r.status == .badRequest)
             #expect(r.bytes.count < 16_384, "a \(r.bytes.count)-byte error")
@@ -86,6 +87,8 @@ import Testing
             let long = String(repeating: "x", count: 500_000)
             let one = try await client.send(.post, "/v1/simulations", key: key, body: "{\"\(long)\": 1, \"scenarioId\": \"capability-divergence\"}")
             #expect(one.status == .badRequest)
+            // Both cheap: "did you mean" hints were an edit distance per unknown key (12 s here before).
+            #expect(ContinuousClock.now - started < .seconds(4))
             #expect(one.bytes.count < 2048, "a \(one.bytes.count)-byte error")
             // A few issues: listed whole, no moreIssues.
             let few = try await client.send(.post, "/v1/simulations", key: key, body: #"{"a": 1, "b": 2, "scenarioId": "capability-divergence"}"#)
