@@ -40,7 +40,7 @@ struct Serve: AsyncParsableCommand {
     @Flag(help: "Do not serve GET /metrics (Prometheus text format).")
     var noMetrics = false
 
-    @Option(help: "Seconds a connection may sit with no request in progress before it is closed.")
+    @Option(help: "Seconds a connection may sit with no request in progress before it is closed (also a request body that stalls this long; keep --read-timeout below it).")
     var idleTimeout: Double = 60
 
     @Option(help: "Seconds a request's head and body may take to arrive, from its first bytes (else 408 and close). Responses being written (SSE streams, long runs) and WebSocket sessions are never timed out.")
@@ -56,7 +56,12 @@ struct Serve: AsyncParsableCommand {
     /// listener need some, and refused connections briefly hold one each).
     static func defaultMaxConnections() -> Int {
         var limit = rlimit()
-        guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0 else { return ConnectionLimits.defaultMaxConnections }
+        #if os(Linux)
+        let resource = Int32(RLIMIT_NOFILE.rawValue)
+        #else
+        let resource = RLIMIT_NOFILE
+        #endif
+        guard getrlimit(resource, &limit) == 0 else { return ConnectionLimits.defaultMaxConnections }
         let open = Int(clamping: limit.rlim_cur)
         return max(16, min(ConnectionLimits.defaultMaxConnections, open * 3 / 4 - 64))
     }
