@@ -15,19 +15,22 @@ final class DiscardingOutput: OutputSink {
 }
 
 enum Harness {
+    /// Tighter than `Limits.sandbox`: many short inputs a second beat a few long ones.
+    static let limits = Interpreter.Limits(maxSteps: 5_000, maxLength: 100_000, maxTicks: 100, fileAccess: false)
+
     static func run(_ bytes: UnsafeBufferPointer<UInt8>) {
         let source = String(decoding: bytes, as: UTF8.self)
         let checker = Interpreter(output: DiscardingOutput())
         _ = checker.check(source: source, fileName: "fuzz.krs")
 
         let interpreter = Interpreter(output: DiscardingOutput())
-        interpreter.limits = .sandbox
+        interpreter.limits = limits
         _ = interpreter.evaluate(source: source, fileName: "fuzz.krs")
         // A second input in the same session, as the REPL does.
         _ = interpreter.evaluate(source: "print(1)", fileName: "<input>")
 
         let compiler = Interpreter(output: DiscardingOutput())
-        compiler.limits = .sandbox
+        compiler.limits = limits
         _ = compiler.compileScenarios(source: source, fileName: "fuzz.krs")
     }
 }

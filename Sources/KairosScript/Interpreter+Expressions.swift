@@ -73,8 +73,7 @@ extension Interpreter {
         case .member(let base, let name):
             return try member(try evaluate(base, env), name, e.range)
         case .lambda(let params, let body):
-            return .function(FunctionValue(name: "lambda", params: params, body: body, closure: env, isScenario: false,
-                                           source: currentSource))
+            return .function(makeFunction(name: "lambda", params: params, body: body, closure: env, isScenario: false))
         case .run(let subject, let ticks):
             return try runExpression(subject, ticks, e.range, env)
         case .stream(let subject, let ticks):

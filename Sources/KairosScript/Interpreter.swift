@@ -120,6 +120,36 @@ public final class Interpreter {
         self.cancellation = cancellation
     }
 
+    /// A function holds its defining scope and a scope may hold the function (`fn f` binds
+    /// `f` where `f`'s closure is): a reference cycle. The session breaks every such cycle
+    /// when it ends (the fuzzer's leak checker found them).
+    deinit {
+        for scope in closureScopes { scope.environment?.values.removeAll() }
+        globals.values.removeAll()
+    }
+
+    private struct WeakEnvironment {
+        weak var environment: Environment?
+    }
+
+    /// Scopes that functions close over (weakly: a scope no cycle keeps alive goes away).
+    private var closureScopes: [WeakEnvironment] = []
+    private var closureScopesCompacted = 0
+
+    /// A new function value closing over `scope`.
+    func makeFunction(name: String, params: [String], body: FunctionBody, closure scope: Environment,
+                      isScenario: Bool) -> FunctionValue {
+        if closureScopes.last?.environment !== scope {
+            closureScopes.append(WeakEnvironment(environment: scope))
+            // Drop the scopes already gone (amortized: the list at most doubles between passes).
+            if closureScopes.count > 2 * closureScopesCompacted + 64 {
+                closureScopes.removeAll { $0.environment == nil }
+                closureScopesCompacted = closureScopes.count
+            }
+        }
+        return FunctionValue(name: name, params: params, body: body, closure: scope, isScenario: isScenario, source: currentSource)
+    }
+
     // MARK: Session API
 
     /// Parses, checks and runs `source`. Stops at the first runtime error; syntax and
@@ -386,12 +416,10 @@ public final class Interpreter {
                 try assign(target, v, env)
             }
         case .function(let name, _, let params, let body):
-            env.define(name, .function(FunctionValue(name: name, params: params, body: .block(body), closure: env, isScenario: false,
-                                                     source: currentSource)))
+            env.define(name, .function(makeFunction(name: name, params: params, body: .block(body), closure: env, isScenario: false)))
         case .scenario(let name, _, let params, let body):
             if let params {
-                env.define(name, .function(FunctionValue(name: name, params: params, body: .block(body), closure: env,
-                                                         isScenario: true, source: currentSource)))
+                env.define(name, .function(makeFunction(name: name, params: params, body: .block(body), closure: env, isScenario: true)))
             } else {
                 env.define(name, .scenario(try buildScenario(name: name, body: body, env: Environment(parent: env), range: s.range)))
             }

@@ -40,3 +40,30 @@ import Testing
         #expect(interpreter.evaluate(source: "let n = 0\nfor i in 1..50000 { n = n + 1 }\nprint(n)", fileName: "x").succeeded)
     }
 }
+
+/// Functions and the scopes holding them form reference cycles; a session that ends frees
+/// them (the fuzzer's leak checker found these cycles).
+@Suite struct SessionTeardownTests {
+    @Test func endedSessionsFreeTheirFunctions() {
+        weak var global: FunctionValue?
+        weak var inner: FunctionValue?
+        do {
+            let interpreter = Interpreter(output: CollectedOutput())
+            let result = interpreter.evaluate(source: """
+            fn f(n) { return n + 1 }
+            fn outer() {
+              fn helper(x) { return x * 2 }
+              return helper
+            }
+            let h = outer()
+            let g = x => f(x)
+            """, fileName: "t.krs")
+            #expect(result.succeeded)
+            if case .function(let f)? = interpreter.value(named: "f") { global = f }
+            if case .function(let h)? = interpreter.value(named: "h") { inner = h }
+            #expect(global != nil && inner != nil)
+        }
+        #expect(global == nil, "the global function outlived its session")
+        #expect(inner == nil, "a function defined in a function outlived its session")
+    }
+}
