@@ -111,6 +111,9 @@ final class HTTPRequestGuard: ChannelDuplexHandler, RemovableChannelHandler {
     /// Whether the current read cycle delivered a request part.
     private var partInCycle = false
     private var closing = false
+    /// An upgrade request is being decided (held by the upgrade handler, not forwarded): the
+    /// server is working, nothing is timed.
+    private var upgradePending = false
     private var timer: Scheduled<Void>?
 
     init(limits: ConnectionLimits, logger: Logger) {
@@ -153,10 +156,18 @@ final class HTTPRequestGuard: ChannelDuplexHandler, RemovableChannelHandler {
         }
     }
 
+    /// Called (on the event loop) when a WebSocket upgrade request is being decided.
+    func upgradeRequested() {
+        upgradePending = true
+        readingSince = nil
+    }
+
     private func check(_ context: ChannelHandlerContext) {
         guard !closing, context.channel.isActive else { return }
         let now = NIODeadline.now()
-        if let since = readingSince, requestOpen || awaitingResponse == 0 {
+        if upgradePending {
+            // Waiting for the server's decision, not for the client.
+        } else if let since = readingSince, requestOpen || awaitingResponse == 0 {
             if now - since >= Self.amount(limits.readTimeout) {
                 refuse(context, APIError(.requestTimeout, "The request did not arrive whole within \(limits.readTimeout)."))
                 return
@@ -175,6 +186,7 @@ final class HTTPRequestGuard: ChannelDuplexHandler, RemovableChannelHandler {
         partInCycle = true
         switch unwrapInboundIn(data) {
         case .head:
+            upgradePending = false  // refused: the upgrade handler forwards the request
             requestOpen = true
             awaitingResponse += 1
             if readingSince == nil { readingSince = .now() }

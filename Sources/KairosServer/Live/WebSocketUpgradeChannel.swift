@@ -72,6 +72,8 @@ struct WebSocketUpgradeChannel: ServerChildChannel, HTTPChannelHandler {
             let upgrader = NIOTypedWebSocketServerUpgrader<UpgradeResult>(
                 maxFrameSize: maxFrameSize,
                 shouldUpgrade: { channel, head in
+                    // The request is read whole; deciding (authentication, limits) is the server's time.
+                    (try? channel.pipeline.syncOperations.handler(type: HTTPRequestGuard.self))?.upgradeRequested()
                     let promise = channel.eventLoop.makePromise(of: HTTPHeaders?.self)
                     promise.completeWithTask {
                         let decision: Decision
