@@ -23,6 +23,9 @@ public final class IssueCollector {
 
     public func add(_ path: String, _ message: String) { issues.append(ValidationIssue(path: path, message: message)) }
 
+    /// Unknown fields of one object that get a "did you mean" hint.
+    public static let hintedUnknownFields = 64
+
     public static func join(_ base: String, _ key: String) -> String { base.isEmpty ? key : "\(base).\(key)" }
 
     /// Reads an object, reporting unknown members; nil (with an issue) when `value` is not one.
@@ -31,8 +34,13 @@ public final class IssueCollector {
             add(path, "expected an object, got \(value.typeName)")
             return nil
         }
+        var unknown = 0
         for m in members where !allowed.contains(m.key) {
-            let hint = closestName(to: m.key, in: allowed).map { " (did you mean \"\($0)\"?)" } ?? ""
+            // Hints (an edit distance per allowed name) for the first few only: errors list 50
+            // issues, and 50 000 unknown keys must not cost seconds.
+            unknown += 1
+            let hint = unknown > Self.hintedUnknownFields ? ""
+                : closestName(to: m.key, in: allowed).map { " (did you mean \"\($0)\"?)" } ?? ""
             add(Self.join(path, m.key), "unknown field\(hint)")
         }
         return ObjectFields(members: members, path: path, collector: self)
@@ -108,6 +116,9 @@ public func closestName(to name: String, in candidates: some Sequence<String>) -
     var best: (String, Int)?
     for candidate in candidates {
         let b = Array(candidate.lowercased().unicodeScalars)
+        // The distance is at least the difference in length, and a hint needs 3 or less: a
+        // 500 000-character name costs nothing.
+        if abs(a.count - b.count) > 3 { continue }
         var row = Array(0 ... b.count)
         for i in 1 ... max(1, a.count) where !a.isEmpty {
             var previous = row[0]

@@ -33,7 +33,11 @@ public struct APIError: Error, Sendable {
     }
 
     static func validation(_ issues: [ValidationIssue]) -> APIError {
-        APIError(.validationError, "Request validation failed.", details: APIErrorEnvelope.issuesDetails(issues))
+        let limit = APIErrorEnvelope.maxListedIssues
+        let message = issues.count > limit
+            ? "Request validation failed: \(issues.count) issues, the first \(limit) listed (details.moreIssues: the rest)."
+            : "Request validation failed."
+        return APIError(.validationError, message, details: APIErrorEnvelope.issuesDetails(issues))
     }
 
     static func validation(path: String, _ message: String) -> APIError {

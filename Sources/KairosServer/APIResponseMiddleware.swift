@@ -3,6 +3,7 @@ import Hummingbird
 import KairosAPI
 import KairosEngine
 import Logging
+import NIOConcurrencyHelpers
 import NIOCore
 
 /// The outermost middleware: gives every request an id (the client's `X-Request-Id` when it
@@ -12,10 +13,13 @@ struct APIResponseMiddleware: RouterMiddleware {
     typealias Context = KairosRequestContext
     /// Where responses are counted and timed by route template (nil: not measured).
     var metrics: ServerMetrics?
+    /// The routes, for 405 and `Allow` on a known path with another method.
+    var routes = RouteTable()
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         var context = context
-        let requestId = request.headers[.requestID].flatMap(Self.acceptable) ?? "req_" + APIKeyMaterial.randomBase62(20)
+        let sent = request.headers[values: .requestID]
+        let requestId = sent.count == 1 ? Self.acceptable(sent[0]) ?? Self.newRequestId() : Self.newRequestId()
         context.requestId = requestId
         context.logger[metadataKey: "request.id"] = .string(requestId)
         let started = ContinuousClock.now
@@ -24,7 +28,15 @@ struct APIResponseMiddleware: RouterMiddleware {
         do {
             response = try await next(request, context)
         } catch {
-            let apiError = Self.apiError(for: error)
+            var apiError = Self.apiError(for: error)
+            if apiError.code == .notFound, context.endpointPath == "NotFound" {
+                let allowed = routes.allowed(request.uri.path)
+                if !allowed.isEmpty, !allowed.contains(request.method) {
+                    let headers = apiError.headers  // X-RateLimit-*, like every response
+                    apiError = Self.methodNotAllowed(request.method, allowed: allowed)
+                    for field in headers { apiError.headers[field.name] = field.value }
+                }
+            }
             failure = apiError
             response = Self.render(apiError, requestId: requestId)
         }
@@ -49,6 +61,16 @@ struct APIResponseMiddleware: RouterMiddleware {
         context.logger.log(level: failure?.code == .internalError ? .error : .info, "request", metadata: metadata)
         return response
     }
+
+    static func methodNotAllowed(_ method: HTTPRequest.Method, allowed: [HTTPRequest.Method]) -> APIError {
+        let list = allowed.map(\.rawValue).joined(separator: ", ")
+        var headers: HTTPFields = [:]
+        headers[.allow] = list
+        return APIError(.methodNotAllowed, "This route does not take \(method.rawValue); it takes \(list).",
+                        details: .object(["allowed": .array(allowed.map { .string($0.rawValue) })]), headers: headers)
+    }
+
+    static func newRequestId() -> String { "req_" + APIKeyMaterial.randomBase62(20) }
 
     /// A client-sent id is kept when it is 1–128 visible ASCII characters.
     static func acceptable(_ value: String) -> String? {
@@ -82,6 +104,23 @@ struct APIResponseMiddleware: RouterMiddleware {
     }
 }
 
+/// Refuses an `X-Request-Id` the schema does not allow (one value of 1–128 visible ASCII
+/// characters) with 400; runs behind `RateLimitMiddleware`, so the refusal carries the
+/// rate-limit headers like every response (`APIResponseMiddleware` has already answered it
+/// under a new id).
+struct RequestIdCheckMiddleware: RouterMiddleware {
+    typealias Context = KairosRequestContext
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        let sent = request.headers[values: .requestID]
+        if !sent.isEmpty, sent.count > 1 || APIResponseMiddleware.acceptable(sent[0]) == nil {
+            throw APIError.validation(path: "X-Request-Id", sent.count > 1 ? "send one X-Request-Id"
+                                        : "must be 1–128 visible ASCII characters")
+        }
+        return try await next(request, context)
+    }
+}
+
 /// Compact JSON responses (the canonical writer: sorted keys, no whitespace).
 enum JSONResponse {
     static func make(_ value: JSONValue, status: HTTPResponse.Status = .ok) -> Response {
@@ -102,6 +141,7 @@ enum JSONResponse {
 enum RequestReading {
     /// The body as JSON: 413 above 1 MiB, VALIDATION_ERROR with the position when malformed.
     static func json(_ request: Request) async throws -> JSONValue {
+        try checkContentType(request)
         try checkDeclaredLength(request)
         let buffer = try await request.body.collect(upTo: SimulationLimits.maxBodyBytes)
         let bytes = Array(buffer.readableBytesView)
@@ -113,6 +153,29 @@ enum RequestReading {
         } catch {
             throw APIError.malformedJSON(error)
         }
+    }
+
+    /// 415 UNSUPPORTED_MEDIA_TYPE when the body is declared as anything but JSON in UTF-8
+    /// (`application/json`, or `application/…+json`, with no charset or `utf-8`); a body without
+    /// `Content-Type` is read as JSON.
+    static func checkContentType(_ request: Request) throws(APIError) {
+        for value in request.headers[values: .contentType] where !isJSON(value) {
+            let shown = value.count > 100 ? String(value.prefix(100)) + "…" : value
+            throw APIError(.unsupportedMediaType, "This route takes a JSON body: send Content-Type: application/json.",
+                           details: .object(["contentType": .string(shown), "supported": .array(["application/json"])]))
+        }
+    }
+
+    static func isJSON(_ contentType: String) -> Bool {
+        let parts = contentType.split(separator: ";", omittingEmptySubsequences: false)
+            .map { $0.trimmingCharacters(in: .whitespaces).lowercased() }
+        guard let media = parts.first, media == "application/json" || (media.hasPrefix("application/") && media.hasSuffix("+json"))
+        else { return false }
+        for parameter in parts.dropFirst() where parameter.hasPrefix("charset=") {
+            let charset = parameter.dropFirst("charset=".count).trimmingCharacters(in: CharacterSet(charactersIn: "\""))
+            if charset != "utf-8" && charset != "utf8" { return false }
+        }
+        return true
     }
 
     /// 413 PAYLOAD_TOO_LARGE when the declared `Content-Length` is over 1 MiB (before reading).
@@ -155,5 +218,50 @@ enum RequestReading {
         if !parameters.isEmpty {
             throw APIError.validation(parameters.map { ValidationIssue(path: $0.name, message: "unknown query parameter") })
         }
+    }
+}
+
+/// The router's routes by path template, to answer a known path with a method it does not
+/// serve: 405 METHOD_NOT_ALLOWED with `Allow` (the router itself answers 404). Filled once,
+/// when the router is built; matches as the router does (a literal segment before a capture).
+final class RouteTable: Sendable {
+    private struct Route: Sendable {
+        /// nil: a capture (`{id}`, `:id`) or a wildcard.
+        var segments: [String?]
+        var methods: [HTTPRequest.Method]
+    }
+
+    private let routes = NIOLockedValueBox<[Route]>([])
+
+    func load(_ list: [(path: String, method: HTTPRequest.Method)]) {
+        var byPath: [String: Route] = [:]
+        var order: [String] = []
+        for (path, method) in list {
+            if byPath[path] == nil {
+                order.append(path)
+                byPath[path] = Route(segments: path.split(separator: "/").map { segment in
+                    segment.hasPrefix(":") || segment.hasPrefix("{") || segment.contains("*") ? nil : String(segment)
+                },
+                                     methods: [])
+            }
+            byPath[path]?.methods.append(method)
+        }
+        routes.withLockedValue { $0 = order.compactMap { byPath[$0] } }
+    }
+
+    /// The methods the router serves at `path` (empty: an unknown path).
+    func allowed(_ path: String) -> [HTTPRequest.Method] {
+        let parts = path.split(separator: "/", omittingEmptySubsequences: true).map(String.init)
+        let candidates = routes.withLockedValue { $0 }.filter { route in
+            route.segments.count == parts.count
+                && zip(route.segments, parts).allSatisfy { segment, part in segment == nil || segment == part }
+        }
+        // The router prefers a literal segment to a capture, left to right.
+        guard let best = candidates.max(by: { a, b in
+            for (x, y) in zip(a.segments, b.segments) where (x == nil) != (y == nil) { return x == nil }
+            return false
+        }) else { return [] }
+        let order: [HTTPRequest.Method] = [.get, .head, .post, .put, .patch, .delete, .options]
+        return best.methods.sorted { (order.firstIndex(of: $0) ?? 99) < (order.firstIndex(of: $1) ?? 99) }
     }
 }

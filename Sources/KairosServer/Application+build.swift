@@ -1,5 +1,6 @@
 import Foundation
 import Hummingbird
+import HummingbirdCore
 import KairosAPI
 import KairosEngine
 import Logging
@@ -32,6 +33,12 @@ public struct ServerConfiguration: Sendable {
     /// Seconds between the server's WebSocket pings (30); a session whose pong has not come
     /// back by the next ping is closed. Tests set it small.
     public var webSocketPingSeconds: Double = 30
+    /// Idle and read timeouts, and the cap on connections held at once (`kairos serve
+    /// --idle-timeout`, `--read-timeout`, `--max-connections`).
+    public var connectionLimits = ConnectionLimits()
+    /// Whether a valid bearer token naming an organization this server does not have creates
+    /// it (community tier) rather than being refused with 401 (`kairos serve --provision-organizations`).
+    public var provisionOrganizations = false
 
     public init(host: String = "127.0.0.1", port: Int = 8080, storage: Storage = .sqlite(path: "kairos.db"),
                 jwtSecret: String? = nil, logLevel: Logger.Level = .info, rateLimitMultiplier: Int = 1,
@@ -160,22 +167,27 @@ public func buildLiveApplication(
         rateLimitMultiplier: configuration.rateLimitMultiplier, metrics: configuration.metricsEnabled ? metrics : nil,
         usage: usage, limiter: SlidingWindowLimiter(), idempotencyOwner: owner, logger: log,
         openEventStreams: environment.gauges.openEventStreams ?? { live.openEventStreams },
-        playingSimulations: environment.gauges.playingSimulations ?? { live.playingSimulations })
+        playingSimulations: environment.gauges.playingSimulations ?? { live.playingSimulations },
+        provisionOrganizations: configuration.provisionOrganizations)
     let router = buildRouter(parts)
-    let authenticator = Authenticator(identities: repositories.identities, tokens: tokens)
+    let authenticator = Authenticator(identities: repositories.identities, tokens: tokens,
+                                      provisionOrganizations: configuration.provisionOrganizations, now: environment.now)
     let runStream = RunStreamController(repository: simulations, now: environment.now,
                                         defaultEngineVersion: environment.defaultEngineVersion,
                                         pingPeriod: .milliseconds(Int((configuration.webSocketPingSeconds * 1000).rounded())))
     let rateLimits = parts.rateLimits
+    let limits = configuration.connectionLimits
     let logger = log
     let storageName = simulations.storageName
     let app = Application(
         router: router,
-        server: WebSocketUpgradeChannel.builder(maxFrameSize: SimulationLimits.maxBodyBytes) { head, channel, logger in
+        server: WebSocketUpgradeChannel.builder(maxFrameSize: SimulationLimits.maxBodyBytes, limits: limits,
+                                                connections: live.connections) { head, channel, logger in
             await runStream.accept(head, authenticator: authenticator, rateLimits: rateLimits,
                                    remoteAddress: channel.remoteAddress?.ipAddress, logger: logger)
         },
-        configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "kairos"),
+        configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "kairos",
+                             availableConnectionsDelegate: MaximumAvailableConnections(limits.maxConnections + limits.refusalSlots)),
         services: [UsageFlushService(recorder: usage, interval: environment.usageFlushInterval, logger: log),
                    IdempotencyExpiryService(store: parts.repositories.idempotency, interval: .seconds(600), now: environment.now,
                                             logger: log),
@@ -218,6 +230,7 @@ struct RouterParts: Sendable {
     var logger: Logger
     var openEventStreams: @Sendable () async -> Int
     var playingSimulations: @Sendable () async -> Int
+    var provisionOrganizations = false
 
     /// The rate limits every router of the server (HTTP and WebSocket upgrades) charges.
     var rateLimits: RateLimitCharger {
@@ -234,9 +247,12 @@ struct RouterParts: Sendable {
 /// channel authenticates them and charges them to the same windows (`RateLimitCharger`).
 func buildRouter(_ parts: RouterParts) -> Router<KairosRequestContext> {
     let router = Router(context: KairosRequestContext.self)
-    let authenticator = Authenticator(identities: parts.repositories.identities, tokens: parts.tokens)
-    router.add(middleware: APIResponseMiddleware(metrics: parts.metrics))
+    let authenticator = Authenticator(identities: parts.repositories.identities, tokens: parts.tokens,
+                                      provisionOrganizations: parts.provisionOrganizations, now: parts.now)
+    let routes = RouteTable()
+    router.add(middleware: APIResponseMiddleware(metrics: parts.metrics, routes: routes))
     router.add(middleware: RateLimitMiddleware(charger: parts.rateLimits, authenticator: authenticator))
+    router.add(middleware: RequestIdCheckMiddleware())
     router.add(middleware: IdempotencyMiddleware(store: parts.repositories.idempotency, owner: parts.idempotencyOwner,
                                                  now: parts.now, logger: parts.logger))
     if let metrics = parts.metrics {
@@ -256,6 +272,7 @@ func buildRouter(_ parts: RouterParts) -> Router<KairosRequestContext> {
         .addRoutes(to: v1.group("organization").add(middleware: AuthenticationMiddleware(authenticator: authenticator)))
     UsageController(recorder: parts.usage, now: parts.now)
         .addRoutes(to: v1.group("usage").add(middleware: AuthenticationMiddleware(authenticator: authenticator)))
+    routes.load(router.routes.map { ($0.path.description, $0.method) })
     return router
 }
 

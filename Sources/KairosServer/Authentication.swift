@@ -108,9 +108,16 @@ public struct TokenAuthority: Sendable {
 
 /// Turns a request's credentials into an identity: exactly one of `X-Api-Key` and
 /// `Authorization: Bearer` (both or neither → 401).
+///
+/// A bearer token names organizations; each must exist on this server (`kairos keys create`
+/// makes them) or the token is refused with 401, unless the operator turned provisioning on
+/// (`kairos serve --provision-organizations`): then an organization a valid token names is
+/// created on first use, at the community tier.
 struct Authenticator: Sendable {
     let identities: any IdentityRepository
     let tokens: TokenAuthority?
+    var provisionOrganizations = false
+    var now: @Sendable () -> Int64 = ServerTime.nowMilliseconds
 
     func authenticate(_ request: Request) async throws(APIError) -> Identity {
         let apiKey = request.headers[.apiKey]
@@ -161,8 +168,22 @@ struct Authenticator: Sendable {
         }
         var tier = OrganizationTier.community
         for org in claims.orgs {
-            if let record = try? await identities.organization(id: org),
-               OrganizationTier.allCases.firstIndex(of: record.tier) ?? 0 > OrganizationTier.allCases.firstIndex(of: tier) ?? 0 {
+            guard APIKeyIssuer.isValidOrganizationId(org) else {
+                throw APIError.unauthorized("The bearer token names an invalid organization id.")
+            }
+            let record: OrganizationRecord?
+            do {
+                record = try await identities.organization(id: org)
+                if record == nil, provisionOrganizations {
+                    try await identities.upsertOrganization(OrganizationRecord(id: org, tier: .community, createdAt: now()))
+                }
+            } catch {
+                throw APIError.internal("organization lookup failed: \(error)")
+            }
+            guard record != nil || provisionOrganizations else {
+                throw APIError.unauthorized("Organization \"\(org)\" does not exist on this server.")
+            }
+            if let record, OrganizationTier.allCases.firstIndex(of: record.tier) ?? 0 > OrganizationTier.allCases.firstIndex(of: tier) ?? 0 {
                 tier = record.tier
             }
         }

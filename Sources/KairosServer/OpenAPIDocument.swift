@@ -63,8 +63,9 @@ enum OpenAPIDocument {
                     parameters: [
                         queryParameter("limit", .object(["type": "integer", "minimum": 1, "maximum": 200, "default": 50]),
                                        "Results per page (1–200)."),
-                        queryParameter("offset", .object(["type": "integer", "minimum": 0, "default": 0]), "Pagination offset."),
-                        queryParameter("organizationId", .object(["type": "string"]),
+                        queryParameter("offset", .object(["type": "integer", "minimum": 0, "maximum": 9_007_199_254_740_991,
+                                                          "default": 0]), "Pagination offset."),
+                        queryParameter("organizationId", .object(["type": "string", "minLength": 1]),
                                        "Only this organization (one the credential belongs to)."),
                     ],
                     responses: [("200", ok(ref("SimulationPage"), "One page.")), ("400", errorRef("BadRequest"))]),
@@ -239,14 +240,14 @@ enum OpenAPIDocument {
             ]),
             "parameters": .object([
                 "XRequestId": .object(["name": "X-Request-Id", "in": "header", "required": false,
-                                       "description": "Your id for this request (1–128 visible ASCII characters); echoed back.",
-                                       "schema": .object(["type": "string", "maxLength": 128])]),
+                                       "description": "Your id for this request (1–128 visible ASCII characters, else 400 with path `X-Request-Id`); echoed back.",
+                                       "schema": .object(["type": "string", "minLength": 1, "maxLength": 128, "pattern": "^[!-~]+$"])]),
                 "IdempotencyKey": .object(["name": "Idempotency-Key", "in": "header", "required": false,
                                            "description": "Makes retries safe: 1–255 printable ASCII characters (else 400, path `Idempotency-Key`); scope identity + method + path; kept 24 h. The same key and body replay the stored status, Content-Type, Location and body (NDJSON too) with `Idempotency-Replayed: true`; another body → 409 IDEMPOTENCY_KEY_REUSE; while the first is executing → 409 IDEMPOTENCY_REQUEST_IN_PROGRESS. A key left executing by a server that stopped answers a stored 500 (outcome unknown).",
                                            "schema": .object(["type": "string", "minLength": 1, "maxLength": 255])]),
                 "Accept": .object(["name": "Accept", "in": "header", "required": false,
-                                   "description": "`application/json` (default) or `application/x-ndjson`.",
-                                   "schema": .object(["type": "string", "enum": ["application/json", "application/x-ndjson"]])]),
+                                   "description": "`application/x-ndjson` (anywhere in the header) for NDJSON; anything else, or none, gets `application/json`.",
+                                   "schema": .object(["type": "string", "examples": ["application/json", "application/x-ndjson"]])]),
             ]),
             "responses": .object([
                 "BadRequest": errorResponse("VALIDATION_ERROR (one issue per bad field, with its path) or ENGINE_VERSION_UNAVAILABLE (`details.available`)."),
@@ -255,6 +256,8 @@ enum OpenAPIDocument {
                 "NotFound": errorResponse("NOT_FOUND: no such simulation, scenario, domain adapter or route (also: no trace yet)."),
                 "Conflict": errorResponse("IDEMPOTENCY_KEY_REUSE (never retry) or IDEMPOTENCY_REQUEST_IN_PROGRESS (retry later)."),
                 "PayloadTooLarge": errorResponse("PAYLOAD_TOO_LARGE: the body is over 1 MiB."),
+                "UnsupportedMediaType": errorResponse("UNSUPPORTED_MEDIA_TYPE: the body is declared as something else than `application/json` (UTF-8)."),
+                "MethodNotAllowed": errorResponse("METHOD_NOT_ALLOWED: the path exists but does not take this method; `Allow` lists those it takes."),
                 "RateLimited": errorResponse("RATE_LIMITED: over the tier's limit for this route class.", retryAfter: true),
                 "InternalError": errorResponse("INTERNAL_ERROR: nothing about the cause is shown; quote the request id."),
             ]),
@@ -279,6 +282,11 @@ enum OpenAPIDocument {
         let pressure = JSONValue.object([
             "type": "number",
             "description": "≥ 0 on engine 1.1.0. Negative on engine 1.0.0 where a capability is negative.",
+        ])
+        let settings = object([
+            "prophecyInterval": .object(["type": "integer", "minimum": 0, "maximum": 1_000_000, "default": 50]),
+            "prophecyHorizon": .object(["type": "integer", "minimum": 1, "maximum": 10_000, "default": 100]),
+            "recursionDepth": .object(["type": "integer", "minimum": 0, "maximum": 3, "default": 1]),
         ])
         var members: [JSONMember] = []
         let schemaError: JSONValue = object([
@@ -318,11 +326,7 @@ enum OpenAPIDocument {
                 "initialState": object(["stability": unit, "basin": .object(["type": "integer", "minimum": 0, "maximum": 100])],
                                        required: ["stability"]),
                 "events": array(ref("ScenarioEvent")),
-                "settings": object([
-                    "prophecyInterval": .object(["type": "integer", "minimum": 0, "maximum": 1_000_000, "default": 50]),
-                    "prophecyHorizon": .object(["type": "integer", "minimum": 1, "maximum": 10_000, "default": 100]),
-                    "recursionDepth": .object(["type": "integer", "minimum": 0, "maximum": 3, "default": 1]),
-                ]),
+                "settings": settings,
             ], required: ["seed", "agents", "initialState"], description: "A native scenario (ENGINE.md).")
         members.append(JSONMember(key: "Scenario", value: schemaScenario))
         let schemaAgent: JSONValue = object([
@@ -354,18 +358,18 @@ enum OpenAPIDocument {
             ])
         members.append(JSONMember(key: "Decree", value: schemaDecree))
         let schemaAISafetyInput: JSONValue = object([
-                "seed": .object(["type": "integer", "minimum": 0]),
+                "seed": .object(["type": "integer", "minimum": 0, "maximum": .number(Double(Scenario.maxSeed))]),
                 "initialStability": unit,
-                "settings": .object(["type": "object"]),
-                "models": array(object([
+                "settings": settings,
+                "models": .object(["type": "array", "maxItems": 1000, "items": object([
                     "name": .object(["type": "string", "minLength": 1]),
                     "capability_index": .object(["type": "number", "minimum": 0, "maximum": 1_000_000]),
                     "alignment_score": .object(["type": "number", "minimum": 0, "maximum": 100]),
                     "guardrail_coverage": .object(["type": "number", "minimum": 0, "maximum": 100]),
                     "growth_rate": unit, "lambda": unit, "gamma": unit,
-                ], required: ["name", "capability_index", "alignment_score", "guardrail_coverage"])),
+                ], required: ["name", "capability_index", "alignment_score", "guardrail_coverage"])]),
                 "events": array(object([
-                    "tick": .object(["type": "integer", "minimum": 0]),
+                    "tick": .object(["type": "integer", "minimum": 0, "maximum": .number(Double(Scenario.maxSeed))]),
                     "type": .object(["type": "string", "enum": .array(AISafetyInput.EventType.allCases.map { .string($0.rawValue) })]),
                     "target": .object(["type": "string"]), "magnitude": nonNegative,
                     "ticks": .object(["type": "integer", "minimum": 0, "maximum": 1_000_000]),
@@ -378,7 +382,9 @@ enum OpenAPIDocument {
                 "organizationId": .object(["type": "string"]),
                 "engineVersion": engineVersionPin,
             ], description: "Exactly one of scenarioId and scenario.")
-        members.append(JSONMember(key: "CreateSimulationRequest", value: schemaCreateSimulationRequest))
+        members.append(JSONMember(key: "CreateSimulationRequest", value: adding(schemaCreateSimulationRequest, [
+            JSONMember(key: "oneOf", value: .array([.object(["required": ["scenarioId"]]), .object(["required": ["scenario"]])])),
+        ])))
         let schemaFromDomainRequest: JSONValue = object([
                 "domain": .object(["type": "string", "enum": .array(DomainAdapters.identifiers.map { .string($0) })]),
                 "input": ref("AISafetyInput"),
@@ -393,7 +399,11 @@ enum OpenAPIDocument {
                 "organizationId": .object(["type": "string"]),
                 "engineVersion": engineVersionPin,
             ], required: ["ticks"], description: "Exactly one of scenarioId, scenario, domain (with input).")
-        members.append(JSONMember(key: "RunRequest", value: schemaRunRequest))
+        members.append(JSONMember(key: "RunRequest", value: adding(schemaRunRequest, [
+            JSONMember(key: "oneOf", value: .array([.object(["required": ["scenarioId"]]), .object(["required": ["scenario"]]),
+                                                   .object(["required": ["domain", "input"]])])),
+            JSONMember(key: "dependentRequired", value: .object(["domain": ["input"], "input": ["domain"]])),
+        ])))
         let schemaSimulation: JSONValue = object([
                 "id": .object(["type": "string", "format": "uuid"]),
                 "scenarioId": .object(["type": .array(["string", "null"])]),
@@ -587,6 +597,13 @@ enum OpenAPIDocument {
         return .object(members)
     }
 
+    /// `schema` (an object) with `extra` members: the rules across properties (`oneOf`,
+    /// `dependentRequired`) the server enforces.
+    static func adding(_ schema: JSONValue, _ extra: [JSONMember]) -> JSONValue {
+        guard case .object(let members) = schema else { return schema }
+        return .object(members + extra)
+    }
+
     static func header(_ description: String, _ schema: JSONValue, required: Bool = false) -> JSONValue {
         var members = [JSONMember(key: "description", value: .string(description)), JSONMember(key: "schema", value: schema)]
         if required { members.append(JSONMember(key: "required", value: true)) }
@@ -679,6 +696,7 @@ enum OpenAPIDocument {
             ])))
         }
         var all = responses
+        if body != nil { all.append(("415", errorRef("UnsupportedMediaType"))) }
         if scope != nil {
             all.append(("401", errorRef("Unauthorized")))
             all.append(("403", errorRef("Forbidden")))

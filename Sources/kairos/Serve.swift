@@ -1,5 +1,8 @@
 import ArgumentParser
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 import Hummingbird
 import KairosServer
 import Logging
@@ -37,12 +40,47 @@ struct Serve: AsyncParsableCommand {
     @Flag(help: "Do not serve GET /metrics (Prometheus text format).")
     var noMetrics = false
 
+    @Option(help: "Seconds a connection may sit with no request in progress before it is closed (also a request body that stalls this long; keep --read-timeout below it).")
+    var idleTimeout: Double = 60
+
+    @Option(help: "Seconds a request's head and body may take to arrive, from its first bytes (else 408 and close). Responses being written (SSE streams, long runs) and WebSocket sessions are never timed out.")
+    var readTimeout: Double = 30
+
+    @Option(help: "Connections held at once; more are answered 503 and closed (default: 4096, or fewer when the open-files limit is lower).")
+    var maxConnections: Int?
+
+    @Flag(help: "Create the organizations that valid bearer tokens name when this server does not have them (else such a token is refused with 401).")
+    var provisionOrganizations = false
+
+    /// The default cap: 4096, kept under the process's open-files limit (SQLite and the
+    /// listener need some, and refused connections briefly hold one each).
+    static func defaultMaxConnections() -> Int {
+        var limit = rlimit()
+        #if os(Linux)
+        let resource = Int32(RLIMIT_NOFILE.rawValue)
+        #else
+        let resource = RLIMIT_NOFILE
+        #endif
+        guard getrlimit(resource, &limit) == 0 else { return ConnectionLimits.defaultMaxConnections }
+        let open = Int(clamping: limit.rlim_cur)
+        return max(16, min(ConnectionLimits.defaultMaxConnections, open * 3 / 4 - 64))
+    }
+
     func validate() throws {
         guard (0 ... 65535).contains(port) else { throw ValidationError("--port must be between 0 and 65535") }
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("--log-level: unknown level \(logLevel)") }
         guard ["text", "json"].contains(logFormat) else { throw ValidationError("--log-format must be text or json") }
         guard (1 ... 1_000_000).contains(rateLimitMultiplier) else {
             throw ValidationError("--rate-limit-multiplier must be between 1 and 1000000")
+        }
+        guard idleTimeout.isFinite, idleTimeout > 0, idleTimeout <= 86_400 else {
+            throw ValidationError("--idle-timeout must be a number of seconds in (0, 86400]")
+        }
+        guard readTimeout.isFinite, readTimeout > 0, readTimeout <= 86_400 else {
+            throw ValidationError("--read-timeout must be a number of seconds in (0, 86400]")
+        }
+        if let maxConnections, !(1 ... 1_000_000).contains(maxConnections) {
+            throw ValidationError("--max-connections must be between 1 and 1000000")
         }
         let environment = ProcessInfo.processInfo.environment
         if environment["KAIROS_SSE_HEARTBEAT_SECONDS"] != nil, ServerConfiguration.heartbeatSeconds(environment: environment) == nil {
@@ -67,6 +105,11 @@ struct Serve: AsyncParsableCommand {
             host: host, port: port, storage: .sqlite(path: db), jwtSecret: secret,
             logLevel: Logger.Level(rawValue: logLevel) ?? .info, rateLimitMultiplier: rateLimitMultiplier,
             metricsEnabled: !noMetrics)
+        configuration.connectionLimits = ConnectionLimits(
+            idleTimeout: .milliseconds(Int64((idleTimeout * 1000).rounded())),
+            readTimeout: .milliseconds(Int64((readTimeout * 1000).rounded())),
+            maxConnections: maxConnections ?? Self.defaultMaxConnections())
+        configuration.provisionOrganizations = provisionOrganizations
         if let seconds = ServerConfiguration.heartbeatSeconds(environment: ProcessInfo.processInfo.environment) {
             configuration.sseHeartbeatSeconds = seconds
         }

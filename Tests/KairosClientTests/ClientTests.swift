@@ -202,7 +202,8 @@ func sweepScenario(_ capability: Int) -> AISafetyScenario {
         let c = try KairosClient(url: server.url, timeout: 30, connectTimeout: 1, maxRetries: 3, environment: [:], hooks: sleeps.hooks)
         let started = ContinuousClock.now
         await #expect(throws: ConnectionError.self) { _ = try await c.health() }
-        #expect(ContinuousClock.now - started < .seconds(4))
+        // The default connect timeout of async-http-client's shared client is 90 s.
+        #expect(ContinuousClock.now - started < .seconds(20))
         #expect(sleeps.values.isEmpty)
         do {
             _ = try await c.health()

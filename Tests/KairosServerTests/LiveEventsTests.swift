@@ -13,6 +13,7 @@ struct LiveTestServer {
     let server = TestServer(rateLimitMultiplier: 1)
     var heartbeatSeconds = 0.25
     var webSocketPingSeconds = 30.0
+    var connectionLimits = ConnectionLimits()
 
     func run<T: Sendable>(_ body: @Sendable @escaping (_ port: Int, _ client: any TestClientProtocol, _ live: LiveServices) async throws -> T)
         async throws -> T
@@ -20,6 +21,7 @@ struct LiveTestServer {
         var configuration = ServerConfiguration(port: 0, storage: .memory, jwtSecret: server.jwtSecret, logLevel: .critical,
                                                 rateLimitMultiplier: server.rateLimitMultiplier, sseHeartbeatSeconds: heartbeatSeconds)
         configuration.webSocketPingSeconds = webSocketPingSeconds
+        configuration.connectionLimits = connectionLimits
         let (app, live) = try await buildLiveApplication(configuration, repositories: server.repositories, environment: server.environment)
         return try await app.test(.live) { client in try await body(try #require(client.port), client, live) }
     }

@@ -137,6 +137,22 @@ import Testing
     /// A session outlives many ping periods: the server keeps reading the inbound stream after
     /// the run request, so the client's pongs arrive (with unread pongs the automatic ping
     /// closed every stream after two periods — 60 s in production, cutting 10^6-tick runs).
+    /// The HTTP guard's idle and read timeouts (1 s here) do not apply to a WebSocket session:
+    /// a slow session of over four seconds completes (issue 16).
+    @Test func sessionsOutliveTheHTTPTimeouts() async throws {
+        var live = LiveTestServer(webSocketPingSeconds: 1)
+        live.connectionLimits = ConnectionLimits(idleTimeout: .seconds(1), readTimeout: .seconds(1))
+        let key = try await live.server.key()
+        try await live.run { port, _, _ in
+            let started = ContinuousClock.now
+            let received = try await Self.stream(port: port, key: key, first: #"{"scenarioId": "capability-divergence", "ticks": 3000}"#,
+                                                 pauseEvery: 100)
+            #expect(ContinuousClock.now - started > .seconds(4))
+            #expect(received.frames.count == 3001)
+            #expect(received.close?.closeCode == .normalClosure)
+        }
+    }
+
     @Test func longSessionsSurviveThePings() async throws {
         let live = LiveTestServer(webSocketPingSeconds: 1)
         let key = try await live.server.key()

@@ -15,6 +15,8 @@ struct TestServer {
     /// rate-limit tests use 1.
     var rateLimitMultiplier: Int
     var environment: ServerEnvironment
+    /// `kairos serve --provision-organizations`.
+    var provisionOrganizations = false
 
     init(repositories: ServerRepositories = ServerRepositories(simulations: InMemorySimulationRepository(),
                                                                 identities: InMemoryIdentityRepository()),
@@ -30,16 +32,24 @@ struct TestServer {
         try await APIKeyIssuer(identities: repositories.identities).create(organizationId: org, tier: tier, scopes: scopes).1
     }
 
+    /// A bearer token for `orgs`, which exist on the server unless `register` is false (a token
+    /// for an organization the server does not have is refused unless provisioning is on).
     func token(sub: String = "user-1", orgs: [String] = ["acme"], scopes: [APIScope] = [.simulationRead, .simulationWrite],
-               expires: Date = Date().addingTimeInterval(600)) async throws -> String {
-        try await TokenAuthority(secret: jwtSecret).sign(
+               expires: Date = Date().addingTimeInterval(600), register: Bool = true) async throws -> String {
+        if register {
+            for org in orgs where try await repositories.identities.organization(id: org) == nil {
+                try await repositories.identities.upsertOrganization(OrganizationRecord(id: org, tier: .community, createdAt: 0))
+            }
+        }
+        return try await TokenAuthority(secret: jwtSecret).sign(
             KairosTokenClaims(subject: sub, organizationIds: orgs, scopes: scopes, expires: expires))
     }
 
     func application() async throws -> some ApplicationProtocol {
-        try await buildApplication(ServerConfiguration(storage: .memory, jwtSecret: jwtSecret, logLevel: .critical,
-                                                       rateLimitMultiplier: rateLimitMultiplier),
-                                   repositories: repositories, environment: environment)
+        var configuration = ServerConfiguration(storage: .memory, jwtSecret: jwtSecret, logLevel: .critical,
+                                                rateLimitMultiplier: rateLimitMultiplier)
+        configuration.provisionOrganizations = provisionOrganizations
+        return try await buildApplication(configuration, repositories: repositories, environment: environment)
     }
 
     /// Runs `body` against the router.
@@ -60,15 +70,16 @@ extension TestResponse {
 
 extension TestClientProtocol {
     /// Sends a request with an API key (or explicit headers) and an optional JSON body text.
+    /// `rawBody` is sent as it is, with no Content-Type but what `extra` says.
     func send(_ method: HTTPRequest.Method, _ uri: String, key: String? = nil, body: String? = nil,
-              headers extra: [(String, String)] = []) async throws -> TestResponse {
+              headers extra: [(String, String)] = [], rawBody: String? = nil) async throws -> TestResponse {
         var headers: HTTPFields = [:]
         if let key { headers[.apiKey] = key }
         if body != nil { headers[.contentType] = "application/json" }
         for (name, value) in extra {
             if let field = HTTPFields.Element.Name(name) { headers.append(HTTPFields.Element(name: field, value: value)) }
         }
-        return try await execute(uri: uri, method: method, headers: headers, body: body.map { ByteBuffer(string: $0) })
+        return try await execute(uri: uri, method: method, headers: headers, body: (body ?? rawBody).map { ByteBuffer(string: $0) })
     }
 
     /// Creates a simulation of a catalog scenario and returns its id.

@@ -12,6 +12,12 @@ public final class LiveServices: Sendable {
     let playback: PlaybackScheduler
     let streams: StreamSlots
     let rateLimitMultiplier: Int
+    /// The server's connections (the cap of `ConnectionLimits.maxConnections`).
+    let connections = ConnectionCounter()
+
+    /// Connections open right now, and the most held at once since the start.
+    public var openConnections: Int { connections.current }
+    public var peakConnections: Int { connections.highest }
 
     init(hub: SimulationEventHub, playback: PlaybackScheduler, rateLimitMultiplier: Int) {
         self.hub = hub

@@ -43,20 +43,37 @@ struct WebSocketUpgradeChannel: ServerChildChannel, HTTPChannelHandler {
     let responder: HTTPChannelHandler.Responder
     let accept: @Sendable (HTTPRequest, any Channel, Logger) async -> Decision
     let maxFrameSize: Int
+    let limits: ConnectionLimits
+    let connections: ConnectionCounter
 
-    static func builder(maxFrameSize: Int, accept: @escaping @Sendable (HTTPRequest, any Channel, Logger) async -> Decision)
+    static func builder(maxFrameSize: Int, limits: ConnectionLimits, connections: ConnectionCounter,
+                        accept: @escaping @Sendable (HTTPRequest, any Channel, Logger) async -> Decision)
         -> HTTPServerBuilder
     {
-        HTTPServerBuilder { responder in WebSocketUpgradeChannel(responder: responder, accept: accept, maxFrameSize: maxFrameSize) }
+        HTTPServerBuilder { responder in
+            WebSocketUpgradeChannel(responder: responder, accept: accept, maxFrameSize: maxFrameSize, limits: limits,
+                                    connections: connections)
+        }
     }
+
+    /// A connection over `ConnectionLimits.maxConnections`, answered 503 by `ConnectionRefusal`.
+    struct Refused: Error {}
 
     func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
         let accept = accept
+        let limits = limits
+        let connections = connections
         return channel.eventLoop.makeCompletedFuture {
+            guard connections.admit(channel, limit: limits.maxConnections) else {
+                try channel.pipeline.syncOperations.addHandler(ConnectionRefusal())
+                return Value(upgradeResult: channel.eventLoop.makeFailedFuture(Refused()), channel: channel)
+            }
             let chosen = NIOLockedValueBox<Decision?>(nil)
             let upgrader = NIOTypedWebSocketServerUpgrader<UpgradeResult>(
                 maxFrameSize: maxFrameSize,
                 shouldUpgrade: { channel, head in
+                    // The request is read whole; deciding (authentication, limits) is the server's time.
+                    (try? channel.pipeline.syncOperations.handler(type: HTTPRequestGuard.self))?.upgradeRequested()
                     let promise = channel.eventLoop.makePromise(of: HTTPHeaders?.self)
                     promise.completeWithTask {
                         let decision: Decision
@@ -73,6 +90,10 @@ struct WebSocketUpgradeChannel: ServerChildChannel, HTTPChannelHandler {
                 },
                 upgradePipelineHandler: { channel, _ in
                     channel.eventLoop.makeCompletedFuture {
+                        // A WebSocket has its pings instead of the HTTP guard's timeouts.
+                        if let guardHandler = try? channel.pipeline.syncOperations.handler(type: HTTPRequestGuard.self) {
+                            _ = channel.pipeline.syncOperations.removeHandler(guardHandler)
+                        }
                         let asyncChannel = try NIOAsyncChannel<WebSocketFrame, WebSocketFrame>(
                             wrappingChannelSynchronously: channel, configuration: .init(isOutboundHalfClosureEnabled: true))
                         guard case .accept(let session) = chosen.withLockedValue({ $0 }) else {
@@ -86,7 +107,8 @@ struct WebSocketUpgradeChannel: ServerChildChannel, HTTPChannelHandler {
                 notUpgradingCompletionHandler: { channel in
                     channel.eventLoop.makeCompletedFuture {
                         try channel.pipeline.syncOperations.addHandler(HTTP1ToHTTPServerCodec(secure: false))
-                        try channel.pipeline.syncOperations.addHandler(HTTPConnectionStateHandler(idleTimeout: nil, logger: logger))
+                        try channel.pipeline.syncOperations.addHandler(HTTPConnectionStateHandler(idleTimeout: limits.idleTimeout,
+                                                                                                   logger: logger))
                         let http = try NIOAsyncChannel<HTTPRequestPart, HTTPResponsePart>(
                             wrappingChannelSynchronously: channel, configuration: .init(isOutboundHalfClosureEnabled: true))
                         if case .refuse(let error, let requestId) = chosen.withLockedValue({ $0 }) {
@@ -100,6 +122,8 @@ struct WebSocketUpgradeChannel: ServerChildChannel, HTTPChannelHandler {
             configuration.enableErrorHandling = false // Hummingbird handles errors
             configuration.enableResponseHeaderValidation = false
             let result = try channel.pipeline.syncOperations.configureUpgradableHTTPServerPipeline(configuration: configuration)
+            // Behind the upgrade handler: sees the decoder's errors from the first byte on.
+            try channel.pipeline.syncOperations.addHandler(HTTPRequestGuard(limits: limits, logger: logger))
             return Value(upgradeResult: result, channel: channel)
         }
     }
@@ -123,8 +147,11 @@ struct WebSocketUpgradeChannel: ServerChildChannel, HTTPChannelHandler {
                     ])
                 }
             }
+        } catch is Refused {
+            // ConnectionRefusal answers and closes.
         } catch {
             logger.debug("connection ended before a request", metadata: ["error": .string("\(error)")])
+            value.channel.close(promise: nil)
         }
     }
 
