@@ -11,19 +11,10 @@ enum Builtins {
 
 extension Interpreter {
     func callBuiltin(_ name: String, _ args: [Value], _ site: CallSite) throws(RuntimeError) -> Value {
-        func arity(_ allowed: ClosedRange<Int>) throws(RuntimeError) {
-            guard allowed.contains(args.count) else {
-                let want = allowed.lowerBound == allowed.upperBound ? plural(allowed.lowerBound, "argument")
-                    : "\(allowed.lowerBound) to \(plural(allowed.upperBound, "argument"))"
-                throw RuntimeError("\(name) takes \(want), got \(args.count)", at: site.range, id: "arity")
-            }
-        }
-        func num(_ i: Int) throws(RuntimeError) -> Double {
-            guard case .number(let n) = args[i] else {
-                throw RuntimeError("\(name) needs a number, got \(args[i].typeName) \(args[i].repr)", at: site.arg(i), id: "type-error")
-            }
-            return n
-        }
+        // The argument checks the analysis built-ins use (same messages).
+        let checked = BuiltinArguments(name: name, values: args, site: site, interpreter: self)
+        func arity(_ allowed: ClosedRange<Int>) throws(RuntimeError) { try checked.arity(allowed) }
+        func num(_ i: Int) throws(RuntimeError) -> Double { try checked.number(i) }
         func str(_ i: Int) throws(RuntimeError) -> String {
             guard case .string(let s) = args[i] else {
                 throw RuntimeError("\(name) needs a string, got \(args[i].typeName)", at: site.arg(i), id: "type-error")
@@ -102,7 +93,7 @@ extension Interpreter {
                 try checkCancelled(site.range)
                 let r = try callValue(args[1], [item], site)
                 if name == "map" {
-                    if case .list = r { nested = true } else if case .record = r { nested = true }
+                    nested = nested || r.isContainer
                     out.append(r)
                 } else {
                     guard case .bool(let keep) = r else {

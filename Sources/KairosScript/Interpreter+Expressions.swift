@@ -33,7 +33,7 @@ extension Interpreter {
             var nested = false
             for item in items {
                 let v = try evaluate(item, env)
-                if case .list = v { nested = true } else if case .record = v { nested = true }
+                nested = nested || v.isContainer
                 values.append(v)
             }
             return nested ? try checkNesting(.list(values), e.range) : .list(values)
@@ -42,7 +42,7 @@ extension Interpreter {
             var nested = false
             for f in fields {
                 let v = try evaluate(f.value, env)
-                if case .list = v { nested = true } else if case .record = v { nested = true }
+                nested = nested || v.isContainer
                 r.fields.append((f.key, v))
             }
             return nested ? try checkNesting(.record(r), e.range) : .record(r)

@@ -222,8 +222,6 @@ public final class Interpreter {
         public var items: [Item] = []
         /// Parameterized scenarios (`sweep(cap)`) nothing emitted a value of.
         public var parameterized: [String] = []
-        /// Top-level names whose value needs a run (`let t = run s`) and so were skipped.
-        public var skipped: [String] = []
         public var diagnostics: [Diagnostic] = []
 
         public var succeeded: Bool { !diagnostics.contains { $0.severity == .error } }
@@ -261,10 +259,7 @@ public final class Interpreter {
                         compiled.diagnostics += result.diagnostics
                         return compiled
                     }
-                    if let name = statement.kind.declaredName {
-                        skippedNames.insert(name)
-                        compiled.skipped.append(name)
-                    }
+                    if let name = statement.kind.declaredName { skippedNames.insert(name) }
                     continue
                 }
                 if compileStatement, let value = result.value {

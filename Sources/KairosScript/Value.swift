@@ -275,27 +275,24 @@ extension Value {
     func nestsDeeper(than limit: Int) -> Bool {
         var pending: [(Value, Int)] = [(self, 0)]
         while let (value, depth) = pending.popLast() {
+            let items: [Value]
             switch value {
-            case .list(let items):
-                if depth + 1 > limit { return true }
-                for item in items {
-                    switch item {
-                    case .list, .record: pending.append((item, depth + 1))
-                    default: break
-                    }
-                }
-            case .record(let r):
-                if depth + 1 > limit { return true }
-                for (_, item) in r.fields {
-                    switch item {
-                    case .list, .record: pending.append((item, depth + 1))
-                    default: break
-                    }
-                }
-            default: break
+            case .list(let list): items = list
+            case .record(let r): items = r.fields.map(\.value)
+            default: continue
             }
+            if depth + 1 > limit { return true }
+            for item in items where item.isContainer { pending.append((item, depth + 1)) }
         }
         return false
+    }
+
+    /// A list or a record: a value other values nest in.
+    var isContainer: Bool {
+        switch self {
+        case .list, .record: true
+        default: false
+        }
     }
 }
 

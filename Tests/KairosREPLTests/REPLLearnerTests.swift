@@ -8,9 +8,7 @@ import Testing
 @Suite(.serialized, .enabled(if: TmuxSession.available, "needs tmux"))
 struct REPLLearnerTests {
     static func start(directory: String = FileManager.default.currentDirectoryPath) throws -> TmuxSession {
-        let history = NSTemporaryDirectory() + "kairos-history-\(UUID().uuidString)"
-        return try TmuxSession(command: [TestPaths.kairos.path], environment: ["KAIROS_HISTORY_FILE": history, "TERM": "xterm"],
-                               directory: directory)
+        try REPLTerminalTests.start(historyFile: NSTemporaryDirectory() + "kairos-history-\(UUID().uuidString)", directory: directory)
     }
 
     static func ready(_ screen: String) -> Bool { REPLTerminalTests.lastPromptReady(screen) }

@@ -9,9 +9,10 @@ import Testing
 struct REPLTerminalTests {
     static var kairos: String { TestPaths.kairos.path }
 
-    static func start(historyFile: String, extra: [String: String] = [:]) throws -> TmuxSession {
+    static func start(historyFile: String, extra: [String: String] = [:],
+                      directory: String = FileManager.default.currentDirectoryPath) throws -> TmuxSession {
         try TmuxSession(command: [kairos], environment: ["KAIROS_HISTORY_FILE": historyFile, "TERM": "xterm"].merging(extra) { $1 },
-                        directory: FileManager.default.currentDirectoryPath)
+                        directory: directory)
     }
 
     static func lastPromptReady(_ screen: String) -> Bool {
