@@ -217,6 +217,9 @@
       this.gaps = 0;
       this.connects = 0;
       this.resyncRequested = false;
+      this.historyLoaded = false;
+      this.traceTicks = 0;
+      this.queue = null;
       this.controller = new AbortController();
       this.stream = null;
       this.factsDirty = true;
@@ -421,10 +424,6 @@
       }
       if (buffer.trim()) { this.traceLine(JSON.parse(buffer)); lines++; }
       this.setDigest(response.headers.get("X-Trace-Digest"), lines);
-      if (this.nextTick > 0) {
-        this.lastEventId = `${this.nextTick - 1}-${WHOLE_GROUP}`;
-        this.lastEventKey = [this.nextTick - 1, WHOLE_GROUP];
-      }
     }
 
     traceLine(step) {
@@ -434,14 +433,24 @@
     }
 
     // The live feed: fetch + a stream reader (EventSource cannot send the key header).
+    //
+    // The first connection sends no Last-Event-ID (a new stream starts with what happens
+    // next, which costs the server nothing); its events wait in a queue while the trace is
+    // read, then those the trace already holds are dropped. Resuming after an id instead
+    // would make the server re-derive the record from tick 0 (seconds at 100 000 ticks).
+    // Reconnects send the last id seen, so nothing is lost or shown twice at the seam.
     async follow() {
       let delay = 500;
       while (!this.closed) {
         if (this.resyncRequested) {
           this.resyncRequested = false;
-          if (!this.lastEventId) {
-            try { await this.loadTrace(); } catch (e) { if (this.closed) return; }
-          }
+          // A gap before any event id was seen: read the history again (from tick 0 only).
+          if (this.lastEventId == null && this.nextTick === 0) this.historyLoaded = false;
+        }
+        if (this.historyLoaded && this.lastEventId == null && this.nextTick > 0) {
+          // Nothing seen since the trace: resume after its last tick group.
+          this.lastEventId = `${this.nextTick - 1}-${WHOLE_GROUP}`;
+          this.lastEventKey = [this.nextTick - 1, WHOLE_GROUP];
         }
         const stream = new AbortController();
         this.stream = stream;
@@ -464,8 +473,29 @@
           } else {
             this.connects++;
             delay = 500;
-            setFeedState("live");
-            await this.read(response.body, stream);
+            if (!this.historyLoaded) {
+              this.queue = [];
+              const reading = this.read(response.body, stream);
+              reading.catch(() => { /* awaited below */ });
+              try {
+                await this.loadHistory();
+              } catch (e) {
+                stream.abort();
+                throw e;
+              }
+              this.historyLoaded = true;
+              const queued = this.queue;
+              this.queue = null;
+              for (const block of queued) {
+                this.dispatch(block);
+                if (this.closed || this.resyncRequested || this.status === "completed") { stream.abort(); break; }
+              }
+              setFeedState("live");
+              await reading;
+            } else {
+              setFeedState("live");
+              await this.read(response.body, stream);
+            }
             if (this.closed) return;
             if (this.status === "completed" && !this.resyncRequested) { setFeedState("completed"); return; }
             if (this.resyncRequested) continue;
@@ -482,6 +512,19 @@
       }
     }
 
+    /** The trace so far: none when the record was at tick 0, unless a tick went missing since. */
+    async loadHistory() {
+      this.historyReads = (this.historyReads || 0) + 1;
+      if (this.record.tick > 0 || this.historyReads > 1) {
+        try {
+          await this.loadTrace();
+        } catch (e) {
+          if (!(e instanceof ApiError && e.status === 404)) throw e;
+        }
+      }
+      this.traceTicks = this.nextTick;
+    }
+
     async read(body, stream) {
       const reader = body.pipeThrough(new TextDecoderStream()).getReader();
       let buffer = "";
@@ -493,6 +536,7 @@
         while ((end = buffer.indexOf("\n\n")) >= 0) {
           const block = buffer.slice(0, end);
           buffer = buffer.slice(end + 2);
+          if (this.queue) { this.queue.push(block); continue; }
           this.dispatch(block);
           if (this.closed || this.resyncRequested || this.status === "completed") {
             stream.abort();
@@ -519,6 +563,13 @@
       if (key && compareIds(key, this.lastEventKey) <= 0) { this.duplicates++; return; }
       const payload = data.length && data.join("") !== "" ? JSON.parse(data.join("\n")) : null;
       const tick = key ? key[0] : (payload && payload.tick != null ? payload.tick : this.nextTick);
+      if (key && tick < this.traceTicks && event !== "tick" && event !== "simulation:status") {
+        // Already in the trace (a queued event of a tick group the trace holds).
+        this.duplicates++;
+        this.lastEventId = id;
+        this.lastEventKey = key;
+        return;
+      }
       switch (event) {
         case "tick":
           if (payload.t < this.nextTick) { this.duplicates++; break; }
@@ -575,11 +626,9 @@
       const sim = await apiJSON("GET", simulationPath(id), { signal: view.controller.signal });
       if (view.closed) return;
       view.setRecord(sim);
-      if (sim.tick > 0) await view.loadTrace();
-      if (view.closed) return;
-      view.factsDirty = true;
-      scheduleRender();
       if (view.status === "completed") {
+        await view.loadTrace();
+        if (view.closed) return;
         setFeedState("completed (drawn from its trace)");
       } else {
         view.follow();
