@@ -582,6 +582,7 @@ enum DashboardAssets {
     renderFacts() {
       this.factsDirty = false;
       $("tick").textContent = String(this.nextTick);
+      renderRow(this.id, { tick: this.nextTick });
       const st = this.latest ? this.latest.state : this.snapshot;
       if (!st) return;
       $("sim-stability").textContent = formatNumber(st.stability);
@@ -981,6 +982,7 @@ enum DashboardAssets {
     if (sim) Object.assign(sim, changes);
     const row = $("sim-rows").querySelector(`tr[data-id="${CSS.escape(id)}"]`);
     if (row && changes.status) row.querySelector("[data-field=status]").textContent = changes.status;
+    if (row && changes.tick != null) row.querySelector("[data-field=tick]").textContent = String(changes.tick);
   }
 
   function renderList() {
@@ -996,7 +998,7 @@ enum DashboardAssets {
         el("td", null, open),
         el("td", { className: "mono", title: sim.id }, sim.id.slice(0, 8)),
         el("td", { dataset: { field: "status" } }, sim.status),
-        el("td", { className: "num" }, String(sim.tick)),
+        el("td", { className: "num", dataset: { field: "tick" } }, String(sim.tick)),
         el("td", null, sim.engineVersion),
         el("td", null, new Date(sim.createdAt).toLocaleString()));
       if (state.view && state.view.id === sim.id) row.classList.add("current");
@@ -1332,7 +1334,7 @@ enum DashboardAssets {
       const laneHeight = Math.round(small * 1.2);
       const plot = {
         left: Math.round(small * (this.markers ? 5.2 : 4.2)), right: cssWidth - Math.round(small * 0.8),
-        top: Math.round(small * 0.6) + lanes * laneHeight, bottom: cssHeight - Math.round(small * 2),
+        top: Math.round(small * 0.6) + lanes * laneHeight + (lanes ? Math.round(small * 0.5) : 0), bottom: cssHeight - Math.round(small * 2),
       };
       plot.width = Math.max(1, plot.right - plot.left);
       plot.height = Math.max(1, plot.bottom - plot.top);

@@ -121,7 +121,7 @@
       const laneHeight = Math.round(small * 1.2);
       const plot = {
         left: Math.round(small * (this.markers ? 5.2 : 4.2)), right: cssWidth - Math.round(small * 0.8),
-        top: Math.round(small * 0.6) + lanes * laneHeight, bottom: cssHeight - Math.round(small * 2),
+        top: Math.round(small * 0.6) + lanes * laneHeight + (lanes ? Math.round(small * 0.5) : 0), bottom: cssHeight - Math.round(small * 2),
       };
       plot.width = Math.max(1, plot.right - plot.left);
       plot.height = Math.max(1, plot.bottom - plot.top);

@@ -372,6 +372,7 @@
     renderFacts() {
       this.factsDirty = false;
       $("tick").textContent = String(this.nextTick);
+      renderRow(this.id, { tick: this.nextTick });
       const st = this.latest ? this.latest.state : this.snapshot;
       if (!st) return;
       $("sim-stability").textContent = formatNumber(st.stability);
@@ -771,6 +772,7 @@
     if (sim) Object.assign(sim, changes);
     const row = $("sim-rows").querySelector(`tr[data-id="${CSS.escape(id)}"]`);
     if (row && changes.status) row.querySelector("[data-field=status]").textContent = changes.status;
+    if (row && changes.tick != null) row.querySelector("[data-field=tick]").textContent = String(changes.tick);
   }
 
   function renderList() {
@@ -786,7 +788,7 @@
         el("td", null, open),
         el("td", { className: "mono", title: sim.id }, sim.id.slice(0, 8)),
         el("td", { dataset: { field: "status" } }, sim.status),
-        el("td", { className: "num" }, String(sim.tick)),
+        el("td", { className: "num", dataset: { field: "tick" } }, String(sim.tick)),
         el("td", null, sim.engineVersion),
         el("td", null, new Date(sim.createdAt).toLocaleString()));
       if (state.view && state.view.id === sim.id) row.classList.add("current");
