@@ -51,8 +51,8 @@ def create_key(binary, db, *options):
     return out.strip().splitlines()[-1]
 
 
-def start_server(binary, db):
-    server = subprocess.Popen([binary, "serve", "--db", db, "--port", "0", "--log-level", "warning"],
+def start_server(binary, db, port=0):
+    server = subprocess.Popen([binary, "serve", "--db", db, "--port", str(port), "--log-level", "warning"],
                               stdout=subprocess.PIPE, text=True)
     line = server.stdout.readline()
     match = re.search(r"http://127\.0\.0\.1:(\d+)", line)
@@ -91,7 +91,9 @@ def browser(output):
 
 def wait(driver, condition, seconds, message):
     try:
-        return WebDriverWait(driver, seconds, poll_frequency=0.1).until(lambda d: condition(d))
+        result = WebDriverWait(driver, seconds, poll_frequency=0.1).until(lambda d: condition(d))
+        check(True, message)
+        return result
     except TimeoutException:
         check(False, f"{message} (waited {seconds} s)")
         return None
@@ -135,7 +137,11 @@ def browser_log(driver):
 
 # MARK: the checks
 
-def run(base, api, output, skip_perf):
+# Console lines a server restart causes (requests while it is down, the stream it ended).
+RESTART_NOISE = re.compile(r"ERR_CONNECTION_REFUSED|ERR_EMPTY_RESPONSE|ERR_INCOMPLETE_CHUNKED_ENCODING|ERR_CONNECTION_RESET|Failed to fetch")
+
+
+def run(base, api, output, skip_perf, restart=None):
     figures = {}
     driver = browser(output)
     console = []
@@ -208,6 +214,18 @@ def run(base, api, output, skip_perf):
         drawn = int(figure_data(driver, "drawn") or 0)
         check(drawn > 0, f"the chart draws ({drawn} vertices)")
 
+        # The server restarts while playing: the page reconnects with Last-Event-ID.
+        if restart:
+            console += browser_log(driver)
+            connects = int(driver.execute_script("return document.body.dataset.connects"))
+            restart()
+            wait(driver, lambda d: int(d.execute_script("return document.body.dataset.connects")) > connects, 30,
+                 "the feed reconnects after the server restarted")
+            wait(driver, lambda d: text(d, "feed-state") == "live", 10, "and is live again")
+            p3 = points(driver)
+            wait(driver, lambda d: points(d) > p3 + 50, 10, "ticks keep coming after the reconnect")
+            console += [e for e in browser_log(driver) if not RESTART_NOISE.search(e["message"])]
+
         # A decree: in the log, then as a marker once applied.
         Select(driver.find_element(By.ID, "decree-kind")).select_by_value("guardrail_upgrade")
         Select(driver.find_element(By.ID, "decree-target")).select_by_value("frontier_model")
@@ -261,9 +279,28 @@ def run(base, api, output, skip_perf):
         wait(driver, lambda d: digest in text(d, "digest"), 10, f"the digest shown is the API's {digest}")
         shoot(driver, output, "03-reloaded.png")
 
+        # A policy change: in the log, applied at the next tick.
+        Select(driver.find_element(By.ID, "policy-agent")).select_by_value("open_model")
+        check(driver.find_element(By.ID, "policy-lambda").get_attribute("value") != "", "the policy form shows the agent's policy")
+        for field, value in [("policy-lambda", "0.9"), ("policy-gamma", "0.25")]:
+            driver.find_element(By.ID, field).clear()
+            driver.find_element(By.ID, field).send_keys(value)
+        driver.find_element(By.CSS_SELECTOR, "#policy-form button[type=submit]").click()
+        wait(driver, lambda d: any("policy" in e.text and "open_model" in e.text
+                                   for e in d.find_elements(By.CSS_SELECTOR, "#event-log li[data-kind=decree]")), 10,
+             "the policy change is in the log")
+        driver.find_element(By.ID, "policy-gamma").clear()
+        driver.find_element(By.ID, "policy-gamma").send_keys("2")
+        driver.find_element(By.CSS_SELECTOR, "#policy-form button[type=submit]").click()
+        wait(driver, lambda d: text(d, "policy-gamma-error") != "", 10, "a bad γ is refused next to its field")
+
         # Resuming after the reload continues with the next tick.
         driver.find_element(By.ID, "step").click()
         wait(driver, lambda d: points(d) == before["points"] + 1, 10, "one step adds exactly one tick after the trace")
+        wait(driver, lambda d: any("policy" in e.text for e in d.find_elements(By.CSS_SELECTOR, "#event-log li[data-kind=applied]")),
+             10, "the policy change is applied at that tick")
+        check(driver.find_element(By.CSS_SELECTOR, "#agent-rows tr[data-agent=open_model] td[data-field=lambda]").text == "0.900",
+              "the agent table shows the new λ")
         driver.find_element(By.ID, "step-count").clear()
         driver.find_element(By.ID, "step-count").send_keys("250")
         driver.find_element(By.ID, "advance").click()
@@ -405,19 +442,26 @@ def main():
         server, port = start_server(binary, db)
         base = f"http://127.0.0.1:{port}"
     print(f"dashboard-test: {base}/dashboard, output {output}")
+    holder = {"server": server}
+
+    def restart():
+        holder["server"].terminate()
+        holder["server"].wait(timeout=30)
+        holder["server"], _ = start_server(binary, db, port)
+
     try:
         # The page's headers, as a browser gets them.
         with urllib.request.urlopen(base + "/dashboard") as response:
             check("script-src 'self'" in response.headers.get("Content-Security-Policy", ""), "the page has a strict CSP")
             check(response.headers.get("X-Content-Type-Options") == "nosniff", "nosniff")
-        figures = run(base, API(base, key), output, args.skip_perf)
+        figures = run(base, API(base, key), output, args.skip_perf, restart=None if args.base else restart)
     finally:
-        if server:
-            server.terminate()
+        if holder["server"] and holder["server"].poll() is None:
+            holder["server"].terminate()
             try:
-                server.wait(timeout=20)
+                holder["server"].wait(timeout=20)
             except subprocess.TimeoutExpired:
-                server.kill()
+                holder["server"].kill()
         shutil.rmtree(work, ignore_errors=True)
     with open(os.path.join(output, "figures.json"), "w") as f:
         json.dump(figures, f, indent=2)
