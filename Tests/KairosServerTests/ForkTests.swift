@@ -189,6 +189,12 @@ import Testing
             let otherGet = try await client.send(.get, "/v1/simulations/\(id)", key: other)
             #expect(otherOrg.status == otherGet.status && otherOrg.status == .unauthorized, "as any other route")
             #expect(missing.status == .notFound)
+            // A create for rate limits and usage.
+            #expect(RouteClass.of(method: .post, path: "/v1/simulations/\(id)/fork") == .create)
+            let limited = try await client.send(.post, "/v1/simulations/\(id)/fork", key: key, body: #"{"tick": 4}"#)
+            let create = try await client.send(.post, "/v1/simulations", key: key, body: #"{"scenarioId": "capability-divergence"}"#)
+            #expect(Int(limited.header("X-RateLimit-Limit") ?? "") == Int(create.header("X-RateLimit-Limit") ?? "-"))
+            #expect(Int(limited.header("X-RateLimit-Remaining") ?? "") == Int(create.header("X-RateLimit-Remaining") ?? "-")! + 1)
             // Idempotent like every create.
             let first = try await client.send(.post, "/v1/simulations/\(id)/fork", key: key, body: #"{"tick": 5}"#,
                                               headers: [("Idempotency-Key", "fork-1")])
