@@ -13,6 +13,7 @@ at 100 ticks/s, and writes them to figures.json beside the screenshots.
 Exit status 0 when every check passed; each failure is printed with what was seen.
 """
 import argparse
+import hashlib
 import json
 import os
 import re
@@ -52,14 +53,25 @@ def create_key(binary, db, *options):
 
 
 def start_server(binary, db, port=0):
+    """`kairos serve` on `port` (0: a free one); its output goes to a file beside the database
+    (a pipe nobody reads would fill and stall it)."""
+    log_path = f"{db}.serve-{time.monotonic_ns()}.log"
+    log = open(log_path, "w")
     server = subprocess.Popen([binary, "serve", "--db", db, "--port", str(port), "--log-level", "warning"],
-                              stdout=subprocess.PIPE, text=True)
-    line = server.stdout.readline()
-    match = re.search(r"http://127\.0\.0\.1:(\d+)", line)
-    if not match:
-        server.terminate()
-        sys.exit(f"dashboard-test: kairos serve did not start: {line!r}")
-    return server, int(match.group(1))
+                              stdout=log, stderr=subprocess.STDOUT, text=True)
+    log.close()
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        with open(log_path) as f:
+            match = re.search(r"listening on http://127\.0\.0\.1:(\d+)", f.read())
+        if match:
+            return server, int(match.group(1))
+        if server.poll() is not None:
+            break
+        time.sleep(0.05)
+    server.terminate()
+    with open(log_path) as f:
+        sys.exit(f"dashboard-test: kairos serve did not start: {f.read()[-2000:]!r}")
 
 
 class API:
@@ -314,6 +326,26 @@ def run(base, api, output, skip_perf, restart=None):
         status, headers, body = api.request("GET", f"/v1/simulations/{sim_id}/trace", accept="application/x-ndjson")
         check(headers.get("X-Trace-Digest") in text(driver, "digest"), f"digest {text(driver, 'digest')!r}")
 
+        # Fork at tick 100: a new simulation with the original's first 100 ticks (same trace lines).
+        fork_field = driver.find_element(By.ID, "fork-tick")
+        fork_field.clear()
+        fork_field.send_keys("999999")
+        driver.find_element(By.ID, "fork").click()
+        wait(driver, lambda d: text(d, "fork-error") != "", 10, "a tick past the end is refused next to the fork field")
+        fork_field.clear()
+        fork_field.send_keys("100")
+        driver.find_element(By.ID, "fork").click()
+        wait(driver, lambda d: text(d, "sim-id") not in ("", sim_id) and points(d) == 100, 15, "the fork opens with 100 ticks")
+        check(sim_id in text(driver, "sim-origin") and "tick 100" in text(driver, "sim-origin"),
+              f"it shows its origin: {text(driver, 'sim-origin')!r}")
+        original_lines = body.split(b"\n")[:100]
+        expected = "sha256:" + hashlib.sha256(b"".join(line + b"\n" for line in original_lines)).hexdigest()
+        wait(driver, lambda d: expected in text(d, "digest"), 10, "its digest is that of the original's first 100 trace lines")
+        fork_id = text(driver, "sim-id")
+        wait(driver, lambda d: d.find_elements(By.CSS_SELECTOR, f"#sim-rows tr[data-id='{fork_id}']"), 10, "the fork is listed")
+        check("fork of " + sim_id[:8] in driver.find_element(By.CSS_SELECTOR, f"#sim-rows tr[data-id='{fork_id}']").text,
+              "the list names what it forked")
+
         # Create from JSON: a validation error next to the field, then the XSS agent name as text.
         driver.find_element(By.CSS_SELECTOR, "#json-panel summary").click()
         body_field = driver.find_element(By.ID, "json-body")
@@ -445,8 +477,10 @@ def main():
     holder = {"server": server}
 
     def restart():
+        started = time.monotonic()
         holder["server"].terminate()
         holder["server"].wait(timeout=30)
+        print(f"  server stopped {time.monotonic() - started:.2f} s after SIGTERM; restarting on port {port}")
         holder["server"], _ = start_server(binary, db, port)
 
     try:

@@ -84,6 +84,7 @@ enum DashboardAssets {
       <div><dt>Phase</dt><dd id="sim-phase">–</dd></div>
       <div><dt>Basin</dt><dd id="sim-basin">–</dd></div>
       <div><dt>Engine</dt><dd id="sim-engine"></dd></div>
+      <div><dt>Forked from</dt><dd id="sim-origin">–</dd></div>
       <div><dt>Feed</dt><dd id="feed-state">–</dd></div>
     </dl>
 
@@ -103,6 +104,9 @@ enum DashboardAssets {
       <label for="step-count">Advance</label>
       <input id="step-count" type="number" min="1" max="10000" value="100" aria-describedby="control-error">
       <button type="button" id="advance">ticks</button>
+      <label for="fork-tick">Fork at tick</label>
+      <input id="fork-tick" type="number" min="0" value="0" aria-describedby="fork-error">
+      <button type="button" id="fork">Fork</button>
       <label for="window">Show</label>
       <select id="window">
         <option value="0" selected>all ticks</option>
@@ -111,6 +115,7 @@ enum DashboardAssets {
       </select>
     </div>
     <p id="control-error" class="field-error" role="alert"></p>
+    <p id="fork-error" class="field-error" role="alert"></p>
 
     <figure class="chart">
       <canvas id="stability-chart" role="img" aria-label="Stability over ticks"></canvas>
@@ -404,9 +409,10 @@ enum DashboardAssets {
   }
 
   function scenarioLabel(sim) {
-    if (sim.scenarioId) return sim.scenarioId;
+    const origin = sim.forkedFrom ? ` (fork of ${String(sim.forkedFrom.simulationId).slice(0, 8)} at tick ${sim.forkedFrom.tick})` : "";
+    if (sim.scenarioId) return sim.scenarioId + origin;
     const agents = (sim.state && sim.state.agents || []).map(a => a.id);
-    return "custom scenario" + (agents.length ? ": " + agents.join(", ") : "");
+    return "custom scenario" + (agents.length ? ": " + agents.join(", ") : "") + origin;
   }
 
   class SimulationView {
@@ -453,6 +459,7 @@ enum DashboardAssets {
       $("sim-scenario").textContent = scenarioLabel(sim);
       $("sim-id").textContent = sim.id;
       $("sim-engine").textContent = sim.engineVersion;
+      $("sim-origin").textContent = sim.forkedFrom ? `${sim.forkedFrom.simulationId} at tick ${sim.forkedFrom.tick}` : "–";
       this.snapshot = sim.state;
       this.ensureAgents(sim.state.agents);
       this.factsDirty = true;
@@ -878,6 +885,21 @@ enum DashboardAssets {
     }
   }
 
+  /** `POST …/fork`: a new simulation with this one's first `tick` steps, opened at once. */
+  async function fork() {
+    const view = state.view;
+    if (!view) return;
+    $("fork-error").textContent = "";
+    const text = $("fork-tick").value.trim();
+    try {
+      const sim = await apiJSON("POST", simulationPath(view.id, "/fork"), { body: { tick: text === "" ? undefined : Number(text) } });
+      await refreshList();
+      await openSimulation(sim.id);
+    } catch (e) {
+      showErrors(e, $("fork-error"));
+    }
+  }
+
   function decreeFields() {
     const kind = $("decree-kind").value;
     $("decree-magnitude-field").hidden = !(MAGNITUDE_KINDS.has(kind) || !["moratorium", "policy"].includes(kind));
@@ -1177,6 +1199,7 @@ enum DashboardAssets {
     $("pause").addEventListener("click", () => timeControl("pause"));
     $("step").addEventListener("click", () => timeControl("step"));
     $("advance").addEventListener("click", advance);
+    $("fork").addEventListener("click", fork);
     $("speed").addEventListener("change", () => { if (state.view && state.view.status === "playing") timeControl("play"); });
     $("window").addEventListener("change", () => {
       const ticks = Number($("window").value);

@@ -194,9 +194,10 @@
   }
 
   function scenarioLabel(sim) {
-    if (sim.scenarioId) return sim.scenarioId;
+    const origin = sim.forkedFrom ? ` (fork of ${String(sim.forkedFrom.simulationId).slice(0, 8)} at tick ${sim.forkedFrom.tick})` : "";
+    if (sim.scenarioId) return sim.scenarioId + origin;
     const agents = (sim.state && sim.state.agents || []).map(a => a.id);
-    return "custom scenario" + (agents.length ? ": " + agents.join(", ") : "");
+    return "custom scenario" + (agents.length ? ": " + agents.join(", ") : "") + origin;
   }
 
   class SimulationView {
@@ -243,6 +244,7 @@
       $("sim-scenario").textContent = scenarioLabel(sim);
       $("sim-id").textContent = sim.id;
       $("sim-engine").textContent = sim.engineVersion;
+      $("sim-origin").textContent = sim.forkedFrom ? `${sim.forkedFrom.simulationId} at tick ${sim.forkedFrom.tick}` : "–";
       this.snapshot = sim.state;
       this.ensureAgents(sim.state.agents);
       this.factsDirty = true;
@@ -668,6 +670,21 @@
     }
   }
 
+  /** `POST …/fork`: a new simulation with this one's first `tick` steps, opened at once. */
+  async function fork() {
+    const view = state.view;
+    if (!view) return;
+    $("fork-error").textContent = "";
+    const text = $("fork-tick").value.trim();
+    try {
+      const sim = await apiJSON("POST", simulationPath(view.id, "/fork"), { body: { tick: text === "" ? undefined : Number(text) } });
+      await refreshList();
+      await openSimulation(sim.id);
+    } catch (e) {
+      showErrors(e, $("fork-error"));
+    }
+  }
+
   function decreeFields() {
     const kind = $("decree-kind").value;
     $("decree-magnitude-field").hidden = !(MAGNITUDE_KINDS.has(kind) || !["moratorium", "policy"].includes(kind));
@@ -967,6 +984,7 @@
     $("pause").addEventListener("click", () => timeControl("pause"));
     $("step").addEventListener("click", () => timeControl("step"));
     $("advance").addEventListener("click", advance);
+    $("fork").addEventListener("click", fork);
     $("speed").addEventListener("change", () => { if (state.view && state.view.status === "playing") timeControl("play"); });
     $("window").addEventListener("change", () => {
       const ticks = Number($("window").value);
