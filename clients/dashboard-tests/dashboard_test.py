@@ -153,7 +153,7 @@ def browser_log(driver):
 RESTART_NOISE = re.compile(r"ERR_CONNECTION_REFUSED|ERR_EMPTY_RESPONSE|ERR_INCOMPLETE_CHUNKED_ENCODING|ERR_CONNECTION_RESET|Failed to fetch")
 
 
-def run(base, api, output, skip_perf, restart=None):
+def run(base, api, output, skip_perf, restart=None, community_key=None):
     figures = {}
     driver = browser(output)
     console = []
@@ -376,6 +376,41 @@ def run(base, api, output, skip_perf, restart=None):
         check(not alert_present(driver), "no alert ran")
         shoot(driver, output, "04-xss-as-text.png")
 
+        # Another organization's community key (one SSE stream at a time): forget the first key,
+        # use this one; a reload must get its stream slot back at once.
+        if community_key:
+            driver.find_element(By.ID, "forget-key").click()
+            wait(driver, lambda d: d.find_element(By.ID, "key-panel").is_displayed(), 5, "forgetting the key shows the key form")
+            check(driver.execute_script("return sessionStorage.getItem('kairos.dashboard.apiKey')") is None, "and drops it")
+            driver.find_element(By.ID, "api-key").send_keys(community_key + Keys.ENTER)
+            wait(driver, lambda d: d.find_element(By.ID, "main").is_displayed(), 10, "the community key opens the dashboard")
+            check(not driver.find_elements(By.CSS_SELECTOR, f"#sim-rows tr[data-id='{sim_id}']"),
+                  "another organization's simulations are not listed")
+            driver.find_element(By.CSS_SELECTOR, "#create-catalog button[type=submit]").click()
+            wait(driver, lambda d: text(d, "feed-state") == "live" and text(d, "sim-id") not in ("", sim_id, xss_id), 10,
+                 "a community simulation is live")
+            community_sim = text(driver, "sim-id")
+            Select(driver.find_element(By.ID, "speed")).select_by_value("10")
+            driver.find_element(By.ID, "play").click()
+            wait(driver, lambda d: points(d) >= 30, 10, "it plays")
+            started = time.monotonic()
+            driver.refresh()
+            wait(driver, lambda d: text(d, "sim-id") == community_sim and text(d, "feed-state") == "live", 20,
+                 "after a reload the single stream slot is free again")
+            figures["communityReloadToLiveSeconds"] = round(time.monotonic() - started, 2)
+            p4 = points(driver)
+            wait(driver, lambda d: points(d) > p4 + 30, 10, "ticks keep coming after the reload")
+            driver.find_element(By.ID, "pause").click()
+            wait(driver, lambda d: text(d, "sim-status") == "paused", 10, "it pauses")
+            community_api = API(api.base, community_key)
+            server_tick = community_api.json("GET", f"/v1/simulations/{community_sim}")["tick"]
+            wait(driver, lambda d: points(d) == server_tick, 10, f"the chart holds exactly the server's {server_tick} ticks")
+            driver.find_element(By.ID, "forget-key").click()
+            driver.find_element(By.ID, "api-key").send_keys(api.key + Keys.ENTER)
+            wait(driver, lambda d: d.find_element(By.ID, "main").is_displayed(), 10, "back to the first key")
+            driver.execute_script("location.hash = arguments[0]", "simulation=" + xss_id)
+            wait(driver, lambda d: text(d, "sim-id") == xss_id, 10, "the fragment opens a simulation")
+
         # Large type for projectors.
         driver.find_element(By.ID, "large-type").click()
         check(driver.execute_script("return document.documentElement.classList.contains('large')"), "large type is on")
@@ -466,11 +501,13 @@ def main():
     os.makedirs(output)
     work = tempfile.mkdtemp(prefix="kairos-dashboard-")
     if args.base:
-        server, base, key = None, args.base.rstrip("/"), args.key
+        server, base, key, community_key = None, args.base.rstrip("/"), args.key, None
     else:
         db = os.path.join(work, "kairos.db")
         key = create_key(binary, db, "--org", "acme", "--tier", "professional",
                          "--scopes", "simulation:read,simulation:write,org:read")
+        community_key = create_key(binary, db, "--org", "school", "--tier", "community",
+                                   "--scopes", "simulation:read,simulation:write")
         server, port = start_server(binary, db)
         base = f"http://127.0.0.1:{port}"
     print(f"dashboard-test: {base}/dashboard, output {output}")
@@ -478,9 +515,23 @@ def main():
 
     def restart():
         started = time.monotonic()
-        holder["server"].terminate()
-        holder["server"].wait(timeout=30)
-        print(f"  server stopped {time.monotonic() - started:.2f} s after SIGTERM; restarting on port {port}")
+        old = holder["server"]
+        if os.environ.get("DASHBOARD_TEST_SIGTERM") == "1":
+            old.terminate()
+            try:
+                old.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                dump = os.path.join(output, "sigterm-hang-backtrace.txt")
+                with open(dump, "w") as f:
+                    subprocess.run(["gdb", "-p", str(old.pid), "-batch", "-ex", "thread apply all bt"], stdout=f,
+                                   stderr=subprocess.STDOUT, timeout=120)
+                check(False, f"kairos serve did not stop within 30 s of SIGTERM (backtrace: {dump})")
+                old.kill()
+                old.wait()
+        else:
+            old.kill()
+            old.wait()
+        print(f"  server stopped {time.monotonic() - started:.2f} s after the signal; restarting on port {port}")
         holder["server"], _ = start_server(binary, db, port)
 
     try:
@@ -488,7 +539,8 @@ def main():
         with urllib.request.urlopen(base + "/dashboard") as response:
             check("script-src 'self'" in response.headers.get("Content-Security-Policy", ""), "the page has a strict CSP")
             check(response.headers.get("X-Content-Type-Options") == "nosniff", "nosniff")
-        figures = run(base, API(base, key), output, args.skip_perf, restart=None if args.base else restart)
+        figures = run(base, API(base, key), output, args.skip_perf, restart=None if args.base else restart,
+                      community_key=community_key)
     finally:
         if holder["server"] and holder["server"].poll() is None:
             holder["server"].terminate()

@@ -820,6 +820,10 @@
     const page = await apiJSON("GET", "/v1/simulations?limit=100");
     state.simulations = page.data.slice().sort((a, b) => a.createdAt < b.createdAt ? 1 : a.createdAt > b.createdAt ? -1 : 0);
     state.total = page.pagination.total;
+    // The organization, from its simulations (GET /v1/organization needs org:read, which
+    // the usual simulation:read,simulation:write key lacks).
+    const orgs = [...new Set(state.simulations.map(s => s.organizationId))];
+    $("org-name").textContent = orgs.length ? "— " + orgs.join(", ") : "";
     renderList();
   }
 
@@ -905,9 +909,6 @@
     $("main").hidden = false;
     $("forget-key").hidden = false;
     pollList();
-    apiJSON("GET", "/v1/organization").then(org => {
-      $("org-name").textContent = `— ${org.id} (${org.tier})`;
-    }, () => { /* the key may lack org:read */ });
     const match = /^#simulation=(.+)$/.exec(location.hash);
     if (match) openSimulation(decodeURIComponent(match[1]));
     return true;
