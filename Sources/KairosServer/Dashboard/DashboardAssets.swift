@@ -1451,6 +1451,13 @@ enum DashboardAssets {
         ctx.lineWidth = 1.6;
         ctx.beginPath();
         const d = s.data;
+        if (count - start === 1) {
+          ctx.fillStyle = s.color;
+          ctx.arc(x(start), y(d[start]), 3, 0, Math.PI * 2);
+          ctx.fill();
+          drawn += 1;
+          continue;
+        }
         if (count - start <= columns * 2) {
           ctx.moveTo(x(start), y(d[start]));
           for (let i = start + 1; i < count; i++) ctx.lineTo(x(i), y(d[i]));
@@ -1567,6 +1574,7 @@ fieldset label { display: block; margin-top: 0.4rem; }
 input, select, textarea, button { font: inherit; }
 input[type=number], input[type=password], select, textarea { padding: 0.25rem 0.4rem; border: 1px solid #9aa5b4; border-radius: 4px; background: #fff; color: var(--fg); }
 #api-key { flex: 1; min-width: 16rem; }
+#step-count, #fork-tick { width: 7em; }
 textarea { width: 100%; }
 button { padding: 0.3rem 0.9rem; border: 1px solid var(--accent); border-radius: 4px; background: var(--accent); color: #fff; cursor: pointer; }
 button:disabled { opacity: 0.5; cursor: default; }

@@ -214,6 +214,13 @@
         ctx.lineWidth = 1.6;
         ctx.beginPath();
         const d = s.data;
+        if (count - start === 1) {
+          ctx.fillStyle = s.color;
+          ctx.arc(x(start), y(d[start]), 3, 0, Math.PI * 2);
+          ctx.fill();
+          drawn += 1;
+          continue;
+        }
         if (count - start <= columns * 2) {
           ctx.moveTo(x(start), y(d[start]));
           for (let i = start + 1; i < count; i++) ctx.lineTo(x(i), y(d[i]));
