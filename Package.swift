@@ -52,7 +52,8 @@ let package = Package(
                 .product(name: "DequeModule", package: "swift-collections"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
-            ]
+            ],
+            exclude: ["Dashboard/www"]  // the dashboard's files, embedded by scripts/dashboard-embed
         ),
         .target(
             name: "KairosClient",

@@ -264,6 +264,7 @@ func buildRouter(_ parts: RouterParts) -> Router<KairosRequestContext> {
         .addRoutes(to: v1)
     ScenariosController().addRoutes(to: v1)
     DocumentationController().addRoutes(to: v1)
+    DashboardController().addRoutes(to: router)
     let protected = v1.group("simulations").add(middleware: AuthenticationMiddleware(authenticator: authenticator))
     addSimulationRoutes(parts.repositories.simulations, to: protected, live: parts.live, now: parts.now,
                         defaultEngineVersion: parts.defaultEngineVersion)

@@ -13,7 +13,9 @@ struct Serve: AsyncParsableCommand {
         abstract: "Serve the Kairos REST API (/v1).",
         discussion: """
         Simulations are stored in SQLite (--db, WAL mode; ":memory:" keeps them in memory). Bearer tokens are \
-        accepted when KAIROS_JWT_SECRET is set. Create API keys with `kairos keys create`.
+        accepted when KAIROS_JWT_SECRET is set. Create API keys with `kairos keys create`. \
+        http://HOST:PORT/dashboard is the live dashboard (paste a key; watch, steer and replay simulations), \
+        /v1/docs the interactive API reference.
         """)
 
     @Option(help: "Address to bind.")
