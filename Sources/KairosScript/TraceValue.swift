@@ -83,7 +83,10 @@ public final class TraceValue: Sendable {
     ]
     static let methods: Set<String> = ["agent", "at"]
 
-    var stabilitySeries: [Double] { trace.steps.map(\.state.stability) }
+    var stabilitySeries: [Double] {
+        let steps = trace.steps
+        return steps.indices.map { steps.stability(at: $0) }
+    }
 
     /// A property; nil for unknown names and for methods.
     func property(_ name: String) -> Value? {
@@ -204,7 +207,7 @@ enum StepMembers {
 public final class SimulationHandle: CustomStringConvertible {
     let live: any LiveSimulation
     let request: RunRequest
-    var steps: [TraceStep] = []
+    var steps = TraceSteps()
     var digest = TraceDigest()
     var summary = TraceSummary()
     private var writer = CanonicalJSONWriter(capacity: 1024)

@@ -64,7 +64,7 @@ final class FaultServer: Sendable {
 
     init() async throws {
         let entry = ScenarioCatalog.scenario(id: "capability-divergence")!
-        eventSteps = Trace.run(entry.scenario, ticks: 40)!.steps
+        eventSteps = Array(Trace.run(entry.scenario, ticks: 40)!.steps)
         let portBox = Mutex<Int?>(nil)
         let router = Router()
         addRoutes(router)
