@@ -254,6 +254,8 @@ func sweepScenario(_ capability: Int) -> AISafetyScenario {
             while let step = try await iterator.next() { steps.append(step) }
             #expect(steps == Array(expected.steps))
             #expect(iterator.completion == RunStreamCompletion(simulationId: "ws-sim", digest: expected.metadata.digest))
+            // This server predates `stepsPerFrame`: the client asked again for one step a frame.
+            #expect(server.refusedRequests == 1)
         }
     }
 
