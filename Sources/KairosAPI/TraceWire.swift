@@ -115,3 +115,209 @@ extension JSONValue {
         return Int(n)
     }
 }
+
+extension TraceStep {
+    /// A step from one canonical NDJSON line (without its newline), read straight from its
+    /// bytes when it has exactly the layout `CanonicalJSONWriter.step` writes (keys sorted, no
+    /// whitespace, no escapes); any other valid JSON step goes through the JSON parser.
+    /// Nil when the line is not a step.
+    public init?(canonicalLine line: UnsafeRawBufferPointer) {
+        if line.count > 0, let base = line.baseAddress {
+            var reader = CanonicalStepReader(base: base.assumingMemoryBound(to: UInt8.self), count: line.count)
+            if let step = reader.step() {
+                self = step
+                return
+            }
+        }
+        guard let json = try? JSONParser.parse(Array(line)) else { return nil }
+        self.init(json: json)
+    }
+}
+
+/// Reads the canonical layout of a step field by field; nil at the first byte that differs
+/// (the caller then parses the line as JSON).
+struct CanonicalStepReader {
+    let base: UnsafePointer<UInt8>
+    let end: Int
+    var i = 0
+
+    init(base: UnsafePointer<UInt8>, count: Int) {
+        self.base = base
+        end = count
+    }
+
+    @inline(__always)
+    mutating func lit(_ s: StaticString) -> Bool {
+        let n = s.utf8CodeUnitCount
+        guard i + n <= end else { return false }
+        let p = s.utf8Start
+        for k in 0 ..< n where base[i + k] != p[k] { return false }
+        i += n
+        return true
+    }
+
+    /// A string without escapes or control characters.
+    mutating func string() -> String? {
+        guard i < end, base[i] == 0x22 else { return nil }
+        let start = i + 1
+        var j = start
+        while j < end {
+            let c = base[j]
+            if c == 0x22 { break }
+            if c == 0x5C || c < 0x20 { return nil }
+            j += 1
+        }
+        guard j < end else { return nil }
+        i = j + 1
+        guard let text = String(validating: UnsafeBufferPointer(start: base + start, count: j - start), as: UTF8.self) else {
+            return nil
+        }
+        return text
+    }
+
+    /// An integer written as JSON digits (no fraction, no exponent, at most 18 digits).
+    mutating func integer() -> Int? {
+        var negative = false
+        if i < end, base[i] == UInt8(ascii: "-") {
+            negative = true
+            i += 1
+        }
+        let start = i
+        var value = 0
+        while i < end, base[i] &- 0x30 < 10 {
+            guard i - start < 18 else { return nil }
+            value = value * 10 + Int(base[i] &- 0x30)
+            i += 1
+        }
+        guard i > start, !(base[start] == 0x30 && i - start > 1) else { return nil }
+        if i < end, base[i] == UInt8(ascii: ".") || base[i] == UInt8(ascii: "e") || base[i] == UInt8(ascii: "E") { return nil }
+        return negative ? -value : value
+    }
+
+    private static let powersOfTen: [Double] = [1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14,
+                                                1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22]
+
+    /// A JSON number. Up to 15 significant digits and a decimal exponent within ±22, the
+    /// value is one correctly rounded operation on exact operands (Clinger's fast path);
+    /// otherwise the text goes to `Double(_:)`.
+    mutating func number() -> Double? {
+        var negative = false
+        if i < end, base[i] == UInt8(ascii: "-") {
+            negative = true
+            i += 1
+        }
+        let intStart = i
+        var mantissa: UInt64 = 0
+        var significant = 0
+        var exponent = 0
+        while i < end, base[i] &- 0x30 < 10 {
+            mantissa = mantissa &* 10 &+ UInt64(base[i] &- 0x30)
+            if mantissa != 0 { significant += 1 }
+            i += 1
+        }
+        guard i > intStart, !(base[intStart] == 0x30 && i - intStart > 1) else { return nil }
+        if i < end, base[i] == UInt8(ascii: ".") {
+            i += 1
+            let fractionStart = i
+            while i < end, base[i] &- 0x30 < 10 {
+                mantissa = mantissa &* 10 &+ UInt64(base[i] &- 0x30)
+                if mantissa != 0 { significant += 1 }
+                exponent -= 1
+                i += 1
+            }
+            guard i > fractionStart else { return nil }
+        }
+        if i < end, base[i] == UInt8(ascii: "e") || base[i] == UInt8(ascii: "E") {
+            i += 1
+            var negativeExponent = false
+            if i < end, base[i] == UInt8(ascii: "+") || base[i] == UInt8(ascii: "-") {
+                negativeExponent = base[i] == UInt8(ascii: "-")
+                i += 1
+            }
+            let exponentStart = i
+            var e = 0
+            while i < end, base[i] &- 0x30 < 10 {
+                guard i - exponentStart < 5 else { return nil }
+                e = e * 10 + Int(base[i] &- 0x30)
+                i += 1
+            }
+            guard i > exponentStart else { return nil }
+            exponent += negativeExponent ? -e : e
+        }
+        let value: Double
+        if significant <= 15, exponent >= -22, exponent <= 22 {
+            let m = Double(mantissa)
+            value = exponent < 0 ? m / Self.powersOfTen[-exponent] : m * Self.powersOfTen[exponent]
+        } else {
+            guard let v = Double(String(decoding: UnsafeBufferPointer(start: base + intStart, count: i - intStart), as: UTF8.self)),
+                  v.isFinite else { return nil }
+            value = v
+        }
+        return negative ? -value : value
+    }
+
+    mutating func step() -> TraceStep? {
+        guard lit(#"{"agents":["#) else { return nil }
+        var agents: [AgentSnapshot] = []
+        if !lit("]") {
+            repeat {
+                guard lit(#"{"id":"#), let id = string(), lit(#","policy":{"gamma":"#), let gamma = number(),
+                      lit(#","lambda":"#), let lambda = number(), lit(#"},"state":{"alignment":"#), let alignment = number(),
+                      lit(#","capability":"#), let capability = number(), lit(#","guardrail":"#), let guardrail = number(),
+                      lit(#","pressure":"#), let pressure = number(), lit("}}") else { return nil }
+                agents.append(AgentSnapshot(id: id, capability: capability, alignment: alignment, guardrail: guardrail,
+                                            pressure: pressure, lambda: lambda, gamma: gamma))
+            } while lit(",")
+            guard lit("]") else { return nil }
+        }
+        guard lit(#","loss":"#) else { return nil }
+        var loss: BasinLoss?
+        if !lit("null") {
+            guard lit(#"{"agent":"#) else { return nil }
+            var agent: String?
+            if !lit("null") {
+                guard let a = string() else { return nil }
+                agent = a
+            }
+            guard lit(#","basin":"#), let basin = integer(), lit(#","magnitude":"#), let magnitude = number(),
+                  lit(#","tick":"#), let tick = integer(), lit("}") else { return nil }
+            loss = BasinLoss(tick: tick, magnitude: magnitude, agent: agent, basin: basin)
+        }
+        guard lit(#","move":"#), let move = string(), lit(#","paradox":"#) else { return nil }
+        var paradox: Paradox?
+        if !lit("null") {
+            guard lit(#"{"kind":"#), let kind = string(), lit(#","prophecy":"#), let prophecy = integer(),
+                  lit(#","tick":"#), let tick = integer(), lit("}") else { return nil }
+            paradox = Paradox(tick: tick, prophecy: prophecy, kind: kind)
+        }
+        guard lit(#","prophecy":"#) else { return nil }
+        var prophecy: Prophecy?
+        if !lit("null") {
+            guard lit(#"{"horizon":"#), let horizon = integer(), lit(#","id":"#), let id = integer(),
+                  lit(#","predictedLoss":"#) else { return nil }
+            var predictedLoss: Int?
+            if !lit("null") {
+                guard let l = integer() else { return nil }
+                predictedLoss = l
+            }
+            guard lit(#","predictedStability":"#), let stability = number(), lit(#","tick":"#), let tick = integer(),
+                  lit("}") else { return nil }
+            prophecy = Prophecy(id: id, tick: tick, horizon: horizon, predictedStability: stability, predictedLoss: predictedLoss)
+        }
+        guard lit(#","state":{"basin":"#), let basin = integer(), lit(#","ceiling":"#), let ceiling = number(),
+              lit(#","phase":"#), let phaseName = string(), let phase = Phase(rawValue: phaseName),
+              lit(#","pressure":"#), let pressure = number(), lit(#","stability":"#), let stability = number(),
+              lit(#"},"tick":"#), let tick = integer(), lit(#","warning":"#) else { return nil }
+        var warning: StabilityWarning?
+        if !lit("null") {
+            guard lit(#"{"level":"#), let levelName = string(), let level = WarningLevel(rawValue: levelName),
+                  lit(#","stability":"#), let warningStability = number(), lit(#","threshold":"#), let threshold = number(),
+                  lit("}") else { return nil }
+            warning = StabilityWarning(level: level, threshold: threshold, stability: warningStability)
+        }
+        guard lit("}"), i == end else { return nil }
+        return TraceStep(tick: tick, move: move, state: WorldSnapshot(stability: stability, basin: basin, phase: phase,
+                                                                      pressure: pressure, ceiling: ceiling),
+                         warning: warning, loss: loss, prophecy: prophecy, paradox: paradox, agents: agents)
+    }
+}

@@ -7,9 +7,10 @@ import Logging
 import NIOCore
 
 /// The steps of one run, computed by the server as they are read
-/// (`GET /simulations/run/stream`, a WebSocket): the client asks for the next frame only
-/// when the previous step has been taken, so memory stays flat however many ticks (up to
-/// 1 000 000). The digest of the frames is checked against the server's last frame; a
+/// (`GET /simulations/run/stream`, a WebSocket): the client asks for `stepsPerFrame` steps a
+/// frame (256; a server that predates it gets asked again for one step a frame) and reads
+/// the next frame only when the steps before it have been taken, so memory stays flat however
+/// many ticks (up to 1 000 000). The digest of the frames is checked against the server's last frame; a
 /// mismatch, an error frame or a dropped connection ends the iteration with an error.
 /// Dropping the iterator (or cancelling its task) closes the socket and stops the run.
 public struct RunStream: AsyncSequence, Sendable {
@@ -67,6 +68,8 @@ public struct RunStreamCompletion: Sendable, Equatable {
 /// bounded); cancels it when the iterator goes.
 final class RunStreamPump: Sendable {
     static let batchSize = 128
+    /// Steps the client asks for in one frame (the request's `stepsPerFrame`).
+    static let stepsPerFrame = 256
     let channel = AsyncThrowingChannel<[TraceStep], any Error>()
     private let task: Task<Void, Never>
     private let result = LockedSlot<RunStreamCompletion>()
@@ -124,9 +127,26 @@ extension KairosClient {
     }
 
     /// Opens the socket, sends the request, hands each step to `deliver`, and returns the
-    /// last frame once the digest of the frames matches it.
-    func streamSocket(body: JSONValue, engine: String?, deliver: @escaping @Sendable ([TraceStep]) async throws -> Void) async throws
+    /// last frame once the digest of the frames matches it. Asks for `stepsPerFrame` steps a
+    /// frame; a server that refuses the field (before issue 17) is asked again without it.
+    func streamSocket(body: JSONValue, engine: String?, stepsPerFrame: Int = RunStreamPump.stepsPerFrame,
+                      deliver: @escaping @Sendable ([TraceStep]) async throws -> Void) async throws
         -> RunStreamCompletion
+    {
+        var request = body
+        if stepsPerFrame > 1, case .object(var members) = body {
+            members.append(JSONMember(key: "stepsPerFrame", value: .number(Double(stepsPerFrame))))
+            request = .object(members)
+        }
+        do {
+            return try await streamSocketOnce(body: request, engine: engine, deliver: deliver)
+        } catch let error as ValidationError where stepsPerFrame > 1 && error.issues.contains(where: { $0.path == "stepsPerFrame" }) {
+            return try await streamSocketOnce(body: body, engine: engine, deliver: deliver)
+        }
+    }
+
+    private func streamSocketOnce(body: JSONValue, engine: String?, deliver: @escaping @Sendable ([TraceStep]) async throws -> Void)
+        async throws -> RunStreamCompletion
     {
         var headers = HTTPFields()
         if let apiKey, let name = HTTPField.Name("X-Api-Key") { headers[name] = apiKey }
@@ -141,7 +161,7 @@ extension KairosClient {
                 url: url,
                 // Pings every 15 s: a server that stops answering mid-stream closes the socket
                 // (and fails the run) instead of leaving it waiting forever.
-                configuration: WebSocketClientConfiguration(maxFrameSize: 1 << 20, additionalHeaders: headers,
+                configuration: WebSocketClientConfiguration(maxFrameSize: 1 << 22, additionalHeaders: headers,
                                                             autoPing: .enabled(timePeriod: .seconds(15))),
                 logger: Logger(label: "kairos-client", factory: { _ in SwiftLogNoOpLogHandler() })
             ) { inbound, outbound, _ in
@@ -151,7 +171,40 @@ extension KairosClient {
                 var batch: [TraceStep] = []
                 batch.reserveCapacity(RunStreamPump.batchSize)
                 for try await message in inbound.messages(maxSize: 1 << 22) {
-                    guard case .text(let text) = message else { continue }
+                    let text: String
+                    switch message {
+                    case .text(let t): text = t
+                    case .binary(let buffer):
+                        // Whole NDJSON lines, each with its newline: a piece of the trace.
+                        let before = batch.count
+                        let read = buffer.withUnsafeReadableBytes { raw -> Bool in
+                            guard raw.last == 0x0A else { return false }
+                            digest.add(lines: raw)
+                            var start = 0
+                            var index = 0
+                            while index < raw.count {
+                                if raw[index] == 0x0A {
+                                    guard let step = TraceStep(canonicalLine: UnsafeRawBufferPointer(rebasing: raw[start ..< index])) else {
+                                        return false
+                                    }
+                                    batch.append(step)
+                                    start = index + 1
+                                }
+                                index += 1
+                            }
+                            return true
+                        }
+                        guard read else {
+                            failure.set(ConnectionError("the frame after step \(count) of the stream is not whole NDJSON steps"))
+                            return
+                        }
+                        count += batch.count - before
+                        if batch.count >= RunStreamPump.batchSize {
+                            try await deliver(batch)
+                            batch.removeAll(keepingCapacity: true)
+                        }
+                        continue
+                    }
                     let bytes = Array(text.utf8)
                     guard let json = try? JSONParser.parse(bytes) else {
                         failure.set(ConnectionError("frame \(count + 1) of the stream is not JSON"))

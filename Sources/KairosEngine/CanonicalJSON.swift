@@ -1,13 +1,19 @@
 /// RFC 8785 (JCS) canonical JSON, written into a reusable byte buffer without Foundation:
 /// sorted keys, no whitespace, numbers exactly as ECMAScript's `Number.prototype.toString`.
+/// RFC 8785 (JCS) canonical JSON, written into a reusable byte buffer without Foundation:
+/// sorted keys, no whitespace, numbers exactly as ECMAScript's `Number.prototype.toString`.
+///
+/// Scalars and whole steps are laid out through a `ByteCursor` into a scratch buffer sized to
+/// an upper bound of their text and appended to `bytes` in one copy, so writing a step checks
+/// no capacity and no uniqueness per byte (the profile of issue 17: per-byte appends and the
+/// intermediate digit array cost as much as formatting the numbers).
 public struct CanonicalJSONWriter {
     /// The bytes written so far.
     public var bytes: [UInt8] = []
-    private var digits = DigitSink()
+    private var scratch: [UInt8] = []
 
     public init(capacity: Int = 4096) {
         bytes.reserveCapacity(capacity)
-        digits.bytes.reserveCapacity(32)
     }
 
     public mutating func reset() { bytes.removeAll(keepingCapacity: true) }
@@ -20,138 +26,28 @@ public struct CanonicalJSONWriter {
     @inline(__always)
     public mutating func byte(_ b: UInt8) { bytes.append(b) }
 
-    /// Writes an integer (`Int` values print exactly).
-    public mutating func integer(_ value: Int) {
-        if value < 0 {
-            bytes.append(UInt8(ascii: "-"))
-            unsigned(value.magnitude)
-        } else {
-            unsigned(UInt(value))
+    /// Lets `body` write at most `bound` bytes through a cursor, then appends them to `bytes`.
+    @inline(__always)
+    private mutating func emit(bound: Int, _ body: (inout ByteCursor) -> Void) {
+        if scratch.count < bound { scratch = [UInt8](repeating: 0, count: Swift.max(bound, 2 * scratch.count, 64)) }
+        let written = scratch.withUnsafeMutableBufferPointer { buffer -> Int in
+            let base = buffer.baseAddress.unsafelyUnwrapped
+            var cursor = ByteCursor(base)
+            body(&cursor)
+            return cursor.p - base
         }
+        bytes.append(contentsOf: scratch[..<written])
     }
 
-    private mutating func unsigned(_ value: UInt) {
-        if value < 10 {
-            bytes.append(0x30 + UInt8(value))
-            return
-        }
-        var v = value
-        var tmp: (UInt64, UInt64, UInt64) = (0, 0, 0)
-        var n = 0
-        withUnsafeMutableBytes(of: &tmp) { buf in
-            while v > 0 {
-                buf[23 - n] = 0x30 + UInt8(v % 10)
-                v /= 10
-                n += 1
-            }
-            bytes.append(contentsOf: buf[(24 - n)...])
-        }
+    /// Writes an integer (`Int` values print exactly).
+    public mutating func integer(_ value: Int) {
+        emit(bound: ByteCursor.integerBound) { $0.integer(value) }
     }
 
     /// Writes a finite double as ECMAScript would print it; `-0` prints as `0`.
     /// Precondition: `value` is finite (the engine and validators never produce NaN/∞).
     public mutating func number(_ value: Double) {
-        if value == 0 {
-            bytes.append(0x30)
-            return
-        }
-        // Integral values below 2^53 print as integers in every ECMAScript layout.
-        if value.magnitude < 9_007_199_254_740_992, value == value.rounded(.towardZero) {
-            integer(Int(value))
-            return
-        }
-        guard value.isFinite else {
-            raw("null")
-            return
-        }
-        digits.bytes.removeAll(keepingCapacity: true)
-        value.magnitude.write(to: &digits)
-        if value < 0 { bytes.append(UInt8(ascii: "-")) }
-        // Non-integral values that Swift prints without an exponent (about 1e-4 up to 2^53)
-        // are already in ECMAScript's layout: copy them through. (2^53 itself prints "….0".)
-        if !digits.bytes.contains(UInt8(ascii: "e")), digits.bytes.last != UInt8(ascii: "0") {
-            bytes.append(contentsOf: digits.bytes)
-            return
-        }
-        Self.formatECMAScript(swiftText: digits.bytes, into: &bytes)
-    }
-
-    /// Re-lays Swift's shortest round-trip text (`1e-07`, `100.0`, `1.25e+21`) in
-    /// ECMAScript's layout. Both print the shortest digit string that round-trips, closest to
-    /// the value, so only the layout differs.
-    static func formatECMAScript(swiftText: [UInt8], into out: inout [UInt8]) {
-        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: swiftText.count) { buffer in
-            formatECMAScript(swiftText: swiftText, scratch: buffer, into: &out)
-        }
-    }
-
-    private static func formatECMAScript(swiftText: [UInt8], scratch: UnsafeMutableBufferPointer<UInt8>,
-                                         into out: inout [UInt8]) {
-        var dCount = 0
-        var pointPosition = -1
-        var exponent = 0
-        var index = 0
-        while index < swiftText.count {
-            let c = swiftText[index]
-            if c == UInt8(ascii: ".") {
-                pointPosition = dCount
-            } else if c == UInt8(ascii: "e") || c == UInt8(ascii: "E") {
-                var sign = 1
-                var j = index + 1
-                if j < swiftText.count, swiftText[j] == UInt8(ascii: "-") {
-                    sign = -1
-                    j += 1
-                } else if j < swiftText.count, swiftText[j] == UInt8(ascii: "+") {
-                    j += 1
-                }
-                var e = 0
-                while j < swiftText.count {
-                    e = e * 10 + Int(swiftText[j] - 0x30)
-                    j += 1
-                }
-                exponent = sign * e
-                break
-            } else {
-                scratch[dCount] = c
-                dCount += 1
-            }
-            index += 1
-        }
-        let d = UnsafeBufferPointer(rebasing: scratch[0 ..< dCount])
-        if pointPosition < 0 { pointPosition = d.count }
-        var lead = 0
-        while lead < d.count - 1, d[lead] == 0x30 { lead += 1 }
-        var end = d.count
-        while end > lead + 1, d[end - 1] == 0x30 { end -= 1 }
-        let k = end - lead
-        let n = pointPosition - lead + exponent
-        let s = d[lead ..< end]
-        if k <= n && n <= 21 {
-            out.append(contentsOf: s)
-            for _ in 0 ..< (n - k) { out.append(0x30) }
-        } else if 0 < n && n <= 21 {
-            out.append(contentsOf: s.prefix(n))
-            out.append(UInt8(ascii: "."))
-            out.append(contentsOf: s.dropFirst(n))
-        } else if -6 < n && n <= 0 {
-            out.append(0x30)
-            out.append(UInt8(ascii: "."))
-            for _ in 0 ..< -n { out.append(0x30) }
-            out.append(contentsOf: s)
-        } else {
-            let e = n - 1
-            out.append(s[s.startIndex])
-            if k > 1 {
-                out.append(UInt8(ascii: "."))
-                out.append(contentsOf: s.dropFirst())
-            }
-            out.append(UInt8(ascii: "e"))
-            out.append(e < 0 ? UInt8(ascii: "-") : UInt8(ascii: "+"))
-            let m = e.magnitude
-            if m >= 100 { out.append(0x30 + UInt8(m / 100)) }
-            if m >= 10 { out.append(0x30 + UInt8(m / 10 % 10)) }
-            out.append(0x30 + UInt8(m % 10))
-        }
+        emit(bound: ByteCursor.numberBound) { $0.number(value) }
     }
 
     /// Writes a string with the escapes RFC 8785 requires and nothing else escaped.
@@ -237,9 +133,246 @@ public struct CanonicalJSONWriter {
 
     /// Writes a trace step canonically, keys in sorted order by construction.
     public mutating func step(_ s: TraceStep) {
+        emit(bound: ByteCursor.bound(of: s)) { $0.step(s) }
+    }
+}
+
+extension Phase {
+    var staticName: StaticString {
+        switch self {
+        case .stable: "stable"
+        case .strained: "strained"
+        case .critical: "critical"
+        case .collapsed: "collapsed"
+        }
+    }
+}
+
+/// A write position in a buffer the caller has sized (`numberBound`, `bound(of:)`): the
+/// canonical layout of scalars and steps without bounds checks.
+struct ByteCursor {
+    var p: UnsafeMutablePointer<UInt8>
+
+    init(_ p: UnsafeMutablePointer<UInt8>) { self.p = p }
+
+    /// Longest text of an `Int`: a sign and 19 digits.
+    static let integerBound = 20
+    /// Longest text of a double, as Swift prints it or as ECMAScript lays it out
+    /// (`-0.000001234567890123456` is 24 bytes).
+    static let numberBound = 32
+
+    /// An upper bound on the canonical text of `s` (strings counted as if every byte needed
+    /// a six-byte `\u00XX` escape).
+    static func bound(of s: TraceStep) -> Int {
+        var strings = s.move.utf8.count
+        if let agent = s.loss?.agent { strings += agent.utf8.count }
+        if let kind = s.paradox?.kind { strings += kind.utf8.count }
+        var agents = 0
+        for a in s.agents { agents += 192 + 6 * numberBound + 6 * a.id.utf8.count }
+        // The fixed text of a step with every optional member is under 400 bytes; it holds
+        // 7 doubles and 10 integers besides the agents.
+        return 400 + 17 * numberBound + 6 * strings + 8 + agents
+    }
+
+    @inline(__always)
+    mutating func raw(_ s: StaticString) {
+        let n = s.utf8CodeUnitCount
+        p.update(from: s.utf8Start, count: n)
+        p += n
+    }
+
+    @inline(__always)
+    mutating func byte(_ b: UInt8) {
+        p.pointee = b
+        p += 1
+    }
+
+    @inline(__always)
+    mutating func integer(_ value: Int) {
+        if value < 0 {
+            byte(UInt8(ascii: "-"))
+            unsigned(value.magnitude)
+        } else {
+            unsigned(UInt(bitPattern: value))
+        }
+    }
+
+    @inline(__always)
+    mutating func unsigned(_ value: UInt) {
+        if value < 10 {
+            byte(0x30 &+ UInt8(truncatingIfNeeded: value))
+            return
+        }
+        var n = 1
+        var t = value
+        while t >= 10 {
+            t /= 10
+            n += 1
+        }
+        var v = value
+        var q = p + n
+        repeat {
+            q -= 1
+            q.pointee = 0x30 &+ UInt8(truncatingIfNeeded: v % 10)
+            v /= 10
+        } while v > 0
+        p += n
+    }
+
+    /// A finite double as ECMAScript prints it; `-0` prints as `0`, NaN and ∞ as `null`.
+    mutating func number(_ value: Double) {
+        if value == 0 {
+            byte(0x30)
+            return
+        }
+        // Integral values below 2^53 print as integers in every ECMAScript layout.
+        if value.magnitude < 9_007_199_254_740_992, value == value.rounded(.towardZero) {
+            integer(Int(value))
+            return
+        }
+        guard value.isFinite else {
+            raw("null")
+            return
+        }
+        if value < 0 { byte(UInt8(ascii: "-")) }
+        // Swift's shortest round-trip digits, written straight into the output.
+        var sink = PointerSink(p: p)
+        value.magnitude.write(to: &sink)
+        let count = sink.p - p
+        // Non-integral values that Swift prints without an exponent (about 1e-4 up to 2^53)
+        // are already in ECMAScript's layout. (2^53 itself prints "….0".)
+        var plain = p[count - 1] != 0x30
+        if plain {
+            for i in 0 ..< count where p[i] == UInt8(ascii: "e") {
+                plain = false
+                break
+            }
+        }
+        if plain {
+            p += count
+            return
+        }
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 2 * Self.numberBound) { buffer in
+            let base = buffer.baseAddress.unsafelyUnwrapped
+            base.initialize(from: p, count: count)
+            relayECMAScript(swiftText: UnsafeBufferPointer(start: base, count: count),
+                            digits: base + Self.numberBound)
+        }
+    }
+
+    /// Re-lays Swift's shortest round-trip text (`1e-07`, `100.0`, `1.25e+21`) in
+    /// ECMAScript's layout. Both print the shortest digit string that round-trips, closest to
+    /// the value, so only the layout differs. `digits` has room for the text's digits.
+    private mutating func relayECMAScript(swiftText: UnsafeBufferPointer<UInt8>, digits scratch: UnsafeMutablePointer<UInt8>) {
+        var dCount = 0
+        var pointPosition = -1
+        var exponent = 0
+        var index = 0
+        while index < swiftText.count {
+            let c = swiftText[index]
+            if c == UInt8(ascii: ".") {
+                pointPosition = dCount
+            } else if c == UInt8(ascii: "e") || c == UInt8(ascii: "E") {
+                var sign = 1
+                var j = index + 1
+                if j < swiftText.count, swiftText[j] == UInt8(ascii: "-") {
+                    sign = -1
+                    j += 1
+                } else if j < swiftText.count, swiftText[j] == UInt8(ascii: "+") {
+                    j += 1
+                }
+                var e = 0
+                while j < swiftText.count {
+                    e = e * 10 + Int(swiftText[j] - 0x30)
+                    j += 1
+                }
+                exponent = sign * e
+                break
+            } else {
+                scratch[dCount] = c
+                dCount += 1
+            }
+            index += 1
+        }
+        let d = UnsafeBufferPointer(start: scratch, count: dCount)
+        if pointPosition < 0 { pointPosition = d.count }
+        var lead = 0
+        while lead < d.count - 1, d[lead] == 0x30 { lead += 1 }
+        var end = d.count
+        while end > lead + 1, d[end - 1] == 0x30 { end -= 1 }
+        let k = end - lead
+        let n = pointPosition - lead + exponent
+        let s = UnsafeBufferPointer(rebasing: d[lead ..< end])
+        if k <= n && n <= 21 {
+            copy(s)
+            for _ in 0 ..< (n - k) { byte(0x30) }
+        } else if 0 < n && n <= 21 {
+            copy(UnsafeBufferPointer(rebasing: s.prefix(n)))
+            byte(UInt8(ascii: "."))
+            copy(UnsafeBufferPointer(rebasing: s.dropFirst(n)))
+        } else if -6 < n && n <= 0 {
+            byte(0x30)
+            byte(UInt8(ascii: "."))
+            for _ in 0 ..< -n { byte(0x30) }
+            copy(s)
+        } else {
+            let e = n - 1
+            byte(s[0])
+            if k > 1 {
+                byte(UInt8(ascii: "."))
+                copy(UnsafeBufferPointer(rebasing: s.dropFirst()))
+            }
+            byte(UInt8(ascii: "e"))
+            byte(e < 0 ? UInt8(ascii: "-") : UInt8(ascii: "+"))
+            let m = e.magnitude
+            if m >= 100 { byte(0x30 + UInt8(m / 100)) }
+            if m >= 10 { byte(0x30 + UInt8(m / 10 % 10)) }
+            byte(0x30 + UInt8(m % 10))
+        }
+    }
+
+    @inline(__always)
+    private mutating func copy(_ s: UnsafeBufferPointer<UInt8>) {
+        guard let base = s.baseAddress, s.count > 0 else { return }
+        p.update(from: base, count: s.count)
+        p += s.count
+    }
+
+    /// A string with the escapes RFC 8785 requires and nothing else escaped.
+    mutating func string(_ value: String) {
+        byte(UInt8(ascii: "\""))
+        var v = value
+        v.withUTF8 { utf8 in
+            for c in utf8 {
+                if c >= 0x20, c != 0x22, c != 0x5C {
+                    p.pointee = c
+                    p += 1
+                    continue
+                }
+                switch c {
+                case 0x22: raw("\\\"")
+                case 0x5C: raw("\\\\")
+                case 0x08: raw("\\b")
+                case 0x09: raw("\\t")
+                case 0x0A: raw("\\n")
+                case 0x0C: raw("\\f")
+                case 0x0D: raw("\\r")
+                default:
+                    raw("\\u00")
+                    let hex: StaticString = "0123456789abcdef"
+                    byte(hex.utf8Start[Int(c >> 4)])
+                    byte(hex.utf8Start[Int(c & 0xF)])
+                }
+            }
+        }
+        byte(UInt8(ascii: "\""))
+    }
+
+    /// A trace step, keys in sorted order by construction (within `bound(of:)`).
+    mutating func step(_ s: TraceStep) {
         raw("{\"agents\":[")
         for (i, a) in s.agents.enumerated() {
-            if i > 0 { bytes.append(UInt8(ascii: ",")) }
+            if i > 0 { byte(UInt8(ascii: ",")) }
             raw("{\"id\":")
             string(a.id)
             raw(",\"policy\":{\"gamma\":")
@@ -328,22 +461,20 @@ public struct CanonicalJSONWriter {
     }
 }
 
-extension Phase {
-    var staticName: StaticString {
-        switch self {
-        case .stable: "stable"
-        case .strained: "strained"
-        case .critical: "critical"
-        case .collapsed: "collapsed"
+/// Receives Swift's float printing straight into the output buffer.
+private struct PointerSink: TextOutputStream {
+    var p: UnsafeMutablePointer<UInt8>
+    mutating func write(_ string: String) {
+        for b in string.utf8 {
+            p.pointee = b
+            p += 1
         }
     }
-}
-
-/// Receives Swift's float printing without allocating a `String`.
-private struct DigitSink: TextOutputStream {
-    var bytes: [UInt8] = []
-    mutating func write(_ string: String) { bytes.append(contentsOf: string.utf8) }
-    mutating func _writeASCII(_ buffer: UnsafeBufferPointer<UInt8>) { bytes.append(contentsOf: buffer) }
+    mutating func _writeASCII(_ buffer: UnsafeBufferPointer<UInt8>) {
+        guard let base = buffer.baseAddress else { return }
+        p.update(from: base, count: buffer.count)
+        p += buffer.count
+    }
 }
 
 /// Canonical text helpers.

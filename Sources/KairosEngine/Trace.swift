@@ -102,16 +102,20 @@ public struct TraceMetadata: Sendable, Equatable {
     }
 }
 
-/// A whole trace held in memory.
+/// A whole trace held in memory (its steps in the compact `TraceSteps`).
 public struct Trace: Sendable, Equatable {
     public var metadata: TraceMetadata
     public var initialState: SimulationSnapshot
-    public var steps: [TraceStep]
+    public var steps: TraceSteps
 
-    public init(metadata: TraceMetadata, initialState: SimulationSnapshot, steps: [TraceStep]) {
+    public init(metadata: TraceMetadata, initialState: SimulationSnapshot, steps: TraceSteps) {
         self.metadata = metadata
         self.initialState = initialState
         self.steps = steps
+    }
+
+    public init(metadata: TraceMetadata, initialState: SimulationSnapshot, steps: [TraceStep]) {
+        self.init(metadata: metadata, initialState: initialState, steps: TraceSteps(steps))
     }
 
     /// Runs `scenario` for `ticks` ticks on `version` (latest when nil); nil if the version is not offered.
@@ -119,7 +123,7 @@ public struct Trace: Sendable, Equatable {
                            scenarioId: String? = nil, simulationId: String? = nil) -> Trace? {
         guard let sim = EngineRegistry.start(scenario, version: version) else { return nil }
         let initial = sim.snapshot()
-        var steps: [TraceStep] = []
+        var steps = TraceSteps()
         steps.reserveCapacity(max(0, ticks))
         var digest = TraceDigest()
         var w = CanonicalJSONWriter(capacity: 1024)

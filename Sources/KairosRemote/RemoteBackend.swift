@@ -117,7 +117,7 @@ public final class RemoteBackend: SimulationBackend, Sendable {
             throw BackendError("the scenario cannot be run with engine \(version) here")
         }
         var iterator = try client.streamRun(scenario: source, ticks: request.ticks).makeAsyncIterator()
-        var steps: [TraceStep] = []
+        var steps = TraceSteps()
         steps.reserveCapacity(request.ticks)
         while let step = try await iterator.next() { steps.append(step) }
         guard let done = iterator.completion else { throw ConnectionError("the stream ended without its digest") }

@@ -135,7 +135,7 @@ public struct EmbeddedBackend: SimulationBackend {
             return .success(TraceValue(summary: summary, request: request, engineVersion: sim.engineVersion))
         }
         let initial = sim.snapshot()
-        var steps: [TraceStep] = []
+        var steps = TraceSteps()
         steps.reserveCapacity(request.ticks)
         var digest = TraceDigest()
         var summary = TraceSummary()

@@ -92,7 +92,10 @@ public final class TraceValue: Sendable {
     ]
     static let methods: Set<String> = ["agent", "at"]
 
-    var stabilitySeries: [Double] { trace.steps.map(\.state.stability) }
+    var stabilitySeries: [Double] {
+        let steps = trace.steps
+        return steps.indices.map { steps.stability(at: $0) }
+    }
 
     /// A property; nil for unknown names and for methods.
     func property(_ name: String) -> Value? {
@@ -239,7 +242,7 @@ public final class SimulationHandle: CustomStringConvertible {
     let backend: any SimulationBackend
     /// Decrees and policy changes submitted so far, in order.
     var decrees: [ScheduledDecree] = []
-    var steps: [TraceStep] = []
+    var steps = TraceSteps()
     var digest = TraceDigest()
     var summary = TraceSummary()
     private var writer = CanonicalJSONWriter(capacity: 1024)
@@ -271,7 +274,7 @@ public final class SimulationHandle: CustomStringConvertible {
     }
 
     /// A handle for `live`, a fork of `origin` at tick `steps.count` whose first steps are `steps`.
-    static func adopt(_ live: any LiveSimulation, origin: TraceOrigin, steps: ArraySlice<TraceStep>,
+    static func adopt(_ live: any LiveSimulation, origin: TraceOrigin, steps: some Collection<TraceStep>,
                       initial: SimulationSnapshot, backend: any SimulationBackend) -> SimulationHandle {
         let handle = SimulationHandle(live: live, request: origin.request, initial: initial, backend: backend)
         handle.decrees = origin.decrees.filter { $0.tick < steps.count }

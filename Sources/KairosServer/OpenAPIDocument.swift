@@ -87,13 +87,15 @@ enum OpenAPIDocument {
                             ("400", errorRef("BadRequest")), ("404", errorRef("NotFound")), ("409", errorRef("Conflict")),
                             ("413", errorRef("PayloadTooLarge"))])]),
             "/v1/simulations/run/stream": .object(["get": operation(
-                "streamRun", "Run over a WebSocket, one frame per step", tag: "Events", scope: .simulationWrite,
+                "streamRun", "Run over a WebSocket, one or several steps per frame", tag: "Events", scope: .simulationWrite,
                 description: """
                 Upgrade to a WebSocket (same port; authenticate the upgrade request with `X-Api-Key` or \
                 `Authorization: Bearer`; a refused upgrade gets the usual 401/403 envelope before any upgrade). The first \
                 client text message is a RunRequest exactly as `POST /simulations/run` takes it, with `ticks` from 1 to \
-                1 000 000. The server sends one text frame per step — the canonical NDJSON line of a TraceStep, without \
-                the newline — then a last frame `{"done": true, "simulationId": "…", "engineVersion": "1.1.0", "digest": "sha256:…"}` (the digest \
+                1 000 000, plus an optional `stepsPerFrame` (integer 1 to 1 000, default 1). With 1 the server sends one \
+                text frame per step — the canonical NDJSON line of a TraceStep, without the newline; with N > 1, binary \
+                frames of up to N whole NDJSON lines, each with its newline (at most 256 KiB past the first line), whose \
+                bytes in order are the NDJSON trace — then a last text frame `{"done": true, "simulationId": "…", "engineVersion": "1.1.0", "digest": "sha256:…"}` (the digest \
                 `kairos simulate` prints for the same scenario and ticks), then closes normally (1000). The simulation is \
                 stored as `POST /simulations/run` stores it. Each frame is written only when the client has taken the \
                 previous ones (back-pressure), so server memory stays flat however long the run. A bad first message gets \

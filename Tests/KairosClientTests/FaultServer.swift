@@ -40,6 +40,7 @@ final class FaultServer: Sendable {
         /// Simulations actually created, by id.
         var created: [String] = []
         var framesSent = 0
+        var refusedRequests = 0
         var runDelay: UInt64 = 0
         var holdRunsUntilInFlight = 0
         var runsInFlight = 0
@@ -64,7 +65,7 @@ final class FaultServer: Sendable {
 
     init() async throws {
         let entry = ScenarioCatalog.scenario(id: "capability-divergence")!
-        eventSteps = Trace.run(entry.scenario, ticks: 40)!.steps
+        eventSteps = Array(Trace.run(entry.scenario, ticks: 40)!.steps)
         let portBox = Mutex<Int?>(nil)
         let router = Router()
         addRoutes(router)
@@ -191,11 +192,27 @@ final class FaultServer: Sendable {
 
     /// Frames written by the WebSocket route so far.
     var framesSent: Int { state.withLock { $0.framesSent } }
+    /// Stream requests refused as invalid (a `stepsPerFrame` this server predates).
+    var refusedRequests: Int { state.withLock { $0.refusedRequests } }
 
     /// The WebSocket run route: a run request, one frame per step, the done frame.
     private func streamRun(_ inbound: WebSocketInboundStream, _ outbound: WebSocketOutboundWriter) async throws {
         var messages = inbound.messages(maxSize: 1 << 20).makeAsyncIterator()
         guard case .text(let text)? = try await messages.next() else { return }
+        // A server from before issue 17: one step a frame, `stepsPerFrame` refused as an unknown
+        // field (the client then asks again without it).
+        let request: ScenarioRequest
+        do throws(ScenarioRequest.Failure) {
+            request = try ScenarioRequest.parse(try! JSONParser.parse(text), maxTicks: 1_000_000)
+        } catch {
+            guard case .invalid(let failure) = error else { return }
+            state.withLock { $0.refusedRequests += 1 }
+            let envelope = APIErrorEnvelope(code: .validationError, message: "invalid request",
+                                            details: APIErrorEnvelope.issuesDetails(failure.issues), requestId: "req-ws")
+            try await outbound.write(.text(CanonicalJSON.string(envelope.jsonValue)))
+            try await outbound.close(.policyViolation, reason: nil)
+            return
+        }
         let fault = take("stream", Seen(method: "GET", path: "/v1/simulations/run/stream", idempotencyKey: nil, lastEventId: nil))
         if case .status(_, let code, _) = fault {
             let envelope = APIErrorEnvelope(code: APIErrorCode(rawValue: code) ?? .internalError, message: "injected",
@@ -205,7 +222,6 @@ final class FaultServer: Sendable {
             try await outbound.close(.policyViolation, reason: nil)
             return
         }
-        let request = try ScenarioRequest.parse(try JSONParser.parse(text), maxTicks: 1_000_000)
         let sim = EngineRegistry.start(request.scenario, version: request.engineVersion)!
         var digest = TraceDigest()
         var writer = CanonicalJSONWriter(capacity: 1024)

@@ -73,7 +73,7 @@ import Testing
                 while let s = try? stream.next() { steps.append(s) }
                 return steps
             }
-            #expect(steps == Trace.run(request.scenario.native, ticks: 1500)?.steps)
+            #expect(steps == Trace.run(request.scenario.native, ticks: 1500).map { Array($0.steps) })
         }
     }
 }

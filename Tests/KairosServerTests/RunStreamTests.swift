@@ -13,9 +13,11 @@ import Testing
     struct Received: Sendable {
         var frames: [String]
         var close: WebSocketCloseFrame?
+        /// Which frames were binary (multi-step frames).
+        var binary: [Bool] = []
     }
 
-    /// Connects with `key`, sends `first`, collects every text frame until the server closes;
+    /// Connects with `key`, sends `first`, collects every frame (binary ones as UTF-8 text) until the server closes;
     /// with `pauseEvery`, a slow reader that sleeps 150 ms after every that many messages.
     static func stream(port: Int, key: String?, first: String, pauseEvery: Int? = nil) async throws -> Received {
         var headers = HTTPFields()
@@ -29,19 +31,29 @@ import Testing
             try await outbound.write(.text(first))
             var count = 0
             for try await message in inbound.messages(maxSize: 1 << 20) {
-                if case .text(let text) = message { frames.append(text) }
+                switch message {
+                case .text(let text): frames.append(text)
+                case .binary(let buffer): frames.append(String(buffer: buffer), binary: true)
+                }
                 count += 1
                 if let pauseEvery, count % pauseEvery == 0 { try await Task.sleep(for: .milliseconds(150)) }
             }
         }
-        return Received(frames: frames.all, close: close)
+        return Received(frames: frames.all, close: close, binary: frames.kinds)
     }
 
     final class FrameBox: @unchecked Sendable {
         private let lock = NSLock()
         private var frames: [String] = []
-        func append(_ s: String) { lock.withLock { frames.append(s) } }
+        private var binary: [Bool] = []
+        func append(_ s: String, binary isBinary: Bool = false) {
+            lock.withLock {
+                frames.append(s)
+                binary.append(isBinary)
+            }
+        }
         var all: [String] { lock.withLock { frames } }
+        var kinds: [Bool] { lock.withLock { binary } }
     }
 
     @Test func framesAndDigestMatchTheEngine() async throws {
@@ -66,6 +78,36 @@ import Testing
             let stored = try await client.send(.get, "/v1/simulations/\(id)/trace", key: key, headers: [("Accept", "application/x-ndjson")])
             #expect(sha256Hex(stored.bytes) == digest)
             #expect(received.close?.closeCode == .normalClosure)
+        }
+    }
+
+    /// `stepsPerFrame` > 1: binary frames of whole NDJSON lines (never across a computed
+    /// chunk of 1 000 ticks), their bytes in order the NDJSON trace; the last frame as before.
+    @Test func severalStepsPerFrameWhenAsked() async throws {
+        let live = LiveTestServer()
+        let key = try await live.server.key()
+        try await live.run { port, _, _ in
+            let received = try await Self.stream(port: port, key: key,
+                                                 first: #"{"scenarioId": "capability-divergence", "ticks": 2500, "stepsPerFrame": 300}"#)
+            let steps = received.frames.dropLast()
+            // Chunks of 1000, 1000, 500 ticks: 300+300+300+100 twice, then 300+200.
+            #expect(steps.map { $0.split(separator: "\n").count } == [300, 300, 300, 100, 300, 300, 300, 100, 300, 200])
+            #expect(received.binary.dropLast().allSatisfy { $0 } && received.binary.last == false)
+            #expect(steps.allSatisfy { $0.hasSuffix("\n") })
+            let digest = try engineDigest(scenarioId: "capability-divergence", ticks: 2500)
+            let entry = try #require(ScenarioCatalog.scenario(id: "capability-divergence"))
+            let trace = try #require(Trace.run(entry.scenario, ticks: 2500))
+            #expect(steps.joined() == trace.steps.map { CanonicalJSON.string($0) + "\n" }.joined())
+            let done = try JSONParser.parse(Array(try #require(received.frames.last).utf8))
+            #expect(done["digest"]?.stringValue == digest)
+            #expect(received.close?.closeCode == .normalClosure)
+            for bad in ["0", "1001", "2.5", "\"many\""] {
+                let refused = try await Self.stream(port: port, key: key,
+                                                    first: #"{"scenarioId": "capability-divergence", "ticks": 5, "stepsPerFrame": "# + bad + "}")
+                let error = try JSONParser.parse(Array(try #require(refused.frames.first).utf8))["error"]
+                #expect(error?["details"]?["issues"]?.arrayValue?.first?["path"] == "stepsPerFrame")
+                #expect(refused.close?.closeCode == .policyViolation)
+            }
         }
     }
 

@@ -9,9 +9,13 @@ import NIOWebSocket
 import Logging
 
 /// `GET /v1/simulations/run/stream` (WebSocket, simulation:write): the first client message is
-/// a run request exactly as `POST /simulations/run` takes it (ticks 1…1 000 000); the server
-/// sends one text frame per step (the canonical NDJSON line without its newline) and a last
-/// frame `{"done": true, "simulationId", "engineVersion", "digest"}` (engineVersion: which ran). The run is computed and stored in chunks
+/// a run request exactly as `POST /simulations/run` takes it (ticks 1…1 000 000), plus an
+/// optional `stepsPerFrame` (1…1000, default 1). With 1 the server sends one text frame per
+/// step (the canonical NDJSON line without its newline); with more, binary frames of up to that
+/// many whole NDJSON lines, each with its newline (and at most `frameBytes` unless one line is
+/// longer), so a frame's bytes are a piece of the NDJSON trace and the digest is the SHA-256 of
+/// all step frames in order. A last text frame `{"done": true, "simulationId", "engineVersion",
+/// "digest"}` (engineVersion: which ran) ends the run. The run is computed and stored in chunks
 /// of `chunkTicks` (each chunk one logged step, as every other route stores them), and each
 /// frame's write is awaited, so the server holds one chunk at a time however long the run.
 struct RunStreamController: Sendable {
@@ -24,6 +28,10 @@ struct RunStreamController: Sendable {
     var pingPeriod: Duration = .seconds(30)
     static var maxTicks: Int { SimulationLimits.maxStreamTicks }
     static var chunkTicks: Int { 1000 }
+    /// Most steps one frame may hold (`stepsPerFrame`).
+    static var maxStepsPerFrame: Int { 1000 }
+    /// A multi-step frame ends after the line that brings it to this many bytes.
+    static var frameBytes: Int { 1 << 18 }
 
     /// The WebSocket context of a run stream.
     struct Context: WebSocketContext {
@@ -107,13 +115,15 @@ struct RunStreamController: Sendable {
         let request: ScenarioRequest
         let organizationId: String
         let ticks: Int
+        let stepsPerFrame: Int
         do {
-            let json: JSONValue
+            var json: JSONValue
             do {
                 json = try JSONParser.parse(bytes)
             } catch {
                 throw APIError.malformedJSON(error)
             }
+            (json, stepsPerFrame) = try Self.framing(json)
             (request, organizationId, ticks) = try CreationBody.parse(json, identity: identity, source: .run, maxTicks: Self.maxTicks)
             try SimulationDriver.checkWork(request.scenario, ticks: ticks, path: request.scenarioId == nil ? "scenario.settings" : "scenarioId")
         } catch let error as APIError {
@@ -139,12 +149,14 @@ struct RunStreamController: Sendable {
                     let change = try SimulationDriver.advanceStreamed(current, ticks: count, now: time)
                     return (change, change.segment)
                 }), let segment else { throw APIError.simulationNotFound }
-                var lineStart = 0
-                for (i, byte) in segment.lines.enumerated() where byte == 0x0A {
-                    let line = segment.lines[lineStart ..< i]
-                    try await outbound.write(.text(String(decoding: line, as: UTF8.self)))
-                    digest.add(line: Array(line))
-                    lineStart = i + 1
+                for frame in Self.frames(segment.lines, stepsPerFrame: stepsPerFrame) {
+                    let bytes = segment.lines[frame]
+                    bytes.withUnsafeBytes { digest.add(lines: $0) }
+                    if stepsPerFrame == 1 {
+                        try await outbound.write(.text(String(decoding: bytes.dropLast(), as: UTF8.self)))
+                    } else {
+                        try await outbound.write(.binary(ByteBuffer(bytes: bytes)))
+                    }
                 }
                 done += count
             }
@@ -162,6 +174,40 @@ struct RunStreamController: Sendable {
                                             "digest": .string(digest.finalize())])
         try await outbound.write(.text(CanonicalJSON.string(doneFrame)))
         try await outbound.close(.normalClosure, reason: nil)
+    }
+
+    /// The request without its `stepsPerFrame` member, and that member (1 when absent).
+    static func framing(_ json: JSONValue) throws(APIError) -> (JSONValue, Int) {
+        guard case .object(var members) = json, let index = members.firstIndex(where: { $0.key == "stepsPerFrame" }) else {
+            return (json, 1)
+        }
+        guard case .number(let n) = members[index].value, n == n.rounded(.towardZero), n >= 1,
+              n <= Double(maxStepsPerFrame) else {
+            throw APIError.validation([ValidationIssue(path: "stepsPerFrame",
+                                                       message: "must be an integer from 1 to \(maxStepsPerFrame)")])
+        }
+        members.remove(at: index)
+        return (.object(members), Int(n))
+    }
+
+    /// The byte ranges of the frames of a chunk of NDJSON lines: each holds whole lines with
+    /// their newlines, at most `stepsPerFrame` of them and, past one line, at most `frameBytes`.
+    static func frames(_ lines: [UInt8], stepsPerFrame: Int) -> [Range<Int>] {
+        var frames: [Range<Int>] = []
+        var start = 0
+        var count = 0
+        lines.withUnsafeBufferPointer { buffer in
+            for i in buffer.indices where buffer[i] == 0x0A {
+                count += 1
+                if count == stepsPerFrame || i + 1 - start >= frameBytes {
+                    frames.append(start ..< i + 1)
+                    start = i + 1
+                    count = 0
+                }
+            }
+        }
+        if start < lines.count { frames.append(start ..< lines.count) }
+        return frames
     }
 
     /// One error frame (the API's envelope), then close.

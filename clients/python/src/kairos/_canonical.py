@@ -221,6 +221,11 @@ class TraceDigest:
         self._hash.update(b"\n")
         self.count += 1
 
+    def add_lines(self, lines: bytes) -> None:
+        """Adds whole canonical lines, each already followed by its newline."""
+        self._hash.update(lines)
+        self.count += lines.count(b"\n")
+
     def hexdigest(self) -> str:
         return "sha256:" + self._hash.hexdigest()
 

@@ -6,6 +6,7 @@ errors, idempotency keys, digest checks and WebSocket/SSE behaviour.
 from __future__ import annotations
 
 import asyncio
+import collections
 import json
 import os
 import random
@@ -34,6 +35,8 @@ DEFAULT_URL = "http://127.0.0.1:8080"
 USER_AGENT = f"kairos-python-sdk/{__version__}"
 _SEMVER = re.compile(r"^(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)$")
 _MAX_BACKOFF = 60.0
+# Steps the stream asks for in one frame (the run request's ``stepsPerFrame``).
+STEPS_PER_FRAME = 256
 _MAX_FRAME = 1 << 22
 
 #: What ``run``/``stream_run``/``create_simulation`` take: an ``AISafetyScenario``; a native
@@ -1018,21 +1021,37 @@ class KairosClient:
 
 
 class _StreamState:
-    """What both stream flavours share: the frame decoder and digest check."""
+    """What both stream flavours share: the frame decoder and digest check.
+
+    The request asks for ``STEPS_PER_FRAME`` steps a frame (``stepsPerFrame``): such frames
+    hold whole NDJSON lines, each with its newline. A server that predates the field refuses
+    it before the first step; the stream then asks again for one step a frame."""
 
     def __init__(self, client: KairosClient, body: Dict[str, Any], engine: Optional[str], source: _RequestSource) -> None:
         self._client = client
         self._body = body
         self._engine = engine
         self._source = source
-        self._request = canonical_json(body)
+        self._request = canonical_json(dict(body, stepsPerFrame=STEPS_PER_FRAME))
         self._digest = TraceDigest()
+        self._pending: "collections.deque[TraceStep]" = collections.deque()
         self.completion: Optional[StreamCompletion] = None
         self.count = 0
 
-    def _frame(self, frame: Union[bytes, str]) -> Optional[TraceStep]:
-        """The step of a frame, or None for the last frame (then ``completion`` is set)."""
+    def _frame(self, frame: Union[bytes, str]) -> bool:
+        """Takes one frame: its steps join ``_pending``; False for the last frame (then
+        ``completion`` is set)."""
         raw = frame.encode("utf-8") if isinstance(frame, str) else frame
+        if raw.endswith(b"\n"):
+            self._digest.add_lines(raw)
+            for line in raw.split(b"\n")[:-1]:
+                try:
+                    step = TraceStep.from_wire(json.loads(line))
+                except (KeyError, TypeError, ValueError) as e:
+                    raise APIConnectionError(f"step {self.count + 1} of the stream is not a step ({e})") from None
+                self._pending.append(step)
+                self.count += 1
+            return True
         try:
             data = json.loads(raw)
         except ValueError:
@@ -1040,7 +1059,11 @@ class _StreamState:
         if not isinstance(data, dict):
             raise APIConnectionError(f"frame {self.count + 1} of the stream is not an object")
         if "error" in data:
-            raise self._client._frame_error(data, self._engine)
+            error = self._client._frame_error(data, self._engine)
+            if (isinstance(error, ValidationError) and self.count == 0 and self._request != canonical_json(self._body)
+                    and any(i.path == "stepsPerFrame" for i in error.issues)):
+                raise _OneStepPerFrame() from None
+            raise error
         if data.get("done") is True:
             expected = data.get("digest", "")
             computed = self._digest.hexdigest()
@@ -1049,14 +1072,22 @@ class _StreamState:
                     f"the streamed steps do not match the server's digest ({expected}, computed {computed})",
                     expected=str(expected), computed=computed)
             self.completion = StreamCompletion(str(data.get("simulationId", "")), str(expected), self.count)
-            return None
+            return False
         try:
             step = TraceStep.from_wire(data)
         except (KeyError, TypeError, ValueError) as e:
             raise APIConnectionError(f"frame {self.count + 1} of the stream is not a step ({e})") from None
         self._digest.add_line(raw)
         self.count += 1
-        return step
+        self._pending.append(step)
+        return True
+
+    def _one_step_per_frame(self) -> None:
+        """Asks again without ``stepsPerFrame`` (a server before it refused the field)."""
+        self._request = canonical_json(self._body)
+        self._digest = TraceDigest()
+        self._pending.clear()
+        self.count = 0
 
     @property
     def simulation_id(self) -> Optional[str]:
@@ -1065,6 +1096,10 @@ class _StreamState:
     @property
     def digest(self) -> Optional[str]:
         return self.completion.digest if self.completion else None
+
+
+class _OneStepPerFrame(Exception):
+    """The server refused ``stepsPerFrame`` before any step: ask again without it."""
 
 
 class RunStream(_StreamState):
@@ -1113,6 +1148,8 @@ class RunStream(_StreamState):
     def __next__(self) -> TraceStep:
         from websockets.exceptions import ConnectionClosed
 
+        if self._pending:
+            return self._pending.popleft()
         if self._done:
             raise StopIteration
         if self._ws is None:
@@ -1126,11 +1163,21 @@ class RunStream(_StreamState):
                 except ConnectionClosed as e:
                     raise APIConnectionError(f"{self._client._ws_url()}: the stream ended before its last frame "
                                              f"({self.count} steps; {e})") from None
-                step = self._frame(frame)
-                if step is None:
-                    self.close()
+                try:
+                    more = self._frame(frame)
+                except _OneStepPerFrame:
+                    ws, self._ws = self._ws, None
+                    ws.close()
+                    self._one_step_per_frame()
+                    self._open()
+                    continue
+                if not more:
+                    self._shutdown()
+                    if self._pending:
+                        return self._pending.popleft()
                     raise StopIteration
-                return step
+                if self._pending:
+                    return self._pending.popleft()
         except EngineVersionError as e:
             self.close()
             if not e.available:
@@ -1144,7 +1191,12 @@ class RunStream(_StreamState):
             raise
 
     def close(self) -> None:
-        """Closes the socket (stopping the run on the server if it was not finished)."""
+        """Closes the socket (stopping the run on the server if it was not finished); steps
+        already received and not yet taken are dropped."""
+        self._pending.clear()
+        self._shutdown()
+
+    def _shutdown(self) -> None:
         self._done = True
         if self._ws is not None:
             ws, self._ws = self._ws, None
@@ -1210,21 +1262,34 @@ class AsyncRunStream(_StreamState):
     async def __anext__(self) -> TraceStep:
         from websockets.exceptions import ConnectionClosed
 
+        if self._pending:
+            return self._pending.popleft()
         if self._done:
             raise StopAsyncIteration
         try:
             if self._ws is None:
                 await self._open()
-            try:
-                frame = await self._ws.recv(decode=False)
-            except ConnectionClosed as e:
-                raise APIConnectionError(f"{self._client._ws_url()}: the stream ended before its last frame "
-                                         f"({self.count} steps; {e})") from None
-            step = self._frame(frame)
-            if step is None:
-                await self.aclose()
-                raise StopAsyncIteration
-            return step
+            while True:
+                try:
+                    frame = await self._ws.recv(decode=False)
+                except ConnectionClosed as e:
+                    raise APIConnectionError(f"{self._client._ws_url()}: the stream ended before its last frame "
+                                             f"({self.count} steps; {e})") from None
+                try:
+                    more = self._frame(frame)
+                except _OneStepPerFrame:
+                    ws, self._ws = self._ws, None
+                    await ws.close()
+                    self._one_step_per_frame()
+                    await self._open()
+                    continue
+                if not more:
+                    await self._ashutdown()
+                    if self._pending:
+                        return self._pending.popleft()
+                    raise StopAsyncIteration
+                if self._pending:
+                    return self._pending.popleft()
         except EngineVersionError as e:
             await self.aclose()
             if not e.available:
@@ -1238,7 +1303,12 @@ class AsyncRunStream(_StreamState):
             raise
 
     async def aclose(self) -> None:
-        """Closes the socket (stopping the run on the server if it was not finished)."""
+        """Closes the socket (stopping the run on the server if it was not finished); steps
+        already received and not yet taken are dropped."""
+        self._pending.clear()
+        await self._ashutdown()
+
+    async def _ashutdown(self) -> None:
         self._done = True
         if self._ws is not None:
             ws, self._ws = self._ws, None
