@@ -177,7 +177,7 @@ struct ByteCursor {
     @inline(__always)
     mutating func raw(_ s: StaticString) {
         let n = s.utf8CodeUnitCount
-        p.update(from: s.utf8Start, count: n)
+        p.initialize(from: s.utf8Start, count: n)
         p += n
     }
 
@@ -235,7 +235,12 @@ struct ByteCursor {
             return
         }
         if value < 0 { byte(UInt8(ascii: "-")) }
-        // Swift's shortest round-trip digits, written straight into the output.
+        if value.magnitude >= Double.leastNormalMagnitude {
+            let (f, e) = Schubfach.decimal(value.magnitude)
+            decimal(f, e)
+            return
+        }
+        // Subnormals: Swift's shortest round-trip digits, written straight into the output.
         var sink = PointerSink(p: p)
         value.magnitude.write(to: &sink)
         let count = sink.p - p
@@ -257,6 +262,105 @@ struct ByteCursor {
             base.initialize(from: p, count: count)
             relayECMAScript(swiftText: UnsafeBufferPointer(start: base, count: count),
                             digits: base + Self.numberBound)
+        }
+    }
+
+    private static let digitPairs: StaticString =
+        "00010203040506070809101112131415161718192021222324252627282930313233343536373839404142434445464748495051525354555657585960616263646566676869707172737475767778798081828384858687888990919293949596979899"
+
+    /// `f × 10^e` (f > 0) in ECMAScript's layout.
+    @inline(__always)
+    private mutating func decimal(_ f: UInt64, _ e: Int) {
+        var m = f
+        var exponent = e
+        // Strip trailing zeros (up to 16 of them: 0.7 comes as 70000000000000000e-17).
+        if m % 10_000_000_000_000_000 == 0 {
+            m /= 10_000_000_000_000_000
+            exponent += 16
+        }
+        if m % 100_000_000 == 0 {
+            m /= 100_000_000
+            exponent += 8
+        }
+        if m % 10_000 == 0 {
+            m /= 10_000
+            exponent += 4
+        }
+        if m % 100 == 0 {
+            m /= 100
+            exponent += 2
+        }
+        if m % 10 == 0 {
+            m /= 10
+            exponent += 1
+        }
+        // The digits, last first, into a small buffer.
+        var digits: (UInt64, UInt64, UInt64) = (0, 0, 0)
+        withUnsafeMutableBytes(of: &digits) { buffer in
+            var i = 24
+            let pairs = Self.digitPairs.utf8Start
+            if m >= 100_000_000 {
+                // The low eight digits in 32-bit arithmetic, independent of the high ones.
+                var low = UInt32(truncatingIfNeeded: m % 100_000_000)
+                m /= 100_000_000
+                for _ in 0 ..< 4 {
+                    let r = Int(low % 100) &* 2
+                    low /= 100
+                    i -= 2
+                    buffer[i] = pairs[r]
+                    buffer[i + 1] = pairs[r + 1]
+                }
+            }
+            while m >= 100 {
+                let r = Int(truncatingIfNeeded: m % 100) &* 2
+                m /= 100
+                i -= 2
+                buffer[i] = pairs[r]
+                buffer[i + 1] = pairs[r + 1]
+            }
+            if m >= 10 {
+                let r = Int(truncatingIfNeeded: m) &* 2
+                i -= 2
+                buffer[i] = pairs[r]
+                buffer[i + 1] = pairs[r + 1]
+            } else {
+                i -= 1
+                buffer[i] = 0x30 &+ UInt8(truncatingIfNeeded: m)
+            }
+            let k = 24 - i
+            let d = buffer.baseAddress.unsafelyUnwrapped.assumingMemoryBound(to: UInt8.self) + i
+            let n = k + exponent
+            if k <= n && n <= 21 {
+                p.update(from: d, count: k)
+                p += k
+                for _ in 0 ..< (n - k) { byte(0x30) }
+            } else if 0 < n && n <= 21 {
+                p.update(from: d, count: n)
+                p += n
+                byte(UInt8(ascii: "."))
+                p.update(from: d + n, count: k - n)
+                p += k - n
+            } else if -6 < n && n <= 0 {
+                byte(0x30)
+                byte(UInt8(ascii: "."))
+                for _ in 0 ..< -n { byte(0x30) }
+                p.update(from: d, count: k)
+                p += k
+            } else {
+                let x = n - 1
+                byte(d[0])
+                if k > 1 {
+                    byte(UInt8(ascii: "."))
+                    p.update(from: d + 1, count: k - 1)
+                    p += k - 1
+                }
+                byte(UInt8(ascii: "e"))
+                byte(x < 0 ? UInt8(ascii: "-") : UInt8(ascii: "+"))
+                let mag = x.magnitude
+                if mag >= 100 { byte(0x30 + UInt8(mag / 100)) }
+                if mag >= 10 { byte(0x30 + UInt8(mag / 10 % 10)) }
+                byte(0x30 + UInt8(mag % 10))
+            }
         }
     }
 

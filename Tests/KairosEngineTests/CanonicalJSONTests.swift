@@ -22,6 +22,44 @@ import Testing
         #expect(failures.isEmpty, "\(failures.prefix(20))")
     }
 
+    /// The significant digits and decimal exponent of a number's text (`1.25e-7` → ("125", -9)).
+    static func decimal(_ text: Substring) -> (digits: String, exponent: Int) {
+        var mantissa = text
+        var exponent = 0
+        if let e = text.firstIndex(where: { $0 == "e" || $0 == "E" }) {
+            exponent = Int(text[text.index(after: e)...].replacingOccurrences(of: "+", with: ""))!
+            mantissa = text[..<e]
+        }
+        var digits = mantissa.filter { $0 != "-" }
+        if let point = digits.firstIndex(of: ".") {
+            exponent -= digits.distance(from: point, to: digits.endIndex) - 1
+            digits.remove(at: point)
+        }
+        while digits.count > 1, digits.hasPrefix("0") { digits.removeFirst() }
+        while digits.count > 1, digits.hasSuffix("0") {
+            digits.removeLast()
+            exponent += 1
+        }
+        return (digits, exponent)
+    }
+
+    /// Random doubles of every magnitude: the shortest round-trip digits (Schubfach for normal
+    /// values) are Swift's own (`description`, also shortest and closest), and parse back.
+    @Test func randomDoublesMatchSwiftsShortestDigits() {
+        var generator = SystemRandomNumberGenerator()
+        var failures: [String] = []
+        for i in 0 ..< 200_000 {
+            let value = i % 2 == 0 ? Double(bitPattern: generator.next()) : Double.random(in: 0 ... 1000, using: &generator)
+            guard value.isFinite, value != 0 else { continue }
+            let text = CanonicalJSON.number(value)
+            let ours = Self.decimal(Substring(text)), swift = Self.decimal(Substring(value.description))
+            if Double(text) != value || ours != swift {
+                failures.append("\(value.bitPattern): \(text) vs \(value.description)")
+            }
+        }
+        #expect(failures.isEmpty, "\(failures.prefix(10))")
+    }
+
     @Test(arguments: [
         (1e-7, "1e-7"), (1e21, "1e+21"), (1e20, "100000000000000000000"), (5e-324, "5e-324"), (-0.0, "0"),
         (0.0, "0"), (1.0, "1"), (-1.0, "-1"), (100.0, "100"), (0.1, "0.1"), (1e-6, "0.000001"),
