@@ -1,4 +1,9 @@
 import AsyncAlgorithms
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 import HTTPTypes
 import HummingbirdWSClient
 import KairosAPI
@@ -180,17 +185,16 @@ extension KairosClient {
                         let read = buffer.withUnsafeReadableBytes { raw -> Bool in
                             guard raw.last == 0x0A else { return false }
                             digest.add(lines: raw)
+                            guard let base = raw.baseAddress else { return false }
                             var start = 0
-                            var index = 0
-                            while index < raw.count {
-                                if raw[index] == 0x0A {
-                                    guard let step = TraceStep(canonicalLine: UnsafeRawBufferPointer(rebasing: raw[start ..< index])) else {
-                                        return false
-                                    }
-                                    batch.append(step)
-                                    start = index + 1
+                            // memchr is vectorised: a line feed every ~700 bytes.
+                            while start < raw.count, let found = memchr(base + start, 0x0A, raw.count - start) {
+                                let end = UnsafeRawPointer(found) - base
+                                guard let step = TraceStep(canonicalLine: UnsafeRawBufferPointer(rebasing: raw[start ..< end])) else {
+                                    return false
                                 }
-                                index += 1
+                                batch.append(step)
+                                start = end + 1
                             }
                             return true
                         }
