@@ -24,9 +24,29 @@ public enum SimulationLimits {
     public static let maxBodyBytes = 1 << 20
 }
 
+/// Where a fork came from: the simulation it was forked from and the tick it was forked at
+/// (the fork holds the original's ticks `0..<tick` and the decrees applied before `tick`).
+public struct ForkOrigin: Sendable, Equatable, Hashable {
+    public var simulationId: String
+    public var tick: Int
+    public init(simulationId: String, tick: Int) {
+        self.simulationId = simulationId
+        self.tick = tick
+    }
+
+    public var jsonValue: JSONValue {
+        .object(["simulationId": .string(simulationId), "tick": .number(Double(tick))])
+    }
+
+    public init?(json: JSONValue?) {
+        guard let json, let id = json["simulationId"]?.stringValue, let tick = json["tick"]?.numberValue else { return nil }
+        self.init(simulationId: id, tick: Int(tick))
+    }
+}
+
 /// A simulation as the API shows it: `{id, scenarioId, organizationId, engineVersion, status,
-/// tick, createdAt, state}`; `state` is the snapshot `{tick, stability, basin, phase, pressure,
-/// ceiling, agents}`.
+/// tick, createdAt, state}`, and `forkedFrom: {simulationId, tick}` on a fork; `state` is the
+/// snapshot `{tick, stability, basin, phase, pressure, ceiling, agents}`.
 public struct SimulationResource: Sendable, Equatable {
     public var id: String
     public var scenarioId: String?
@@ -37,9 +57,11 @@ public struct SimulationResource: Sendable, Equatable {
     /// ISO 8601 UTC with milliseconds (`2025-06-15T10:30:00.000Z`).
     public var createdAt: String
     public var state: JSONValue
+    /// Set on a simulation made by `POST /v1/simulations/{id}/fork`.
+    public var forkedFrom: ForkOrigin?
 
     public init(id: String, scenarioId: String?, organizationId: String, engineVersion: EngineVersion,
-                status: SimulationStatus, tick: Int, createdAt: String, state: JSONValue) {
+                status: SimulationStatus, tick: Int, createdAt: String, state: JSONValue, forkedFrom: ForkOrigin? = nil) {
         self.id = id
         self.scenarioId = scenarioId
         self.organizationId = organizationId
@@ -48,15 +70,19 @@ public struct SimulationResource: Sendable, Equatable {
         self.tick = tick
         self.createdAt = createdAt
         self.state = state
+        self.forkedFrom = forkedFrom
     }
 
     public var jsonValue: JSONValue {
-        .object([
-            "id": .string(id), "scenarioId": scenarioId.map { .string($0) } ?? .null,
-            "organizationId": .string(organizationId), "engineVersion": .string(engineVersion.description),
-            "status": .string(status.rawValue), "tick": .number(Double(tick)), "createdAt": .string(createdAt),
-            "state": state,
-        ])
+        var members: [JSONMember] = [
+            JSONMember(key: "id", value: .string(id)), JSONMember(key: "scenarioId", value: scenarioId.map { .string($0) } ?? .null),
+            JSONMember(key: "organizationId", value: .string(organizationId)),
+            JSONMember(key: "engineVersion", value: .string(engineVersion.description)),
+            JSONMember(key: "status", value: .string(status.rawValue)), JSONMember(key: "tick", value: .number(Double(tick))),
+            JSONMember(key: "createdAt", value: .string(createdAt)), JSONMember(key: "state", value: state),
+        ]
+        if let forkedFrom { members.append(JSONMember(key: "forkedFrom", value: forkedFrom.jsonValue)) }
+        return .object(members)
     }
 
     public init?(json: JSONValue) {
@@ -66,7 +92,8 @@ public struct SimulationResource: Sendable, Equatable {
               let tick = json["tick"]?.numberValue, let createdAt = json["createdAt"]?.stringValue,
               let state = json["state"] else { return nil }
         self.init(id: id, scenarioId: json["scenarioId"]?.stringValue, organizationId: org, engineVersion: version,
-                  status: status, tick: Int(tick), createdAt: createdAt, state: state)
+                  status: status, tick: Int(tick), createdAt: createdAt, state: state,
+                  forkedFrom: ForkOrigin(json: json["forkedFrom"]))
     }
 }
 

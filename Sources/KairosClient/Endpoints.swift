@@ -186,6 +186,18 @@ extension KairosClient {
                                               body: StepRequest(ticks: ticks).jsonValue)), "step result", StepResult.init(json:))
     }
 
+    /// `POST /simulations/{id}/fork`: a new simulation at the state of `simulationId` after
+    /// tick `tick` − 1 (its steps before `tick`, the decrees and policy changes applied before
+    /// `tick`), paused at `tick`, with `forkedFrom` set. 0 ≤ `tick` ≤ the simulation's tick.
+    public func fork(simulationId: String, tick: Int) async throws -> SimulationResource {
+        guard tick >= 0 else {
+            throw ValidationError(issues: [ValidationIssue(path: "tick", message: "must be a whole number ≥ 0")])
+        }
+        return try decode(try await json(Call(method: .POST, path: Self.simulationPath(simulationId) + "/fork",
+                                              body: .object(["tick": .number(Double(tick))]))), "simulation",
+                          SimulationResource.init(json:))
+    }
+
     /// `GET /simulations/{id}/trace` as JSON (the digest is checked against the steps).
     public func trace(simulationId: String) async throws -> Trace {
         let answer = try await send(Call(method: .GET, path: Self.simulationPath(simulationId) + "/trace"))

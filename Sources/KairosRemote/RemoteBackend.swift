@@ -161,6 +161,18 @@ public final class RemoteBackend: SimulationBackend, Sendable {
         }
     }
 
+    /// `fork(trace, t)`: `POST /simulations/{id}/fork` for a run made on this server; a trace
+    /// made elsewhere is replayed here (its request started, stepped and steered to `tick`).
+    public func fork(_ origin: TraceOrigin, simulationId: String?, at tick: Int) throws(BackendError) -> any LiveSimulation {
+        guard let simulationId else { return try replay(origin, to: tick) }
+        do {
+            let resource = try runBlocking { [client] in try await client.fork(simulationId: simulationId, tick: tick) }
+            return try RemoteLiveSimulation(client: client, resource: resource)
+        } catch {
+            throw Self.backendError(error, client: client)
+        }
+    }
+
     // MARK: errors
 
     /// A client error as a script error, with a hint where one helps.
@@ -290,6 +302,17 @@ final class RemoteLiveSimulation: LiveSimulation {
                 }
             }
             return try runBlocking { try await client.submitDecree(simulationId: id, decree).tick }
+        } catch {
+            throw RemoteBackend.backendError(error, client: client)
+        }
+    }
+
+    /// `sim.fork(t)`: the server forks it (`POST /simulations/{id}/fork`).
+    func fork(at tick: Int) throws(BackendError) -> any LiveSimulation {
+        let (client, id) = (client, id)
+        do {
+            let resource = try runBlocking { try await client.fork(simulationId: id, tick: tick) }
+            return try RemoteLiveSimulation(client: client, resource: resource)
         } catch {
             throw RemoteBackend.backendError(error, client: client)
         }

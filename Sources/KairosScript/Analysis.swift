@@ -401,6 +401,7 @@ extension Interpreter {
         let a: [Double], b: [Double]
         var firstTick: Int?
         var ticks: (Int) -> Double = { Double($0) }
+        var changes: Value?
         switch (args[0], args[1]) {
         case (.trace(let x), .trace(let y)):
             let (sa, sb) = (x.trace.steps, y.trace.steps)
@@ -409,6 +410,16 @@ extension Interpreter {
             firstTick = sa.indices.first { $0 < sb.count && sa[$0] != sb[$0] } ?? (sa.count == sb.count ? nil : min(sa.count, sb.count))
             let tickOf = sa.count >= sb.count ? sa : sb
             ticks = { Double(tickOf[$0].tick) }
+            if let i = firstTick, i < sa.count, i < sb.count {
+                changes = .list(Self.stepChanges(sa[i].jsonValue, sb[i].jsonValue).map { change in
+                    var fields: [(String, Value)] = [("member", .string(change.path)), ("a", Value(json: change.a)),
+                                                     ("b", Value(json: change.b))]
+                    if case .number(let x) = change.a, case .number(let y) = change.b { fields.append(("by", .number(y - x))) }
+                    return .record(Record(fields))
+                })
+            } else {
+                changes = .list([])
+            }
         case (.trace, _), (_, .trace):
             throw RuntimeError("diff compares two traces or two lists of numbers, got \(args[0].typeName) and \(args[1].typeName)",
                                at: args.site.range, id: "type-error")
@@ -429,7 +440,31 @@ extension Interpreter {
             ("tick", firstTick.map { .number(ticks($0)) } ?? .null),
             ("a", at(a, firstTick)), ("b", at(b, firstTick)), ("by", by),
             ("max", .number(largest)), ("max_tick", largestAt.map { .number(ticks($0)) } ?? .null),
-        ]))
+        ] + (changes.map { [("changes", $0)] } ?? [])))
+    }
+
+    /// The leaves of two steps' JSON that differ, by path (`stability`, `agents.m.guardrail`,
+    /// `move`): objects by key in `a`'s order, then `b`'s extra keys; lists of records with an
+    /// `id` by that id, other lists by index. A member present on one side only is null on the other.
+    static func stepChanges(_ a: JSONValue?, _ b: JSONValue?, path: String = "") -> [(path: String, a: JSONValue, b: JSONValue)] {
+        func join(_ key: String) -> String { path.isEmpty ? key : path + "." + key }
+        switch (a, b) {
+        case (.object(let x)?, .object(let y)?):
+            var out: [(path: String, a: JSONValue, b: JSONValue)] = []
+            for m in x { out += stepChanges(m.value, y.first { $0.key == m.key }?.value, path: join(m.key)) }
+            for m in y where !x.contains(where: { $0.key == m.key }) { out += stepChanges(nil, m.value, path: join(m.key)) }
+            return out
+        case (.array(let x)?, .array(let y)?):
+            func key(_ v: JSONValue, _ i: Int) -> String { v["id"]?.stringValue ?? String(i) }
+            let xs = x.enumerated().map { (key($1, $0), $1) }, ys = y.enumerated().map { (key($1, $0), $1) }
+            var out: [(path: String, a: JSONValue, b: JSONValue)] = []
+            for (k, v) in xs { out += stepChanges(v, ys.first { $0.0 == k }?.1, path: join(k)) }
+            for (k, v) in ys where !xs.contains(where: { $0.0 == k }) { out += stepChanges(nil, v, path: join(k)) }
+            return out
+        default:
+            let (x, y) = (a ?? .null, b ?? .null)
+            return x == y ? [] : [(path, x, y)]
+        }
     }
 }
 

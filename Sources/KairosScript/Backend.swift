@@ -34,6 +34,35 @@ public protocol SimulationBackend: Sendable {
     func stream(_ request: RunRequest) throws(BackendError) -> any StepStream
     /// A live simulation steered between steps.
     func start(_ request: RunRequest) throws(BackendError) -> any LiveSimulation
+    /// A live simulation at the state of `origin` after tick `tick` − 1: its request with the
+    /// decrees applied before `tick`. `simulationId` names the server simulation of a remote
+    /// run, which a server forks where it lives.
+    func fork(_ origin: TraceOrigin, simulationId: String?, at tick: Int) throws(BackendError) -> any LiveSimulation
+}
+
+extension SimulationBackend {
+    /// Starts the request and steps it to `tick`, submitting each decree before the tick it applies at.
+    public func fork(_ origin: TraceOrigin, simulationId: String?, at tick: Int) throws(BackendError) -> any LiveSimulation {
+        try replay(origin, to: tick)
+    }
+
+    public func replay(_ origin: TraceOrigin, to tick: Int) throws(BackendError) -> any LiveSimulation {
+        let live = try start(origin.request)
+        let decrees = origin.decrees.filter { $0.tick < tick }
+        var next = 0
+        while true {
+            while next < decrees.count, decrees[next].tick <= live.tick {
+                let at = try live.submit(decrees[next].action)
+                guard at == decrees[next].tick else {
+                    throw BackendError("replaying the decree of tick \(decrees[next].tick) queued it for tick \(at)")
+                }
+                next += 1
+            }
+            guard live.tick < tick else { return live }
+            let until = next < decrees.count ? decrees[next].tick : tick
+            _ = try live.step(min(until - live.tick, 10_000))
+        }
+    }
 }
 
 /// A pull-based sequence of steps. Dropping it stops the underlying simulation.
@@ -53,6 +82,9 @@ public protocol LiveSimulation: AnyObject {
     /// Queues a decree for the next tick computed; returns that tick.
     func submit(_ decree: Action) throws(BackendError) -> Int
     func snapshot() throws(BackendError) -> SimulationSnapshot
+    /// A new live simulation at this one's state after tick `tick` − 1 (0 ≤ tick ≤ `self.tick`):
+    /// the same scenario and engine, the decrees applied before `tick`.
+    func fork(at tick: Int) throws(BackendError) -> any LiveSimulation
 }
 
 /// A live simulation whose events can be watched as they happen (a remote one, for the
@@ -146,6 +178,10 @@ public struct EmbeddedBackend: SimulationBackend {
     public func start(_ request: RunRequest) throws(BackendError) -> any LiveSimulation {
         EmbeddedLiveSimulation(simulation: try Self.simulation(request))
     }
+
+    public func fork(_ origin: TraceOrigin, simulationId: String?, at tick: Int) throws(BackendError) -> any LiveSimulation {
+        try EmbeddedLiveSimulation.replay(try Self.simulation(origin.request), decrees: origin.decrees, to: tick)
+    }
 }
 
 /// One slot per concurrent task; each task writes only its own index.
@@ -175,6 +211,8 @@ final class EmbeddedStepStream: StepStream {
 
 final class EmbeddedLiveSimulation: LiveSimulation {
     private let simulation: any Simulation
+    /// Decrees and policy changes submitted so far, for `fork`.
+    private var decrees: [ScheduledDecree] = []
     init(simulation: any Simulation) { self.simulation = simulation }
 
     var engineVersion: EngineVersion { simulation.engineVersion }
@@ -185,10 +223,35 @@ final class EmbeddedLiveSimulation: LiveSimulation {
 
     func submit(_ decree: Action) throws(BackendError) -> Int {
         do {
-            return try simulation.submit(decree)
+            let tick = try simulation.submit(decree)
+            decrees.append(ScheduledDecree(tick: tick, action: decree))
+            return tick
         } catch {
             throw BackendError(error.description)
         }
+    }
+
+    func fork(at tick: Int) throws(BackendError) -> any LiveSimulation {
+        guard let fresh = EngineRegistry.start(simulation.scenario, version: simulation.engineVersion) else {
+            throw BackendError("engine \(simulation.engineVersion) is not available")
+        }
+        return try Self.replay(fresh, decrees: decrees, to: tick)
+    }
+
+    /// `simulation` (at tick 0) stepped to `tick`, each decree applied before `tick` submitted
+    /// when the simulation reaches the tick it applies at.
+    static func replay(_ simulation: any Simulation, decrees: [ScheduledDecree], to tick: Int) throws(BackendError)
+        -> EmbeddedLiveSimulation
+    {
+        let live = EmbeddedLiveSimulation(simulation: simulation)
+        for decree in decrees where decree.tick < tick {
+            while simulation.tick < decree.tick { _ = simulation.step() }
+            guard try live.submit(decree.action) == decree.tick else {
+                throw BackendError("replaying the decree of tick \(decree.tick) queued it for another tick")
+            }
+        }
+        while simulation.tick < tick { _ = simulation.step() }
+        return live
     }
 
     func snapshot() throws(BackendError) -> SimulationSnapshot { simulation.snapshot() }

@@ -5,7 +5,7 @@ enum Builtins {
     static let names = [
         "print", "len", "range", "sum", "mean", "min", "max", "abs", "round", "floor", "ceil", "sqrt", "map", "filter",
         "sort", "keys", "str", "json", "table", "plot", "save", "load", "assert", "catalog",
-        "help",
+        "help", "fork",
     ] + AnalysisBuiltins.names
 }
 
@@ -148,6 +148,9 @@ extension Interpreter {
                 throw RuntimeError(args.count == 2 ? "assertion failed: \(message)" : message, at: site.range, id: "assertion")
             }
             return .null
+        case "fork":
+            try arity(2 ... 2)
+            return try forkBuiltin(args, site)
         case "help":
             try arity(0 ... 1)
             emit(try helpText(args.first, site) + "\n")
@@ -307,7 +310,7 @@ extension Interpreter {
             return last.map { .step($0) } ?? .null
         case "decree":
             let action = try decree(args, h, site)
-            return .number(Double(try live { () throws(BackendError) in try h.live.submit(action) }))
+            return .number(Double(try live { () throws(BackendError) in try h.submit(action) }))
         case "policy":
             guard args.count == 2, case .string(let target) = args[0], case .record(let r) = args[1] else {
                 throw RuntimeError("policy takes an agent id and {lambda: …, gamma: …}", at: site.range, id: "type-error")
@@ -315,7 +318,17 @@ extension Interpreter {
             try checkTarget(target, h, site.arg(0))
             let (lambda, gamma) = try policyValues(r, site.arg(1))
             let action = Action(kind: .policy, target: target, lambda: lambda, gamma: gamma)
-            return .number(Double(try live { () throws(BackendError) in try h.live.submit(action) }))
+            return .number(Double(try live { () throws(BackendError) in try h.submit(action) }))
+        case "fork":
+            guard args.count == 1, case .number(let t) = args[0] else {
+                throw RuntimeError("fork takes the tick to fork at: sim.fork(40)", at: site.range, id: "arity")
+            }
+            let current = h.live.tick
+            guard t >= 0, t == t.rounded(), t <= Double(current) else {
+                throw RuntimeError("fork tick must be a whole number from 0 to the simulation's tick \(current), got \(formatNumber(t))",
+                                   at: site.arg(0), id: "out-of-range")
+            }
+            return .simulation(try live { () throws(BackendError) in try h.fork(at: Int(t)) })
         default:
             throw RuntimeError("simulation has no method '\(name)'", at: site.calleeRange, id: "unknown-member")
         }
@@ -419,5 +432,41 @@ extension Interpreter {
 extension String {
     func trimmingCharacters(in set: Character) -> String {
         String(drop { $0 == set }.reversed().drop { $0 == set }.reversed())
+    }
+}
+
+extension Interpreter {
+    /// `fork(trace, t)`: a live simulation at the trace's state after tick t − 1 — forked on the
+    /// server when the trace is a remote run there, otherwise its request replayed (with a live
+    /// simulation's decrees) on the current target. `fork(sim, t)` is `sim.fork(t)`.
+    func forkBuiltin(_ args: [Value], _ site: CallSite) throws(RuntimeError) -> Value {
+        if case .simulation(let h) = args[0] { return try simulationMethod(h, "fork", [args[1]], site.droppingFirstArgument) }
+        guard case .trace(let t) = args[0] else {
+            throw RuntimeError("fork takes a trace (or a live simulation) and a tick, got \(args[0].typeName)", at: site.arg(0),
+                               id: "type-error")
+        }
+        guard case .number(let n) = args[1] else {
+            throw RuntimeError("fork needs a number, got \(args[1].typeName) \(args[1].repr)", at: site.arg(1), id: "type-error")
+        }
+        guard n >= 0, n == n.rounded(), n <= Double(t.tickCount) else {
+            throw RuntimeError("fork tick must be a whole number from 0 to the trace's \(t.tickCount) ticks, got \(formatNumber(n))",
+                               at: site.arg(1), id: "out-of-range")
+        }
+        guard let origin = t.origin else {
+            throw RuntimeError("this trace was read from a file: fork needs the scenario that made it", at: site.arg(0),
+                               id: "no-origin", hint: "fork a trace made by run, or a live simulation: sim.fork(t)")
+        }
+        let tick = Int(n)
+        let backend = try backend(at: site.range)
+        do throws(BackendError) {
+            let simulationId = t.holdsSteps ? t.trace.metadata.simulationId : nil
+            let live = try backend.fork(origin, simulationId: simulationId, at: tick)
+            let trace = t.trace
+            return .simulation(SimulationHandle.adopt(live, origin: origin, steps: trace.steps.prefix(tick),
+                                                      initial: trace.initialState, backend: backend))
+        } catch {
+            if error == .cancelled { throw RuntimeError("interrupted", at: site.range, id: "interrupted") }
+            throw RuntimeError(error.message, at: site.range, hint: error.hint)
+        }
     }
 }

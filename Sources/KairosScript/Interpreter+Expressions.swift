@@ -90,7 +90,7 @@ extension Interpreter {
             let backend = try backend(at: e.range)
             do throws(BackendError) {
                 let live = try backend.start(request)
-                return .simulation(SimulationHandle(live: live, request: request, initial: try live.snapshot()))
+                return .simulation(SimulationHandle(live: live, request: request, initial: try live.snapshot(), backend: backend))
             } catch {
                 throw RuntimeError(error.message, at: e.range, hint: error.hint)
             }
@@ -264,7 +264,7 @@ extension Interpreter {
             return p
         case .simulation(let h):
             switch name {
-            case "step", "decree", "policy": return .method(BoundMethod(receiver: v, name: name))
+            case "step", "decree", "policy", "fork": return .method(BoundMethod(receiver: v, name: name))
             case "trace": return .trace(h.traceValue())
             case "tick": return .number(Double(h.live.tick))
             case "state":
@@ -422,7 +422,7 @@ extension Interpreter {
         var traces: [Value] = []
         for (r, request) in zip(results, requests) {
             switch r {
-            case .success(let t): traces.append(.trace(t.withParams(request.scenario.params)))
+            case .success(let t): traces.append(.trace(t.annotated(params: request.scenario.params, request: request)))
             case .failure(let e):
                 if e == .cancelled { throw RuntimeError("interrupted", at: range, id: "interrupted") }
                 throw RuntimeError(e.message, at: range, hint: e.hint)
@@ -439,6 +439,11 @@ struct CallSite {
     var argRanges: [SourceRange]
 
     func arg(_ i: Int) -> SourceRange { i < argRanges.count ? argRanges[i] : range }
+
+    /// The same call seen as a method call on its first argument (`fork(sim, t)` → `sim.fork(t)`).
+    var droppingFirstArgument: CallSite {
+        CallSite(range: range, calleeRange: calleeRange, argRanges: Array(argRanges.dropFirst()))
+    }
 }
 
 /// Members of a scenario value.

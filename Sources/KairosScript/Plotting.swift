@@ -110,22 +110,32 @@ extension Interpreter {
                 title = t
                 items.removeLast()
             }
+            // `plot({actual: a, what_if: b})`: the record's keys name the series.
+            var labels: [String]?
+            var checked = args
+            if items.count == 1, case .record(let r) = items[0], !r.fields.isEmpty {
+                labels = r.fields.map(\.key)
+                items = r.fields.map(\.value)
+                checked = BuiltinArguments(name: "plot", values: items, site: CallSite(
+                    range: site.arg(0), calleeRange: site.calleeRange, argRanges: []), interpreter: self)
+            }
             var series: [PlotValue.Series] = []
             var allTraces = true
             for (i, item) in items.enumerated() {
                 switch item {
                 case .trace(let t):
                     let ys = t.stabilitySeries
-                    series.append(PlotValue.Series(name: t.name ?? "trace \(i + 1)", x: t.trace.steps.map { Double($0.tick) }, y: ys))
+                    series.append(PlotValue.Series(name: labels?[i] ?? t.name ?? "trace \(i + 1)",
+                                                   x: t.trace.steps.map { Double($0.tick) }, y: ys))
                 default:
                     allTraces = false
-                    let ys = try args.numbers(i, minimum: 0)
-                    series.append(PlotValue.Series(name: "series \(i + 1)", x: ys.indices.map(Double.init), y: ys))
+                    let ys = try checked.numbers(i, minimum: 0)
+                    series.append(PlotValue.Series(name: labels?[i] ?? "series \(i + 1)", x: ys.indices.map(Double.init), y: ys))
                 }
             }
             // Same-named traces (one scenario function, several arguments or seeds) are told
-            // apart by their parameters (`s(cap 400)`), else by seed.
-            if allTraces, Set(series.map(\.name)).count < series.count {
+            // apart by their parameters (`s(cap 400)`), else by seed, else by position.
+            if labels == nil, allTraces, Set(series.map(\.name)).count < series.count {
                 for (i, item) in items.enumerated() {
                     guard case .trace(let t) = item else { continue }
                     if case .record(let p) = t.paramsValue, !p.fields.isEmpty {
@@ -136,6 +146,9 @@ extension Interpreter {
                     for (i, item) in items.enumerated() {
                         if case .trace(let t) = item { series[i].name += " seed \(t.seed)" }
                     }
+                }
+                if Set(series.map(\.name)).count < series.count {
+                    for i in series.indices { series[i].name += " #\(i + 1)" }
                 }
             }
             if let first = items.first, case .trace(let t) = first, items.count == 1 {

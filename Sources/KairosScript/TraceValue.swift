@@ -11,6 +11,9 @@ import Synchronization
 /// (`t.final_phase`, `t.losses`, `t.mean_stability`, `t.params`) never holds a step.
 public final class TraceValue: Sendable {
     private let stored: Mutex<Trace?>
+    /// What made it (the request, and a live simulation's decrees), for `fork(t, tick)`;
+    /// nil for a trace read from a file.
+    public let origin: TraceOrigin?
     /// How to compute the steps again, for a trace kept as its summary.
     private let recipe: RunRequest?
     public let summary: TraceSummary
@@ -22,9 +25,10 @@ public final class TraceValue: Sendable {
     public let seed: UInt64
     public let engineVersion: EngineVersion
 
-    public init(trace: Trace, summary: TraceSummary, name: String?, params: JSONValue? = nil) {
+    public init(trace: Trace, summary: TraceSummary, name: String?, params: JSONValue? = nil, origin: TraceOrigin? = nil) {
         stored = Mutex(trace)
         recipe = nil
+        self.origin = origin
         self.summary = summary
         self.name = name
         self.params = params
@@ -36,6 +40,7 @@ public final class TraceValue: Sendable {
     public init(summary: TraceSummary, request: RunRequest, engineVersion: EngineVersion, params: JSONValue? = nil) {
         stored = Mutex(nil)
         recipe = request
+        origin = TraceOrigin(request: RunRequest(scenario: request.scenario, ticks: request.ticks, engine: engineVersion))
         self.summary = summary
         name = request.scenario.name
         self.params = params
@@ -65,13 +70,17 @@ public final class TraceValue: Sendable {
     /// The number of steps, without computing them.
     public var tickCount: Int { summary.ticks }
 
-    /// The same run with the scenario's parameters attached.
-    func withParams(_ params: JSONValue?) -> TraceValue {
-        guard params != nil, params != self.params else { return self }
+    /// The same run with the scenario's parameters and what made it attached.
+    func annotated(params: JSONValue?, request: RunRequest) -> TraceValue {
+        let params = params ?? self.params
         if let recipe, !holdsSteps {
+            guard params != self.params else { return self }
             return TraceValue(summary: summary, request: recipe, engineVersion: engineVersion, params: params)
         }
-        return TraceValue(trace: trace, summary: summary, name: name, params: params)
+        guard params != self.params || origin == nil else { return self }
+        return TraceValue(trace: trace, summary: summary, name: name, params: params,
+                          origin: origin ?? TraceOrigin(request: RunRequest(scenario: request.scenario, ticks: request.ticks,
+                                                                            engine: engineVersion)))
     }
 
     var paramsValue: Value { Value(json: params ?? .object([])) }
@@ -200,10 +209,36 @@ enum StepMembers {
     }
 }
 
+/// What made a trace or a live simulation: the request (engine pinned) and the decrees and
+/// policy changes submitted on the way, each with the tick it applies at. Replaying it on a
+/// backend gives the same steps (the engine is deterministic): `fork` is built on that.
+public struct TraceOrigin: Sendable {
+    public var request: RunRequest
+    public var decrees: [ScheduledDecree]
+    public init(request: RunRequest, decrees: [ScheduledDecree] = []) {
+        self.request = request
+        self.decrees = decrees
+    }
+}
+
+/// A decree or policy change and the tick it applies at.
+public struct ScheduledDecree: Sendable, Equatable {
+    public var tick: Int
+    public var action: Action
+    public init(tick: Int, action: Action) {
+        self.tick = tick
+        self.action = action
+    }
+}
+
 /// A live simulation as a script holds it, with the steps computed so far.
 public final class SimulationHandle: CustomStringConvertible {
     let live: any LiveSimulation
     let request: RunRequest
+    /// Where it runs (a fork that replays starts there).
+    let backend: any SimulationBackend
+    /// Decrees and policy changes submitted so far, in order.
+    var decrees: [ScheduledDecree] = []
     var steps: [TraceStep] = []
     var digest = TraceDigest()
     var summary = TraceSummary()
@@ -211,13 +246,38 @@ public final class SimulationHandle: CustomStringConvertible {
 
     let initial: SimulationSnapshot
 
-    init(live: any LiveSimulation, request: RunRequest, initial: SimulationSnapshot) {
+    init(live: any LiveSimulation, request: RunRequest, initial: SimulationSnapshot, backend: any SimulationBackend) {
         self.live = live
-        self.request = request
+        self.request = RunRequest(scenario: request.scenario, ticks: request.ticks, engine: request.engine ?? live.engineVersion)
         self.initial = initial
+        self.backend = backend
     }
 
-    public static let members = ["step", "decree", "policy", "trace", "state", "tick"]
+    public static let members = ["step", "decree", "policy", "fork", "trace", "state", "tick"]
+
+    /// Submits a decree or policy change and remembers it (for `fork`); returns its tick.
+    func submit(_ action: Action) throws(BackendError) -> Int {
+        let tick = try live.submit(action)
+        decrees.append(ScheduledDecree(tick: tick, action: action))
+        return tick
+    }
+
+    var origin: TraceOrigin { TraceOrigin(request: request, decrees: decrees) }
+
+    /// `sim.fork(t)`: a new live simulation at this one's state after tick t − 1 (0 ≤ t ≤
+    /// tick), holding this one's first t steps and the decrees applied before t.
+    func fork(at t: Int) throws(BackendError) -> SimulationHandle {
+        Self.adopt(try live.fork(at: t), origin: origin, steps: steps.prefix(t), initial: initial, backend: backend)
+    }
+
+    /// A handle for `live`, a fork of `origin` at tick `steps.count` whose first steps are `steps`.
+    static func adopt(_ live: any LiveSimulation, origin: TraceOrigin, steps: ArraySlice<TraceStep>,
+                      initial: SimulationSnapshot, backend: any SimulationBackend) -> SimulationHandle {
+        let handle = SimulationHandle(live: live, request: origin.request, initial: initial, backend: backend)
+        handle.decrees = origin.decrees.filter { $0.tick < steps.count }
+        for s in steps { handle.record(s) }
+        return handle
+    }
 
     /// The simulation as something the REPL's `watch` can follow; nil for embedded ones.
     public var watchable: (any WatchableSimulation)? { live as? any WatchableSimulation }
@@ -234,7 +294,7 @@ public final class SimulationHandle: CustomStringConvertible {
         let trace = Trace(metadata: TraceMetadata(simulationId: nil, scenarioId: nil, engineVersion: live.engineVersion,
                                                   seed: request.scenario.seed, ticks: steps.count, digest: digest.finalize()),
                           initialState: initial, steps: steps)
-        return TraceValue(trace: trace, summary: summary, name: request.scenario.name)
+        return TraceValue(trace: trace, summary: summary, name: request.scenario.name, origin: origin)
     }
 
     public var description: String {

@@ -116,6 +116,22 @@ enum OpenAPIDocument {
                     responses: [("200", ok(ref("StepResult"), "The state after the step.")), ("400", errorRef("BadRequest")),
                                 ("404", errorRef("NotFound")), ("409", errorRef("Conflict")), ("413", errorRef("PayloadTooLarge"))]),
             ]),
+            "/v1/simulations/{simulationId}/fork": .object([
+                "parameters": .array([simulationIdParameter]),
+                "post": operation(
+                    "forkSimulation", "Fork a simulation at a past tick (a counterfactual branch)", tag: "Simulations",
+                    scope: .simulationWrite, description: """
+                    A new simulation in the same organization whose state is exactly this one's after tick `tick` − 1: \
+                    the same scenario and engine version, its first `tick` steps, and the decrees and policy changes \
+                    applied before `tick` (none queued for `tick` or later). It starts paused at `tick`, with \
+                    `forkedFrom: {simulationId, tick}`. Stepping it with no new decree reproduces this simulation's \
+                    steps from `tick` on, byte for byte; decrees on the fork change only the fork. Counts as a create \
+                    (rate limit, usage: the replayed ticks count as computed).
+                    """,
+                    idempotent: true, body: ref("ForkRequest"),
+                    responses: [("201", ok(ref("Simulation"), "The fork, paused at `tick`.")), ("400", errorRef("BadRequest")),
+                                ("404", errorRef("NotFound")), ("409", errorRef("Conflict")), ("413", errorRef("PayloadTooLarge"))]),
+            ]),
             "/v1/simulations/{simulationId}/trace": .object([
                 "parameters": .array([simulationIdParameter]),
                 "get": operation(
@@ -413,6 +429,10 @@ enum OpenAPIDocument {
                 "tick": .object(["type": "integer", "minimum": 0, "description": "The next tick to compute."]),
                 "createdAt": .object(["type": "string", "format": "date-time"]),
                 "state": ref("SimulationState"),
+                "forkedFrom": object([
+                    "simulationId": .object(["type": "string"]),
+                    "tick": .object(["type": "integer", "minimum": 0]),
+                ], required: ["simulationId", "tick"]),
             ], required: ["id", "scenarioId", "organizationId", "engineVersion", "status", "tick", "createdAt", "state"])
         members.append(JSONMember(key: "Simulation", value: schemaSimulation))
         let schemaSimulationState: JSONValue = object([
@@ -442,6 +462,11 @@ enum OpenAPIDocument {
         let schemaStepRequest: JSONValue = object(["ticks": .object(["type": "integer", "minimum": 1, "maximum": .number(Double(SimulationLimits.maxTicksPerRequest))])],
                                   required: ["ticks"])
         members.append(JSONMember(key: "StepRequest", value: schemaStepRequest))
+        let schemaForkRequest: JSONValue = object(
+            ["tick": .object(["type": "integer", "minimum": 0, "maximum": .number(Double(SimulationLimits.maxTicks)),
+                              "description": "At most the simulation's current tick."])],
+            required: ["tick"])
+        members.append(JSONMember(key: "ForkRequest", value: schemaForkRequest))
         let schemaStepResult: JSONValue = object([
                 "state": ref("SimulationState"), "ticks": .object(["type": "integer", "description": "Ticks computed."]),
                 "tick": .object(["type": "integer", "description": "The next tick to compute."]),
@@ -559,6 +584,7 @@ enum OpenAPIDocument {
                                                    "input": .object(["seed": 7, "models": [model], "events": [jump]])]),
             "runSimulation": .object(["scenarioId": "capability-divergence", "ticks": 500]),
             "stepSimulation": .object(["ticks": 100]),
+            "forkSimulation": .object(["tick": 0]),
             "updateAgentPolicy": .object(["agentId": "frontier_model", "policy": .object(["lambda": 0.7])]),
             "controlTime": .object(["action": "play", "speed": 2]),
             "submitDecree": .object(["kind": "guardrail_upgrade", "target": "frontier_model", "magnitude": 0.3]),

@@ -177,6 +177,71 @@ enum SimulationDriver {
                                 prophecies: prophecies, lossTicks: losses)
     }
 
+    /// A new simulation whose state is exactly `record`'s after tick `tick − 1`: the scenario
+    /// replayed on the same engine version with the log's steps up to `tick` and the decrees
+    /// and policy changes applied before `tick` (none queued for `tick` or later, no status
+    /// change). Its log holds those entries again, so it replays, steps and derives its trace
+    /// like any other simulation; stepping it with no new decree reproduces `record`'s steps
+    /// from `tick` on, byte for byte.
+    static func fork(_ record: SimulationRecord, log: [SimulationLogEntry], at tick: Int, id: String, now: Int64)
+        throws(APIError) -> SimulationChange
+    {
+        guard tick >= 0, tick <= record.tick else {
+            throw APIError.validation(path: "tick", "must be between 0 and the simulation's current tick \(record.tick)")
+        }
+        let scenario = try scenario(of: record)
+        try checkWork(scenario, ticks: max(1, tick), path: "tick")
+        guard let simulation = EngineRegistry.start(scenario, version: record.engineVersion) else {
+            throw APIError.engineVersionUnavailable(record.engineVersion.description)
+        }
+        let agentIDs = scenario.agents.map(\.id)
+        var lines = CanonicalJSONWriter(capacity: record.storesTrace ? tick * (300 + 200 * agentIDs.count) : 0)
+        var entries: [SimulationLogEntry] = []
+        var prophecies: [Prophecy] = []
+        var losses: [Int] = []
+        for entry in log where entry.sequence < record.logLength {
+            switch entry.kind {
+            case .step:
+                let count = min(Int(entry.payload["ticks"]?.numberValue ?? 0), tick - simulation.tick)
+                guard count > 0 else { continue }
+                entries.append(SimulationLogEntry(sequence: entries.count, tick: simulation.tick, kind: .step,
+                                                  payload: .object(["ticks": .number(Double(count))]), createdAt: now))
+                for _ in 0 ..< count {
+                    let step = simulation.step()
+                    if record.storesTrace {
+                        lines.step(step)
+                        lines.byte(0x0A)
+                    }
+                    if let p = step.prophecy { prophecies.append(p) }
+                    if let l = step.loss { losses.append(l.tick) }
+                }
+            case .decree, .policy:
+                guard entry.tick < tick else { continue }
+                do {
+                    let action = try ScenarioValidator.validateDecree(entry.payload["decree"] ?? .null, agentIDs: agentIDs)
+                    try simulation.submit(action)
+                } catch {
+                    throw APIError.internal("log entry \(entry.sequence) of \(record.id) does not replay: \(error)")
+                }
+                entries.append(SimulationLogEntry(sequence: entries.count, tick: entry.tick, kind: entry.kind,
+                                                  payload: entry.payload, createdAt: now))
+            case .status:
+                continue
+            }
+        }
+        guard simulation.tick == tick else {
+            throw APIError.internal("the log of \(record.id) holds \(simulation.tick) ticks, not \(tick)")
+        }
+        let forked = SimulationRecord(
+            id: id, organizationId: record.organizationId, scenarioId: record.scenarioId, scenarioJSON: record.scenarioJSON,
+            seed: record.seed, engineVersion: record.engineVersion, status: .paused, tick: tick, createdAt: now,
+            state: canonical(simulation.snapshot().jsonValue), initialState: record.initialState,
+            checkpoint: simulation.checkpoint(), logLength: entries.count, speed: record.speed,
+            storesTrace: record.storesTrace, forkedFrom: ForkOrigin(simulationId: record.id, tick: tick))
+        let segment = record.storesTrace && tick > 0 ? TraceSegment(firstTick: 0, tickCount: tick, lines: lines.bytes) : nil
+        return SimulationChange(record: forked, log: entries, segment: segment, prophecies: prophecies, lossTicks: losses)
+    }
+
     /// Derives the trace (canonical NDJSON) from the scenario and the log alone, from tick 0:
     /// the stored segments and checkpoints are a cache of exactly this.
     static func replay(_ record: SimulationRecord, log: [SimulationLogEntry]) throws(APIError) -> [UInt8] {

@@ -84,6 +84,25 @@ struct REPLLearnerTests {
         try repl.waitFor { $0.contains("mean(xs)") && $0.contains("sqrt(x)") && Self.ready($0) }
     }
 
+    /// Issue 20: `sim.fo<Tab>` completes `fork`, `:help fork` shows both forms, and a fork prints.
+    @Test func forkCompletesAndHasHelp() throws {
+        let repl = try Self.start()
+        try repl.waitFor(timeout: 30) { $0.contains("krs>") }
+        try Self.enter(repl, "scenario s { ticks 50; model \"m\" { capability 800; alignment 60; guardrails 50 } }")
+        try Self.enter(repl, "let sim = start s")
+        try Self.enter(repl, "sim.step(20)")
+        try repl.type("let f = sim.fo")
+        try repl.press("Tab")
+        try repl.waitFor { $0.contains("let f = sim.fork") }
+        try repl.type("(12)")
+        try repl.press("Enter")
+        try Self.enter(repl, "f")
+        try repl.waitFor { $0.contains("<simulation s at tick 12") && Self.ready($0) }
+        try Self.enter(repl, ":help fork")
+        let help = try repl.waitFor { $0.contains("sim.fork(t)") && $0.contains("fork(trace, t)") && Self.ready($0) }.screen
+        #expect(help.contains("example:"))
+    }
+
     @Test func underscoreAndSaveReplayTheSession() throws {
         let file = NSTemporaryDirectory() + "kairos-session-\(UUID().uuidString).krs"
         defer { try? FileManager.default.removeItem(atPath: file) }

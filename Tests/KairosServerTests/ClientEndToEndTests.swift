@@ -66,6 +66,11 @@ import Testing
         func start(_ request: RunRequest) throws(BackendError) -> any LiveSimulation {
             RecordingLive(inner: try inner.start(request), log: log)
         }
+
+        func fork(_ origin: TraceOrigin, simulationId: String?, at tick: Int) throws(BackendError) -> any LiveSimulation {
+            log.add("fork at \(tick)")
+            return RecordingLive(inner: try inner.fork(origin, simulationId: simulationId, at: tick), log: log)
+        }
     }
 
     final class RecordingStream: StepStream {
@@ -110,6 +115,12 @@ import Testing
         }
 
         func snapshot() throws(BackendError) -> SimulationSnapshot { try inner.snapshot() }
+
+        func fork(at tick: Int) throws(BackendError) -> any LiveSimulation {
+            log.add("fork at \(tick)")
+            return RecordingLive(inner: try inner.fork(at: tick), log: log)
+        }
+
         deinit { log.add("live " + digest.finalize()) }
     }
 

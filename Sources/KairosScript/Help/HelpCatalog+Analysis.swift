@@ -47,7 +47,7 @@ extension HelpCatalog {
                   print("crosses 1/2 at {format(tp.x, 2)}, 95% [{format(tp.lo, 2)}, {format(tp.hi, 2)}]")
                   """),
         HelpEntry("diff", .builtin, "diff(a, b)",
-                  "where two traces (or lists) first differ and by how much: {same, tick, a, b, by, max, max_tick}",
+                  "where two traces (or lists) first differ and by how much: {same, tick, a, b, by, max, max_tick}; for traces also changes, every member that differs at that tick [{member, a, b, by}]",
                   example: """
                   scenario s(j) {
                     ticks 30

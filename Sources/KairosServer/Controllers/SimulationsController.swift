@@ -22,6 +22,7 @@ struct SimulationsController<Repository: SimulationRepository>: Sendable {
         group.get("/", use: list)
         group.get("/:id", use: get)
         group.post("/:id/step", use: step)
+        group.post("/:id/fork", use: fork)
         group.get("/:id/trace", use: trace)
         group.put("/:id/agent-policy", use: agentPolicy)
         group.put("/:id/time-control", use: timeControl)
@@ -101,6 +102,22 @@ struct SimulationsController<Repository: SimulationRepository>: Sendable {
         try await repository.insert(change)
         runs.remember(RunMemo.Entry(change: change, rendered: rendered), for: key)
         return (change, rendered)
+    }
+
+    /// `POST /v1/simulations/{id}/fork` `{"tick": T}`: a new simulation in the same
+    /// organization at the original's state after tick T − 1 (`SimulationDriver.fork`).
+    @Sendable func fork(_ request: Request, context: KairosRequestContext) async throws -> Response {
+        let identity = try context.require(.simulationWrite)
+        try RequestReading.noQuery(request)
+        let id = try Self.simulationId(context)
+        let json = try await RequestReading.json(request)
+        let tick = try ForkBody.parse(json)
+        guard let original = try await repository.find(id: id) else { throw APIError.simulationNotFound }
+        guard identity.belongs(to: original.organizationId) else { throw APIError.otherOrganization }
+        let log = try await repository.log(simulationId: id, from: 0)
+        let change = try SimulationDriver.fork(original, log: log, at: tick, id: UUID().uuidString.lowercased(), now: now())
+        try await repository.insert(change)
+        return try JSONResponse.make(Self.resource(change.record).jsonValue, status: .created)
     }
 
     // MARK: Reading
@@ -291,7 +308,8 @@ struct SimulationsController<Repository: SimulationRepository>: Sendable {
     static func resource(_ record: SimulationRecord) throws -> SimulationResource {
         SimulationResource(id: record.id, scenarioId: record.scenarioId, organizationId: record.organizationId,
                            engineVersion: record.engineVersion, status: record.status, tick: record.tick,
-                           createdAt: ServerTime.iso8601(milliseconds: record.createdAt), state: try json(record.state))
+                           createdAt: ServerTime.iso8601(milliseconds: record.createdAt), state: try json(record.state),
+                           forkedFrom: record.forkedFrom)
     }
 
     static func json(_ bytes: [UInt8]) throws(APIError) -> JSONValue {
@@ -350,5 +368,23 @@ enum CreationBody {
         if !issues.isEmpty { throw APIError.validation(issues) }
         let organizationId = try identity.organization(parsed.organizationId)
         return (parsed, organizationId, parsed.ticks ?? 0)
+    }
+}
+
+/// The body of `POST /v1/simulations/{id}/fork`: `{"tick": T}`, T a whole number ≥ 0 (checked
+/// against the simulation's tick by `SimulationDriver.fork`).
+enum ForkBody {
+    static func parse(_ json: JSONValue) throws(APIError) -> Int {
+        guard case .object(let members) = json else {
+            throw APIError.validation(path: "", "the body must be a JSON object {\"tick\": T}")
+        }
+        for member in members where member.key != "tick" {
+            throw APIError.validation(path: member.key, "unknown field; the body is {\"tick\": T}")
+        }
+        guard let value = json["tick"] else { throw APIError.validation(path: "tick", "is required") }
+        guard let n = value.numberValue, n.rounded() == n, n >= 0, n <= Double(SimulationLimits.maxTicks) else {
+            throw APIError.validation(path: "tick", "must be a whole number between 0 and \(SimulationLimits.maxTicks)")
+        }
+        return Int(n)
     }
 }

@@ -123,6 +123,12 @@ public final class KairosDatabase: Sendable {
                 CREATE INDEX idempotency_key_by_created ON idempotency_key(created_at);
                 """)
         }
+        migrator.registerMigration("v3: forks") { db in
+            try db.execute(sql: """
+                ALTER TABLE simulation ADD COLUMN forked_from_id TEXT;
+                ALTER TABLE simulation ADD COLUMN forked_from_tick INTEGER;
+                """)
+        }
         return migrator
     }
 }
@@ -141,12 +147,13 @@ public struct SQLiteSimulationRepository: SimulationRepository {
             let r = change.record
             try db.execute(sql: """
                 INSERT INTO simulation (id, organization_id, scenario_id, scenario, seed, engine_version, status, speed,
-                    stores_trace, tick, created_at, state, initial_state, checkpoint, log_length)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    stores_trace, tick, created_at, state, initial_state, checkpoint, log_length, forked_from_id, forked_from_tick)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """,
                 arguments: [r.id, r.organizationId, r.scenarioId, Data(r.scenarioJSON), Int64(r.seed),
                             r.engineVersion.description, r.status.rawValue, r.speed, r.storesTrace, r.tick, r.createdAt,
-                            Data(r.state), Data(r.initialState), Data(r.checkpoint.data), r.logLength])
+                            Data(r.state), Data(r.initialState), Data(r.checkpoint.data), r.logLength,
+                            r.forkedFrom?.simulationId, r.forkedFrom?.tick])
             try Self.storeAppended(change, db: db)
         }
     }
@@ -273,7 +280,8 @@ public struct SQLiteSimulationRepository: SimulationRepository {
             scenarioJSON: [UInt8](scenario), seed: UInt64(seed), engineVersion: version, status: status, tick: tick,
             createdAt: row["created_at"], state: [UInt8](state), initialState: [UInt8](initial),
             checkpoint: SimulationCheckpoint(engineVersion: version, tick: tick, data: [UInt8](checkpoint)),
-            logLength: row["log_length"], speed: row["speed"], storesTrace: row["stores_trace"])
+            logLength: row["log_length"], speed: row["speed"], storesTrace: row["stores_trace"],
+            forkedFrom: (row["forked_from_id"] as String?).map { ForkOrigin(simulationId: $0, tick: row["forked_from_tick"]) })
     }
 
     public func traceSegments(simulationId: String) async throws -> [TraceSegment] {

@@ -30,11 +30,13 @@ public struct SimulationRecord: Sendable, Equatable {
     /// Whether the trace is stored (costly scenarios) or derived from the log when read (the
     /// rest: replaying is cheaper than storing ~0.7 KB per tick). Fixed at creation.
     public var storesTrace: Bool
+    /// The simulation and tick this one was forked from (`POST /v1/simulations/{id}/fork`).
+    public var forkedFrom: ForkOrigin?
 
     public init(id: String, organizationId: String, scenarioId: String?, scenarioJSON: [UInt8], seed: UInt64,
                 engineVersion: EngineVersion, status: SimulationStatus, tick: Int, createdAt: Int64, state: [UInt8],
                 initialState: [UInt8], checkpoint: SimulationCheckpoint, logLength: Int, speed: Double = 1,
-                storesTrace: Bool = true) {
+                storesTrace: Bool = true, forkedFrom: ForkOrigin? = nil) {
         self.id = id
         self.organizationId = organizationId
         self.scenarioId = scenarioId
@@ -50,6 +52,7 @@ public struct SimulationRecord: Sendable, Equatable {
         self.logLength = logLength
         self.speed = speed
         self.storesTrace = storesTrace
+        self.forkedFrom = forkedFrom
     }
 }
 

@@ -9,6 +9,7 @@ import pytest
 
 from conftest import simulate_digest
 from kairos import (Health, KairosClient, Simulation, SimulationEvent, SimulationPage, StepResult, Trace, TraceStep)
+from kairos.errors import ValidationError
 from kairos.domains.ai_safety import AISafetyEventType, AISafetyScenario
 
 
@@ -64,6 +65,42 @@ def test_create_step_trace_policy_decree_prophecies(client, server):
     assert isinstance(client.prophecies(sim.id), list)
     page = client.list_simulations(limit=5)
     assert isinstance(page, SimulationPage) and page.limit == 5 and page.total >= 1 and len(page) <= 5
+
+
+def test_fork_repeats_the_original_and_branches_alone(client, server):
+    sim = client.create_simulation(scenario())
+    client.step(sim.id, 60)
+    client.submit_decree(sim.id, kind="guardrail_upgrade", target="model", magnitude=0.3)
+    client.step(sim.id, 90)
+    original, digest = client.get_trace_ndjson(sim.id)
+    fork = client.fork(sim.id, 30)
+    assert isinstance(fork, Simulation) and fork.id != sim.id and fork.tick == 30 and fork.status == "paused"
+    assert fork.forked_from is not None and (fork.forked_from.simulation_id, fork.forked_from.tick) == (sim.id, 30)
+    assert client.get_simulation(sim.id).forked_from is None
+    # The original's decree at the same tick gives the original back, byte for byte.
+    client.step(fork.id, 30)
+    client.submit_decree(fork.id, kind="guardrail_upgrade", target="model", magnitude=0.3)
+    client.step(fork.id, 90)
+    assert client.get_trace_ndjson(fork.id)[1] == digest
+    # Another decree changes only the branch.
+    branch = asyncio.run(_afork(server, sim.id, 60))
+    client.submit_decree(branch.id, kind="shock", magnitude=0.5)
+    client.step(branch.id, 90)
+    steps, branch_digest = client.get_trace_ndjson(branch.id)
+    assert branch_digest != digest and [s.tick for s in steps] == [s.tick for s in original]
+    assert steps[:60] == original[:60] and steps[60] != original[60]
+    assert client.get_trace_ndjson(sim.id)[1] == digest
+    with pytest.raises(ValidationError) as bad:
+        client.fork(sim.id, 151)
+    assert bad.value.status == 400 and bad.value.issues[0].path == "tick"
+    with pytest.raises(ValidationError) as local:
+        client.fork(sim.id, -1)
+    assert local.value.status is None
+
+
+async def _afork(server, simulation_id, tick):
+    async with KairosClient(server.url, server.keys["main"]) as c:
+        return await c.afork(simulation_id, tick)
 
 
 def test_catalog_ids_and_native_scenarios_as_dicts_or_scenario_id(client, server):

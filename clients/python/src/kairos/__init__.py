@@ -24,14 +24,14 @@ from .errors import (APIConnectionError, APITimeoutError, AuthenticationError, C
                      DigestMismatchError, EngineVersionError, IdempotencyError, KairosError, NotFoundError,
                      PermissionDeniedError, RateLimitError, SimulationError, ValidationError, ValidationIssue)
 from .models import (AgentSnapshot, BasinLoss, Health, Organization, Paradox, Prophecy, RunResult,  # noqa: E402
-                     Simulation, SimulationEvent, SimulationPage, StabilityWarning, StepResult, StreamCompletion,
+                     ForkOrigin, Simulation, SimulationEvent, SimulationPage, StabilityWarning, StepResult, StreamCompletion,
                      Trace, TraceMetadata, TraceStep, WorldState)
 
 __all__ = [
     "__version__", "KairosClient", "RunStream", "AsyncRunStream", "ScenarioLike", "DEFAULT_URL", "errors",
     "AISafetyScenario", "AISafetyEventType",
     "Trace", "TraceStep", "TraceMetadata", "WorldState", "AgentSnapshot", "StabilityWarning", "BasinLoss", "Prophecy",
-    "Paradox", "RunResult", "Simulation", "SimulationPage", "StepResult", "SimulationEvent", "Health", "Organization",
+    "Paradox", "RunResult", "ForkOrigin", "Simulation", "SimulationPage", "StepResult", "SimulationEvent", "Health", "Organization",
     "StreamCompletion",
     "KairosError", "AuthenticationError", "PermissionDeniedError", "NotFoundError", "RateLimitError",
     "ValidationError", "ValidationIssue", "EngineVersionError", "IdempotencyError", "SimulationError",

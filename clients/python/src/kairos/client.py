@@ -559,6 +559,12 @@ class KairosClient:
         answer = yield _Call("POST", self._sim_path(simulation_id, "/step"), body={"ticks": ticks})
         return self._decode("step result", answer, lambda d: StepResult(d["state"], d["ticks"], d.get("tick")))
 
+    def _fork_flow(self, simulation_id: str, tick: int) -> _Flow:
+        if isinstance(tick, bool) or not isinstance(tick, int) or tick < 0:
+            raise ValidationError([ValidationIssue("tick", "must be a whole number >= 0 (at most the simulation's tick)")])
+        answer = yield _Call("POST", self._sim_path(simulation_id, "/fork"), body={"tick": tick})
+        return self._decode("simulation", answer, Simulation.from_wire)
+
     def _trace_flow(self, simulation_id: str) -> _Flow:
         answer = yield _Call("GET", self._sim_path(simulation_id, "/trace"))
         return _checked_trace(answer.json(), answer.request_id)
@@ -746,6 +752,17 @@ class KairosClient:
     async def astep(self, simulation_id: str, ticks: int) -> StepResult:
         """Async :meth:`step`."""
         return await self._adrive(self._step_flow(simulation_id, ticks))
+
+    def fork(self, simulation_id: str, tick: int) -> Simulation:
+        """``POST /simulations/{id}/fork``: a new simulation in the state ``simulation_id`` had after
+        tick ``tick - 1`` (its steps before ``tick``, the decrees and policy changes applied before
+        ``tick``), paused at ``tick``, with ``forked_from`` set. Stepping it with no new decree
+        repeats the original's steps from ``tick`` on, byte for byte."""
+        return self._drive(self._fork_flow(simulation_id, tick))
+
+    async def afork(self, simulation_id: str, tick: int) -> Simulation:
+        """Async :meth:`fork`."""
+        return await self._adrive(self._fork_flow(simulation_id, tick))
 
     def get_trace(self, simulation_id: str) -> Trace:
         """``GET /simulations/{id}/trace`` as JSON (the digest checked against the steps)."""

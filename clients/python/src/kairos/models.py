@@ -366,9 +366,17 @@ class StreamCompletion:
 
 
 @dataclass(frozen=True)
+class ForkOrigin:
+    """Where a fork came from: ``forkedFrom: {simulationId, tick}``."""
+
+    simulation_id: str
+    tick: int
+
+
+@dataclass(frozen=True)
 class Simulation:
     """A simulation resource: ``{id, scenarioId, organizationId, engineVersion, status, tick,
-    createdAt, state}``."""
+    createdAt, state}``, and ``forkedFrom`` on a fork (:meth:`KairosClient.fork`)."""
 
     id: str
     scenario_id: Optional[str]
@@ -379,11 +387,14 @@ class Simulation:
     created_at: Optional[str]
     state: Dict[str, Any]
     raw: Dict[str, Any] = field(repr=False, compare=False, default_factory=dict)
+    forked_from: Optional[ForkOrigin] = None
 
     @classmethod
     def from_wire(cls, d: Mapping[str, Any]) -> "Simulation":
+        origin = d.get("forkedFrom")
+        forked_from = ForkOrigin(origin["simulationId"], origin["tick"]) if isinstance(origin, Mapping) else None
         return cls(d["id"], d.get("scenarioId"), d.get("organizationId"), d.get("engineVersion"), d.get("status"),
-                   d.get("tick"), d.get("createdAt"), d.get("state") or {}, dict(d))
+                   d.get("tick"), d.get("createdAt"), d.get("state") or {}, dict(d), forked_from)
 
 
 @dataclass(frozen=True)
