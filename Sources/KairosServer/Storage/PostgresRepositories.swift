@@ -27,10 +27,11 @@ public struct PostgresSimulationRepository: SimulationRepository, EventSegmentSo
         try await database.transaction { c in
             try await c.query("""
                 INSERT INTO \(unescaped: s).simulation (id, organization_id, scenario_id, scenario, seed, engine_version, status,
-                    speed, stores_trace, tick, created_at, state, initial_state, checkpoint, log_length)
+                    speed, stores_trace, tick, created_at, state, initial_state, checkpoint, log_length, forked_from_id, forked_from_tick)
                 VALUES (\(r.id), \(r.organizationId), \(r.scenarioId), \(r.scenarioJSON.bytea), \(Int64(bitPattern: r.seed)),
                     \(r.engineVersion.description), \(r.status.rawValue), \(r.speed), \(r.storesTrace), \(r.tick), \(r.createdAt),
-                    \(r.state.bytea), \(r.initialState.bytea), \(r.checkpoint.data.bytea), \(r.logLength))
+                    \(r.state.bytea), \(r.initialState.bytea), \(r.checkpoint.data.bytea), \(r.logLength),
+                    \(r.forkedFrom?.simulationId), \(r.forkedFrom?.tick))
                 """, logger: logger)
             try await storeAppended(change, connection: c, followed: false)
         }
@@ -137,7 +138,10 @@ public struct PostgresSimulationRepository: SimulationRepository, EventSegmentSo
             engineVersion: version, status: status, tick: tick, createdAt: try row.get("created_at"),
             state: try row.bytes("state"), initialState: try row.bytes("initial_state"),
             checkpoint: SimulationCheckpoint(engineVersion: version, tick: tick, data: try row.bytes("checkpoint")),
-            logLength: try row.get("log_length"), speed: try row.get("speed"), storesTrace: try row.get("stores_trace"))
+            logLength: try row.get("log_length"), speed: try row.get("speed"), storesTrace: try row.get("stores_trace"),
+            forkedFrom: try row.get("forked_from_id", as: String?.self).map {
+                ForkOrigin(simulationId: $0, tick: try row.get("forked_from_tick", as: Int?.self) ?? 0)
+            })
     }
 
     public func traceSegments(simulationId: String) async throws -> [TraceSegment] {
