@@ -187,6 +187,9 @@ final class ClusterCoordinator: Sendable {
                     RETURN QUERY SELECT TRUE, t, oldest_start, NULL::BIGINT;
                     RETURN;
                 END IF;
+                -- Rate windows need no fsync per request (a database crash forgets the last instants of
+                -- counting, never more): this transaction commits asynchronously.
+                PERFORM set_config('synchronous_commit', 'off', true);
                 PERFORM pg_advisory_xact_lock(hashtext(p_key));
                 WITH gone AS (DELETE FROM \(s).rate_window w WHERE w.key = p_key AND w.window_start <= p_now - p_window
                               RETURNING w.count AS n)
@@ -244,6 +247,7 @@ final class ClusterCoordinator: Sendable {
             DECLARE
                 held BIGINT;
             BEGIN
+                PERFORM set_config('synchronous_commit', 'off', true);
                 PERFORM pg_advisory_xact_lock(hashtext('stream:' || p_subject));
                 SELECT COALESCE(SUM(e.count), 0) INTO held FROM \(s).event_stream e
                     JOIN \(s).replica r ON r.id = e.replica

@@ -142,6 +142,10 @@ public final class KairosPostgres: Sendable {
             if let message = error.serverInfo?[.message] { return message }
             return "\(error.code)" + (error.underlying.map { ": \($0)" } ?? "")
         }
+        // The pool gives up after failed connection attempts with an error that names no cause.
+        if "\(error)".contains("connectionCreationCircuitBreakerTripped") {
+            return "could not connect (is PostgreSQL running there, and does it accept this user without a password or with the one given?)"
+        }
         return "\(error)"
     }
 
