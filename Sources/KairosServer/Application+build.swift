@@ -13,6 +13,8 @@ public struct ServerConfiguration: Sendable {
         case sqlite(path: String)
         /// The in-memory repositories (tests).
         case memory
+        /// A PostgreSQL database shared by every replica (`kairos serve --database-url`).
+        case postgres(PostgresLocation)
     }
 
     public var host: String
@@ -77,14 +79,32 @@ public struct ServerRepositories: Sendable {
             self.idempotency = idempotency
         } else if let sqlite = simulations as? SQLiteSimulationRepository {
             self.idempotency = SQLiteIdempotencyStore(database: sqlite.database)
+        } else if let postgres = simulations as? PostgresSimulationRepository {
+            self.idempotency = PostgresIdempotencyStore(database: postgres.database)
         } else {
             self.idempotency = InMemoryIdempotencyStore()
         }
     }
 
-    /// Opens the repositories `storage` names.
+    /// The PostgreSQL database behind these repositories, if they are on one (cluster mode).
+    public var postgres: KairosPostgres? { (simulations as? PostgresSimulationRepository)?.database }
+
+    /// Opens (connecting and migrating) the repositories `storage` names, PostgreSQL included.
+    public static func connect(_ storage: ServerConfiguration.Storage, logger: Logger = Logger(label: "kairos.postgres")) async throws
+        -> ServerRepositories
+    {
+        guard case .postgres(let location) = storage else { return try open(storage) }
+        let database = try await KairosPostgres.connect(location, logger: logger)
+        return ServerRepositories(simulations: PostgresSimulationRepository(database: database),
+                                  identities: PostgresIdentityRepository(database: database),
+                                  idempotency: PostgresIdempotencyStore(database: database))
+    }
+
+    /// Opens the repositories `storage` names (SQLite or memory; PostgreSQL needs `connect`).
     public static func open(_ storage: ServerConfiguration.Storage) throws -> ServerRepositories {
         switch storage {
+        case .postgres:
+            throw StorageError("PostgreSQL storage is opened with ServerRepositories.connect")
         case .memory:
             return ServerRepositories(simulations: InMemorySimulationRepository(), identities: InMemoryIdentityRepository(),
                                       idempotency: InMemoryIdempotencyStore())
@@ -145,18 +165,23 @@ public func buildLiveApplication(
 ) async throws -> (some ApplicationProtocol, LiveServices) {
     var log = logger ?? Logger(label: "kairos.server")
     log.logLevel = configuration.logLevel
-    let stored = try repositories ?? ServerRepositories.open(configuration.storage)
+    let stored = if let repositories { repositories } else { try await ServerRepositories.connect(configuration.storage, logger: log) }
+    let owner = "proc_" + APIKeyMaterial.randomBase62(16)
+    // On PostgreSQL this process is one replica of a cluster: it registers (its id is `owner`)
+    // before anything else, so other replicas leave its idempotency keys alone.
+    let cluster = stored.postgres.map { ClusterCoordinator(database: $0, replicaId: owner, logger: log, now: environment.now) }
+    if let cluster { try await cluster.heartbeat() }
+    let hub = SimulationEventHub(repository: stored.simulations, heartbeatSeconds: configuration.sseHeartbeatSeconds,
+                                 follows: cluster)
     let metrics = ServerMetrics()
     let usage = UsageRecorder(repository: stored.simulations)
-    let hub = SimulationEventHub(repository: stored.simulations, heartbeatSeconds: configuration.sseHeartbeatSeconds)
     // Every stored change is counted (usage, ticks computed) and then published to live event streams.
     var repositories = stored
     repositories.simulations = publishing(metered(stored.simulations, metrics: metrics, usage: usage), hub: hub)
     let tokens: TokenAuthority? = if let secret = configuration.jwtSecret { try await TokenAuthority(secret: secret) } else { nil }
-    let playback = PlaybackScheduler(repository: repositories.simulations, now: environment.now, logger: log)
-    let live = LiveServices(hub: hub, playback: playback, rateLimitMultiplier: configuration.rateLimitMultiplier)
+    let playback = PlaybackScheduler(repository: repositories.simulations, now: environment.now, logger: log, leases: cluster)
+    let live = LiveServices(hub: hub, playback: playback, rateLimitMultiplier: configuration.rateLimitMultiplier, cluster: cluster)
     // Keys a previous process left executing are settled before the first request (see IdempotencyMiddleware.abandoned).
-    let owner = "proc_" + APIKeyMaterial.randomBase62(16)
     let settled = try await repositories.idempotency.settleAbandoned(
         exceptOwner: owner, response: IdempotencyMiddleware.abandoned(requestId: "req_" + APIKeyMaterial.randomBase62(20)))
     if settled > 0 { log.warning("idempotency keys left in flight by a stopped server answer 500", metadata: ["count": "\(settled)"]) }
@@ -168,7 +193,7 @@ public func buildLiveApplication(
         usage: usage, limiter: SlidingWindowLimiter(), idempotencyOwner: owner, logger: log,
         openEventStreams: environment.gauges.openEventStreams ?? { live.openEventStreams },
         playingSimulations: environment.gauges.playingSimulations ?? { live.playingSimulations },
-        provisionOrganizations: configuration.provisionOrganizations)
+        provisionOrganizations: configuration.provisionOrganizations, cluster: cluster)
     let router = buildRouter(parts)
     let authenticator = Authenticator(identities: repositories.identities, tokens: tokens,
                                       provisionOrganizations: configuration.provisionOrganizations, now: environment.now)
@@ -179,6 +204,12 @@ public func buildLiveApplication(
     let limits = configuration.connectionLimits
     let logger = log
     let storageName = simulations.storageName
+    var services: [any Service] = [
+        UsageFlushService(recorder: usage, interval: environment.usageFlushInterval, logger: log),
+        IdempotencyExpiryService(store: parts.repositories.idempotency, interval: .seconds(600), now: environment.now, logger: log),
+        PlaybackShutdown(playback: playback),
+    ]
+    if let cluster { services.append(ClusterService(coordinator: cluster, hub: hub, playback: playback, logger: log)) }
     let app = Application(
         router: router,
         server: WebSocketUpgradeChannel.builder(maxFrameSize: SimulationLimits.maxBodyBytes, limits: limits,
@@ -188,10 +219,7 @@ public func buildLiveApplication(
         },
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "kairos",
                              availableConnectionsDelegate: MaximumAvailableConnections(limits.maxConnections + limits.refusalSlots)),
-        services: [UsageFlushService(recorder: usage, interval: environment.usageFlushInterval, logger: log),
-                   IdempotencyExpiryService(store: parts.repositories.idempotency, interval: .seconds(600), now: environment.now,
-                                            logger: log),
-                   PlaybackShutdown(playback: playback)],
+        services: services,
         onServerRunning: { channel in
             await playback.resumeAll()
             let port = channel.localAddress?.port ?? configuration.port
@@ -231,10 +259,12 @@ struct RouterParts: Sendable {
     var openEventStreams: @Sendable () async -> Int
     var playingSimulations: @Sendable () async -> Int
     var provisionOrganizations = false
+    /// On PostgreSQL: what this replica shares with the others.
+    var cluster: ClusterCoordinator? = nil
 
     /// The rate limits every router of the server (HTTP and WebSocket upgrades) charges.
     var rateLimits: RateLimitCharger {
-        RateLimitCharger(limiter: limiter, multiplier: rateLimitMultiplier, usage: usage, now: now)
+        RateLimitCharger(limiter: limiter, multiplier: rateLimitMultiplier, usage: usage, now: now, cluster: cluster)
     }
 }
 

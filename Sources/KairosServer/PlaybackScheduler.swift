@@ -20,10 +20,15 @@ public actor PlaybackScheduler {
     /// The shortest sleep between two stored steps of one simulation.
     static let minimumInterval: Duration = .milliseconds(50)
 
-    init(repository: any SimulationRepository, now: @escaping @Sendable () -> Int64, logger: Logger) {
+    /// On PostgreSQL, the leases that make one replica at a time play a simulation.
+    private let leases: (any PlaybackLeases)?
+
+    init(repository: any SimulationRepository, now: @escaping @Sendable () -> Int64, logger: Logger,
+         leases: (any PlaybackLeases)? = nil) {
         self.repository = repository
         self.now = now
         self.logger = logger
+        self.leases = leases
     }
 
     /// Simulations being advanced right now (a cheap read for `/metrics`).
@@ -31,13 +36,23 @@ public actor PlaybackScheduler {
 
     /// Starts advancing `id` unless it already is.
     func play(_ id: String) {
-        guard players[id] == nil else { return }
+        guard players[id] == nil, !stopped else { return }
         let repository = repository
         let now = now
         let logger = logger
+        let leases = leases
         playing.withLockedValue { $0 += 1 }
         players[id] = Task { [weak self] in
-            await Self.advance(id, repository: repository, now: now, logger: logger)
+            // Shared storage: play only while holding the simulation's lease (another replica
+            // may hold it; if that replica dies, the lease expires and a sweep starts it here).
+            if let leases {
+                guard (try? await leases.acquireLease(id)) == true else {
+                    await self?.finished(id, replay: false)
+                    return
+                }
+            }
+            await Self.advance(id, repository: repository, now: now, logger: logger, leases: leases)
+            if let leases { await leases.releaseLease(id) }
             await self?.finished(id)
         }
     }
@@ -46,10 +61,10 @@ public actor PlaybackScheduler {
 
     /// A player ends when it finds its simulation no longer playing; if `play` came in between
     /// (pause then play at once), it starts again.
-    private func finished(_ id: String) async {
+    private func finished(_ id: String, replay: Bool = true) async {
         guard players.removeValue(forKey: id) != nil else { return }
         playing.withLockedValue { $0 -= 1 }
-        if !stopped, (try? await repository.find(id: id))?.status == .playing { play(id) }
+        if replay, !stopped, (try? await repository.find(id: id))?.status == .playing { play(id) }
     }
 
     /// Resumes every simulation stored as playing.
@@ -62,16 +77,21 @@ public actor PlaybackScheduler {
     }
 
     /// Stops every player (server shutdown); statuses stay as stored.
-    func stopAll() {
+    /// Waits for the players to end, so their leases are released (another replica takes over
+    /// at once rather than when the leases expire).
+    func stopAll() async {
         stopped = true
-        for task in players.values { task.cancel() }
+        let tasks = Array(players.values)
+        for task in tasks { task.cancel() }
         players = [:]
         playing.withLockedValue { $0 = 0 }
+        for task in tasks { await task.value }
     }
 
     private static func advance(_ id: String, repository: any SimulationRepository, now: @escaping @Sendable () -> Int64,
-                                logger: Logger) async {
+                                logger: Logger, leases: (any PlaybackLeases)? = nil) async {
         let clock = ContinuousClock()
+        var renewed = clock.now
         var speed = -1.0
         var started = clock.now
         var done = 0
@@ -104,6 +124,11 @@ public actor PlaybackScheduler {
             due = min(due, SimulationLimits.maxTicks - record.tick)
             guard due > 0 else { return }
             let ticks = due
+            if let leases, clock.now - renewed >= .milliseconds(ClusterCoordinator.leaseRenewMilliseconds) {
+                // Lost (it expired while this replica was stalled, and another took it over): stop.
+                guard (try? await leases.renewLease(id)) == true else { return }
+                renewed = clock.now
+            }
             do {
                 let time = now()
                 _ = try await repository.update(id: id) { current in
@@ -130,3 +155,14 @@ public actor PlaybackScheduler {
         }
     }
 }
+
+/// Who may play a simulation when replicas share storage (`ClusterCoordinator`).
+protocol PlaybackLeases: Sendable {
+    /// Takes the simulation's lease if it is free, expired or already held here.
+    func acquireLease(_ id: String) async throws -> Bool
+    /// Extends the lease; false when it is no longer held here.
+    func renewLease(_ id: String) async throws -> Bool
+    func releaseLease(_ id: String) async
+}
+
+extension ClusterCoordinator: PlaybackLeases {}

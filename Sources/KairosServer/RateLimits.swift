@@ -197,15 +197,22 @@ struct RateLimitCharger: Sendable {
     let multiplier: Int
     let usage: UsageRecorder
     let now: @Sendable () -> Int64
+    /// On PostgreSQL: identities' windows are counted there, across every replica (addresses'
+    /// windows stay per replica).
+    var cluster: ClusterCoordinator? = nil
 
     /// One request of `identity` in `routeClass` at `time`. `spendsWindow: false` (an SSE
     /// connection, limited by concurrent streams instead) reads the window without counting.
-    func admit(_ identity: Identity, _ routeClass: RouteClass, at time: Int64, spendsWindow: Bool = true)
+    func admit(_ identity: Identity, _ routeClass: RouteClass, at time: Int64, spendsWindow: Bool = true) async throws
         -> SlidingWindowLimiter.Decision
     {
         let key = identity.subject + " " + routeClass.rawValue
         let limit = routeClass.limit(in: identity.tier.limits) * multiplier
-        let decision = spendsWindow ? limiter.acquire(key: key, limit: limit, now: time) : limiter.peek(key: key, limit: limit, now: time)
+        let decision = if let cluster {
+            try await cluster.acquireRate(key: key, limit: max(1, limit), now: time, count: spendsWindow)
+        } else {
+            spendsWindow ? limiter.acquire(key: key, limit: limit, now: time) : limiter.peek(key: key, limit: limit, now: time)
+        }
         if decision.allowed { usage.countRequest(organizations: identity.organizationIds, routeClass, at: time) }
         return decision
     }
@@ -266,8 +273,8 @@ struct RateLimitMiddleware: RouterMiddleware {
             }
             context.identity = identity
             context.logger[metadataKey: "identity"] = .string(identity.subject)
-            decision = charger.admit(identity, routeClass, at: time,
-                                     spendsWindow: !RateLimitPolicy.isEventStream(method: request.method, path: path))
+            decision = try await charger.admit(identity, routeClass, at: time,
+                                               spendsWindow: !RateLimitPolicy.isEventStream(method: request.method, path: path))
         } else {
             decision = charger.admit(address: context.remoteAddress, routeClass, at: time)
         }

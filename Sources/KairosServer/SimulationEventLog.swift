@@ -33,12 +33,19 @@ enum SimulationEventLog {
             guard case .object(let members) = entry.payload else { return [] }
             var events: [(SimulationEvent.Kind, JSONValue)] = []
             // A playback step the engine refused: the `error` event, then the pause it caused.
-            if let error = entry.payload["error"], case .object(var errorMembers) = error {
+            // Members in a fixed order, whether the payload comes from the change just stored or
+            // from the log (stored as canonical JSON, keys sorted): every replica and every
+            // replay sends the same bytes.
+            func ordered(_ members: [JSONMember], first keys: [String]) -> [JSONMember] {
+                keys.compactMap { key in members.first { $0.key == key } } + members.filter { !keys.contains($0.key) }
+            }
+            if let error = entry.payload["error"], case .object(let found) = error {
+                var errorMembers = ordered(found, first: ["code", "message", "details"])
                 errorMembers.append(JSONMember(key: "simulationId", value: .string(simulationId)))
                 errorMembers.append(JSONMember(key: "tick", value: .number(Double(entry.tick))))
                 events.append((.error, .object(errorMembers)))
             }
-            var status = members.filter { $0.key != "error" }
+            var status = ordered(members.filter { $0.key != "error" }, first: ["status", "speed"])
             status.append(JSONMember(key: "tick", value: .number(Double(entry.tick))))
             events.append((.status, .object(status)))
             return events

@@ -9,12 +9,28 @@ struct Keys: AsyncParsableCommand {
         abstract: "Create, list and revoke API keys.",
         subcommands: [Create.self, List.self, Revoke.self])
 
+    /// The server's repositories: SQLite at `db`, or PostgreSQL (migrated first) when a URL is given.
+    static func open(db: String, databaseURL: String?) async throws -> ServerRepositories {
+        let storage: ServerConfiguration.Storage
+        do {
+            storage = try Serve.storage(db: db, databaseURL: databaseURL)
+        } catch {
+            throw ValidationError("--database-url: \(error)")
+        }
+        let repositories = try await ServerRepositories.connect(storage)
+        return repositories
+    }
+
     struct Create: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Create an API key; it is printed once, alone on the last line.")
 
         @Option(help: "SQLite database file of the server.")
         var db = "kairos.db"
+
+        @Option(name: .customLong("database-url"),
+                help: "The server's PostgreSQL URL instead (also KAIROS_DATABASE_URL), as for `kairos serve`.")
+        var databaseURL: String?
 
         @Option(help: "Organization the key belongs to (created if new).")
         var org: String
@@ -40,7 +56,7 @@ struct Keys: AsyncParsableCommand {
         }
 
         func run() async throws {
-            let repositories = try ServerRepositories.open(.sqlite(path: db))
+            let repositories = try await Keys.open(db: db, databaseURL: databaseURL)
             let issuer = APIKeyIssuer(identities: repositories.identities)
             let (record, key) = try await issuer.create(organizationId: org, tier: OrganizationTier(rawValue: tier) ?? .community,
                                                         scopes: APIScope.parseList(scopes).scopes)
@@ -56,11 +72,15 @@ struct Keys: AsyncParsableCommand {
         @Option(help: "SQLite database file of the server.")
         var db = "kairos.db"
 
+        @Option(name: .customLong("database-url"),
+                help: "The server's PostgreSQL URL instead (also KAIROS_DATABASE_URL), as for `kairos serve`.")
+        var databaseURL: String?
+
         @Option(help: "Only this organization's keys.")
         var org: String?
 
         func run() async throws {
-            let repositories = try ServerRepositories.open(.sqlite(path: db))
+            let repositories = try await Keys.open(db: db, databaseURL: databaseURL)
             let keys = try await repositories.identities.keys(organizationId: org)
             print("ID                    ORGANIZATION          PREFIX     SCOPES                                  CREATED                   STATUS")
             for k in keys {
@@ -80,11 +100,15 @@ struct Keys: AsyncParsableCommand {
         @Option(help: "SQLite database file of the server.")
         var db = "kairos.db"
 
+        @Option(name: .customLong("database-url"),
+                help: "The server's PostgreSQL URL instead (also KAIROS_DATABASE_URL), as for `kairos serve`.")
+        var databaseURL: String?
+
         @Argument(help: "The key's id (key_…), as `kairos keys list` shows it.")
         var id: String
 
         func run() async throws {
-            let repositories = try ServerRepositories.open(.sqlite(path: db))
+            let repositories = try await Keys.open(db: db, databaseURL: databaseURL)
             guard try await repositories.identities.revokeKey(id: id, at: ServerTime.nowMilliseconds()) else {
                 CLI.fail("no active key \(id)", code: 1)
             }

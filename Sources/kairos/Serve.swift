@@ -12,8 +12,11 @@ struct Serve: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Serve the Kairos REST API (/v1).",
         discussion: """
-        Simulations are stored in SQLite (--db, WAL mode; ":memory:" keeps them in memory). Bearer tokens are \
-        accepted when KAIROS_JWT_SECRET is set. Create API keys with `kairos keys create`. \
+        Simulations are stored in SQLite (--db, WAL mode; ":memory:" keeps them in memory) or, for several replicas \
+        behind a load balancer, in PostgreSQL (--database-url or KAIROS_DATABASE_URL; see docs/deploy.md). \
+        Migrations are applied at start. Bearer tokens are accepted when KAIROS_JWT_SECRET is set. Create API keys \
+        with `kairos keys create` (same --db / --database-url). SIGTERM drains: no new requests, in-flight ones \
+        finish, streams end so clients resume on another replica. \
         http://HOST:PORT/dashboard is the live dashboard (paste a key; watch, steer and replay simulations), \
         /v1/docs the interactive API reference.
         """)
@@ -27,7 +30,8 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "SQLite database file.")
     var db = "kairos.db"
 
-    @Option(help: "PostgreSQL URL (also KAIROS_DATABASE_URL); not supported by this build yet.")
+    @Option(name: .customLong("database-url"),
+            help: "PostgreSQL URL postgres://USER[:PASSWORD]@HOST[:PORT]/DB[?schema=NAME] shared by every replica (also KAIROS_DATABASE_URL); replaces --db.")
     var databaseURL: String?
 
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
@@ -88,13 +92,30 @@ struct Serve: AsyncParsableCommand {
         if environment["KAIROS_SSE_HEARTBEAT_SECONDS"] != nil, ServerConfiguration.heartbeatSeconds(environment: environment) == nil {
             throw ValidationError("KAIROS_SSE_HEARTBEAT_SECONDS must be a number of seconds in (0, 3600]")
         }
-        if databaseURL != nil || ProcessInfo.processInfo.environment["KAIROS_DATABASE_URL"] != nil {
-            throw ValidationError("PostgreSQL storage is not available in this build; use --db PATH")
+        if let url = Self.databaseURL(databaseURL) {
+            do {
+                _ = try PostgresLocation(url: url)
+            } catch {
+                throw ValidationError("--database-url: \(error)")
+            }
         }
         if let secret = ProcessInfo.processInfo.environment["KAIROS_JWT_SECRET"], !secret.isEmpty,
            secret.utf8.count < TokenAuthority.minimumSecretBytes {
             throw ValidationError("KAIROS_JWT_SECRET must be at least \(TokenAuthority.minimumSecretBytes) bytes")
         }
+    }
+
+    /// `--database-url`, else a non-empty KAIROS_DATABASE_URL.
+    static func databaseURL(_ option: String?) -> String? {
+        if let option { return option }
+        guard let value = ProcessInfo.processInfo.environment["KAIROS_DATABASE_URL"], !value.isEmpty else { return nil }
+        return value
+    }
+
+    /// The storage `--db` / `--database-url` / KAIROS_DATABASE_URL name.
+    static func storage(db: String, databaseURL: String?) throws -> ServerConfiguration.Storage {
+        guard let url = Self.databaseURL(databaseURL) else { return .sqlite(path: db) }
+        return .postgres(try PostgresLocation(url: url))
     }
 
     func run() async throws {
@@ -104,7 +125,7 @@ struct Serve: AsyncParsableCommand {
         }
         let secret = ProcessInfo.processInfo.environment["KAIROS_JWT_SECRET"].flatMap { $0.isEmpty ? nil : $0 }
         var configuration = ServerConfiguration(
-            host: host, port: port, storage: .sqlite(path: db), jwtSecret: secret,
+            host: host, port: port, storage: try Self.storage(db: db, databaseURL: databaseURL), jwtSecret: secret,
             logLevel: Logger.Level(rawValue: logLevel) ?? .info, rateLimitMultiplier: rateLimitMultiplier,
             metricsEnabled: !noMetrics)
         configuration.connectionLimits = ConnectionLimits(

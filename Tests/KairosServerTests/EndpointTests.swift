@@ -15,7 +15,7 @@ import Testing
             #expect(health.status == .ok)
             #expect(try health.json["engineVersions"] == ["1.0.0", "1.1.0"])
             #expect(try health.json["defaultEngineVersion"] == "1.1.0")
-            #expect(try health.json["storage"] == "memory")
+            #expect(try health.json["storage"] == (TestStorage.postgres ? "postgresql" : "memory"))
             #expect(HealthStatus(json: try health.json)?.engineVersions == [EngineVersion(1, 0, 0), EngineVersion(1, 1, 0)])
             #expect(HealthStatus(json: try health.json)?.defaultEngineVersion == EngineVersion(1, 1, 0))
             let scenarios = try await client.send(.get, "/v1/scenarios")

@@ -10,12 +10,16 @@ import Testing
 /// the log derives; restarts lose nothing; long traces read fast.
 @Suite struct RepositoryTests {
     enum Kind: String, CaseIterable, CustomTestStringConvertible {
-        case memory, sqliteInMemory, sqliteFile
+        case memory, sqliteInMemory, sqliteFile, postgres
         var testDescription: String { rawValue }
+
+        /// With KAIROS_TEST_POSTGRES=1 (the suite's second pass) PostgreSQL alone; else the others.
+        static var allCases: [Kind] { TestStorage.postgres ? [.postgres] : [.memory, .sqliteInMemory, .sqliteFile] }
 
         func open() throws -> (ServerRepositories, path: String?) {
             switch self {
             case .memory: return (try ServerRepositories.open(.memory), nil)
+            case .postgres: return (TestStorage.repositories(), nil)
             case .sqliteInMemory: return (try ServerRepositories.open(.sqlite(path: ":memory:")), nil)
             case .sqliteFile:
                 let path = FileManager.default.temporaryDirectory.appendingPathComponent("kairos-\(UUID().uuidString).db").path

@@ -3,11 +3,48 @@ import Hummingbird
 import HummingbirdTesting
 import KairosAPI
 import KairosEngine
+import Logging
 import NIOCore
 import Testing
 @testable import KairosServer
 
-/// A server on in-memory repositories with keys made for the test.
+/// Where the server suite keeps its data: in memory, or — with `KAIROS_TEST_POSTGRES=1` — a
+/// fresh schema of the PostgreSQL at `KAIROS_TEST_POSTGRES_URL` (default
+/// postgres://kairos@127.0.0.1:54330/kairos; `scripts/cluster postgres` starts one) per server,
+/// so the same tests run on both backends.
+enum TestStorage {
+    static let environment = ProcessInfo.processInfo.environment
+    static var postgres: Bool { environment["KAIROS_TEST_POSTGRES"] == "1" }
+    static var postgresURL: String { environment["KAIROS_TEST_POSTGRES_URL"] ?? "postgres://kairos@127.0.0.1:54330/kairos" }
+
+    /// One pool for the whole test process; each server gets its own schema on it.
+    static let pool: PostgresPool? = postgres ? PostgresPool(try! PostgresLocation(url: postgresURL), maximumConnections: 40) : nil
+
+    /// A new schema name.
+    static func schema() -> String { "t_" + APIKeyMaterial.randomBase62(12).lowercased() }
+
+    /// Fresh, empty repositories on the backend under test.
+    static func repositories() -> ServerRepositories {
+        guard let pool else {
+            return ServerRepositories(simulations: InMemorySimulationRepository(), identities: InMemoryIdentityRepository())
+        }
+        return repositories(schema: schema(), pool: pool)
+    }
+
+    /// Repositories on `schema` (several servers on one schema are replicas of one cluster).
+    static func repositories(schema: String, pool: PostgresPool) -> ServerRepositories {
+        var location = try! PostgresLocation(url: postgresURL)
+        location.schema = schema
+        var logger = Logger(label: "kairos.test.postgres")
+        logger.logLevel = .warning
+        let database = KairosPostgres(location, pool: pool, logger: logger)
+        return ServerRepositories(simulations: PostgresSimulationRepository(database: database),
+                                  identities: PostgresIdentityRepository(database: database),
+                                  idempotency: PostgresIdempotencyStore(database: database))
+    }
+}
+
+/// A server on in-memory (or, with KAIROS_TEST_POSTGRES=1, PostgreSQL) repositories with keys made for the test.
 struct TestServer {
     let repositories: ServerRepositories
     let jwtSecret = "test-secret-for-kairos-tests-0123456789"
@@ -18,8 +55,7 @@ struct TestServer {
     /// `kairos serve --provision-organizations`.
     var provisionOrganizations = false
 
-    init(repositories: ServerRepositories = ServerRepositories(simulations: InMemorySimulationRepository(),
-                                                                identities: InMemoryIdentityRepository()),
+    init(repositories: ServerRepositories = TestStorage.repositories(),
          rateLimitMultiplier: Int = 1000, environment: ServerEnvironment = ServerEnvironment()) {
         self.repositories = repositories
         self.rateLimitMultiplier = rateLimitMultiplier

@@ -8,6 +8,11 @@ id from 0 to the final tick exactly once (none missing, none duplicated). Prints
 and the server's peak RSS (VmHWM).
 
     scripts/dev/sse-load.py [--clients 1000] [--seconds 10] [--speed 1] [--binary .build/release/kairos]
+    scripts/dev/sse-load.py --cluster DIR [--clients 1000] …
+
+With --cluster, no server is started: DIR is a running `scripts/cluster up` (its
+KAIROS_CLUSTER_DIR, started with a raised --rate-limit-multiplier); clients are spread
+round-robin over its replicas, commands go through HAProxy, and each replica's peak RSS is shown.
 """
 import argparse
 import asyncio
@@ -76,7 +81,7 @@ class Client:
             writer.close()
 
 
-async def main_async(args, base, port, key, sim, server_pid):
+async def main_async(args, base, port, key, sim, server_pid, ports=None, pids=None):
     clients = [Client() for _ in range(args.clients)]
     connected = 0
     all_ready = asyncio.Event()
@@ -88,7 +93,9 @@ async def main_async(args, base, port, key, sim, server_pid):
             all_ready.set()
 
     started = time.monotonic()
-    tasks = [asyncio.create_task(c.run("127.0.0.1", port, f"{sim}/events", key, ready)) for c in clients]
+    ports = ports or [port]
+    tasks = [asyncio.create_task(c.run("127.0.0.1", ports[i % len(ports)], f"{sim}/events", key, ready))
+             for i, c in enumerate(clients)]
     await asyncio.wait_for(all_ready.wait(), timeout=120)
     statuses = {}
     for c in clients:
@@ -105,7 +112,8 @@ async def main_async(args, base, port, key, sim, server_pid):
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and any(len(set(c.ticks)) < final for c in clients):
         await asyncio.sleep(0.2)
-    peak = peak_rss_kib(server_pid)
+    peaks = [peak_rss_kib(pid) for pid in (pids or [server_pid])]
+    peak = max(peaks)
     for t in tasks:
         t.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
@@ -117,6 +125,8 @@ async def main_async(args, base, port, key, sim, server_pid):
     complete = sum(1 for r in received if r == expected)
     print(f"clients {args.clients}, ticks 0..{final - 1} ({final}), complete {complete}, missing {missing}, "
           f"duplicated {duplicated}, out of order {out_of_order}, server peak RSS {peak / 1024:.1f} MiB")
+    if pids:
+        print("peak RSS per replica: " + ", ".join(f"{p / 1024:.1f} MiB" for p in peaks))
     return complete == args.clients and final > 0
 
 
@@ -126,10 +136,24 @@ def main():
     parser.add_argument("--seconds", type=float, default=10)
     parser.add_argument("--speed", type=float, default=1)
     parser.add_argument("--binary", default=os.environ.get("KAIROS_BINARY", os.path.join(ROOT, ".build/release/kairos")))
+    parser.add_argument("--cluster", help="state folder of a running scripts/cluster up")
     args = parser.parse_args()
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     want = min(hard, max(soft, 4 * args.clients + 256))
     resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))  # the server inherits it
+    if args.cluster:
+        def read(name):
+            with open(os.path.join(args.cluster, name)) as f:
+                return f.read().strip()
+        n = int(read("replicas"))
+        ports = [int(read(f"replica-{i}.port")) for i in range(1, n + 1)]
+        pids = [int(read(f"replica-{i}.pid")) for i in range(1, n + 1)]
+        key = read("key")
+        base = "http://127.0.0.1:" + read("port")
+        sim = "/v1/simulations/" + http(base, "POST", "/v1/simulations", key, {"scenarioId": "capability-divergence"})["id"]
+        ok = asyncio.run(main_async(args, base, ports[0], key, sim, pids[0], ports, pids))
+        print("OK" if ok else "FAILED")
+        return 0 if ok else 1
     work = tempfile.mkdtemp(prefix="kairos-sse-load-")
     db = os.path.join(work, "kairos.db")
     key = create_key(args.binary, db, "--org", "load", "--tier", "professional", "--scopes", "simulation:read,simulation:write")

@@ -196,7 +196,7 @@ struct SimulationsController<Repository: SimulationRepository>: Sendable {
     @Sendable func events(_ request: Request, context: KairosRequestContext) async throws -> Response {
         let (identity, record) = try await owned(request, context: context, scope: .simulationRead)
         let resumeAfter = try EventStream.resumePoint(request)
-        return try EventStream.response(simulationId: record.id, identity: identity, resumeAfter: resumeAfter,
+        return try await EventStream.response(simulationId: record.id, identity: identity, resumeAfter: resumeAfter,
                                         context: context, live: live)
     }
 

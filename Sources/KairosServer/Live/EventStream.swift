@@ -12,6 +12,8 @@ public final class LiveServices: Sendable {
     let playback: PlaybackScheduler
     let streams: StreamSlots
     let rateLimitMultiplier: Int
+    /// On PostgreSQL: SSE slots are counted there, across every live replica.
+    let cluster: ClusterCoordinator?
     /// The server's connections (the cap of `ConnectionLimits.maxConnections`).
     let connections = ConnectionCounter()
 
@@ -19,7 +21,8 @@ public final class LiveServices: Sendable {
     public var openConnections: Int { connections.current }
     public var peakConnections: Int { connections.highest }
 
-    init(hub: SimulationEventHub, playback: PlaybackScheduler, rateLimitMultiplier: Int) {
+    init(hub: SimulationEventHub, playback: PlaybackScheduler, rateLimitMultiplier: Int, cluster: ClusterCoordinator? = nil) {
+        self.cluster = cluster
         self.hub = hub
         self.playback = playback
         streams = StreamSlots()
@@ -63,15 +66,20 @@ final class StreamLease: Sendable {
     private let slots: StreamSlots
     private let subject: String
     private let released = NIOLockedValueBox(false)
+    /// Gives back the cluster-wide slot too (PostgreSQL).
+    private let releaseShared = NIOLockedValueBox<(@Sendable () -> Void)?>(nil)
 
     fileprivate init(slots: StreamSlots, subject: String) {
         self.slots = slots
         self.subject = subject
     }
 
+    func alsoRelease(_ body: @escaping @Sendable () -> Void) { releaseShared.withLockedValue { $0 = body } }
+
     func release() {
         guard released.withLockedValue({ r in defer { r = true }; return !r }) else { return }
         slots.release(subject)
+        releaseShared.withLockedValue { $0 }?()
     }
 
     deinit { release() }
@@ -136,12 +144,26 @@ enum EventStream {
     }
 
     static func response(simulationId: String, identity: Identity, resumeAfter: SimulationEventID?,
-                         context: KairosRequestContext, live: LiveServices) throws(APIError) -> Response {
+                         context: KairosRequestContext, live: LiveServices) async throws(APIError) -> Response {
         let limit = identity.tier.limits.concurrentStreams * live.rateLimitMultiplier
-        guard let lease = live.streams.acquire(identity.subject, limit: limit) else {
-            throw APIError(.rateLimited, "Too many concurrent event streams: the \(identity.tier.rawValue) tier allows \(limit).",
-                           details: .object(["limit": .number(Double(limit)), "scope": .string("concurrentStreams")]),
-                           headers: [.retryAfter: "5"])
+        let tooMany = APIError(.rateLimited, "Too many concurrent event streams: the \(identity.tier.rawValue) tier allows \(limit).",
+                               details: .object(["limit": .number(Double(limit)), "scope": .string("concurrentStreams")]),
+                               headers: [.retryAfter: "5"])
+        guard let lease = live.streams.acquire(identity.subject, limit: limit) else { throw tooMany }
+        if let cluster = live.cluster {
+            let granted: Bool
+            do {
+                granted = try await cluster.acquireStream(identity.subject, limit: limit)
+            } catch {
+                lease.release()
+                throw APIResponseMiddleware.apiError(for: error)
+            }
+            guard granted else {
+                lease.release()
+                throw tooMany
+            }
+            let subject = identity.subject
+            lease.alsoRelease { Task { await cluster.releaseStream(subject) } }
         }
         var headers: HTTPFields = [:]
         headers[.contentType] = "text/event-stream"

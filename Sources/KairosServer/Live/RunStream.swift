@@ -60,7 +60,12 @@ struct RunStreamController: Sendable {
         } catch {
             return .refuse(rateLimits.refusingUnauthenticated(error, address: remoteAddress, routeClass, at: time), requestId: requestId)
         }
-        let decision = rateLimits.admit(identity, routeClass, at: time)
+        let decision: SlidingWindowLimiter.Decision
+        do {
+            decision = try await rateLimits.admit(identity, routeClass, at: time)
+        } catch {
+            return .refuse(APIResponseMiddleware.apiError(for: error), requestId: requestId)
+        }
         guard decision.allowed else { return .refuse(RateLimitCharger.refusal(decision), requestId: requestId) }
         guard identity.scopes.contains(.simulationWrite) else { return .refuse(.forbidden(missing: .simulationWrite), requestId: requestId) }
         var sessionLogger = logger

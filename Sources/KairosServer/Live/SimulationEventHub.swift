@@ -4,6 +4,19 @@ import KairosEngine
 import NIOConcurrencyHelpers
 import NIOCore
 
+/// Shared storage that keeps, for a while, the steps each stored change computed, so every
+/// replica can send a change's events (PostgreSQL's `event_segment`).
+protocol EventSegmentSource: Sendable {
+    /// By the first log sequence of the change that computed them, from `sequence` on.
+    func eventSegments(simulationId: String, from sequence: Int) async throws -> [Int: TraceSegment]
+}
+
+/// Which simulations this replica's live streams follow (PostgreSQL's `event_follow`).
+protocol EventFollows: Sendable {
+    func follow(_ id: String) async throws
+    func unfollow(_ id: String) async
+}
+
 /// One event as SSE sends it: its id and its frame, encoded once for every subscriber.
 struct EventFrame: Sendable {
     var id: SimulationEventID
@@ -50,7 +63,13 @@ final class SimulationEventHub: Sendable {
     private let heartbeat: HeartbeatTicker
     private let streamTokens = NIOLockedValueBox(0)
 
-    init(repository: any SimulationRepository, heartbeatSeconds: Double, bufferCapacity: Int = 4096) {
+    /// On PostgreSQL: tells the other replicas which simulations are followed here, so their
+    /// changes keep the steps the live events need (`event_segment`).
+    let follows: (any EventFollows)?
+
+    init(repository: any SimulationRepository, heartbeatSeconds: Double, bufferCapacity: Int = 4096,
+         follows: (any EventFollows)? = nil) {
+        self.follows = follows
         self.repository = repository
         self.bufferCapacity = bufferCapacity
         heartbeat = HeartbeatTicker(seconds: heartbeatSeconds)
@@ -64,7 +83,47 @@ final class SimulationEventHub: Sendable {
     /// Called with the gate held, after `change` is stored.
     func publish(_ change: SimulationChange) async {
         guard !change.log.isEmpty, let channel = channel(for: change.record.id) else { return }
+        // Shared storage: another replica may have stored changes just before this one that
+        // this channel has not seen yet; take them all from the database, in order.
+        if repository is any EventSegmentSource, let first = change.log.first?.sequence, await channel.expectedSequence < first {
+            // Should reading fail, the channel stays where it is and the next notification retries.
+            try? await catchUp(change.record.id)
+            return
+        }
         await channel.apply(change)
+    }
+
+    /// Simulations with a catch-up queued (coalesces notifications).
+    private let pendingCatchUps = NIOLockedValueBox<Set<String>>([])
+
+    /// Another replica stored a change of `id` (a PostgreSQL notification): if anyone here
+    /// follows it, its channel catches up from the database.
+    func changed(_ id: String) {
+        guard channel(for: id) != nil, pendingCatchUps.withLockedValue({ $0.insert(id).inserted }) else { return }
+        Task {
+            pendingCatchUps.withLockedValue { _ = $0.remove(id) }
+            _ = try? await gate.withLock(id) { try await catchUp(id) }
+        }
+    }
+
+    /// Catches every channel up (after the notification connection was lost).
+    func catchUpAll() {
+        for id in channels.withLockedValue({ Array($0.keys) }) { changed(id) }
+    }
+
+    /// With the gate held: publishes the stored log entries the channel has not seen, with the
+    /// steps other replicas kept for live streams (`EventSegmentSource`); when those are gone,
+    /// renumbers from the stored record and its subscribers replay from the log.
+    func catchUp(_ id: String) async throws {
+        guard let channel = channel(for: id), let source = repository as? any EventSegmentSource else { return }
+        let next = await channel.expectedSequence
+        let entries = try await repository.log(simulationId: id, from: next)
+        guard !entries.isEmpty else { return }
+        let segments = entries.contains { $0.kind == .step }
+            ? Array(try await source.eventSegments(simulationId: id, from: next).values) : []
+        if await channel.apply(log: entries, segments: segments) { return }
+        guard let record = try await repository.find(id: id) else { return }
+        await channel.reset(sequence: record.logLength, numbering: try await Self.openNumbering(record, repository: repository))
     }
 
     /// A subscription to `id`'s live events, positioned at the events not yet published.
@@ -75,7 +134,12 @@ final class SimulationEventHub: Sendable {
                 entries[id] = (entry.channel, entry.subscribers + 1)
                 return entry.channel
             }) { return existing }
-            guard let record = try await repository.find(id: id) else { throw APIError.simulationNotFound }
+            // Followed before the record is read: every change stored after it keeps its steps.
+            if let follows { try await follows.follow(id) }
+            guard let record = try await repository.find(id: id) else {
+                await follows?.unfollow(id)
+                throw APIError.simulationNotFound
+            }
             let numbering = try await Self.openNumbering(record, repository: repository)
             let created = SimulationEventChannel(simulationId: id, sequence: record.logLength, numbering: numbering,
                                                  capacity: bufferCapacity)
@@ -95,10 +159,12 @@ final class SimulationEventHub: Sendable {
         heartbeat.remove(token: token)
         await channel.remove(token)
         _ = try? await gate.withLock(id) {
-            channels.withLockedValue { entries in
-                guard let entry = entries[id], entry.channel === channel else { return }
+            let closed = channels.withLockedValue { entries -> Bool in
+                guard let entry = entries[id], entry.channel === channel else { return false }
                 entries[id] = entry.subscribers <= 1 ? nil : (entry.channel, entry.subscribers - 1)
+                return entry.subscribers <= 1
             }
+            if closed { await follows?.unfollow(id) }
         }
     }
 
@@ -174,6 +240,14 @@ struct TraceLines {
         offsets.append(starts)
     }
 
+    /// Whether every tick of `ticks` has a line.
+    func covers(_ ticks: Range<Int>) -> Bool {
+        ticks.allSatisfy { t in
+            segments.indices.contains { t >= segments[$0].firstTick && t < segments[$0].firstTick + segments[$0].tickCount
+                && t - segments[$0].firstTick + 1 < offsets[$0].count }
+        }
+    }
+
     func step(_ tick: Int) -> TraceStep? {
         for (s, segment) in segments.enumerated() where tick >= segment.firstTick && tick < segment.firstTick + segment.tickCount {
             let i = tick - segment.firstTick
@@ -218,19 +292,36 @@ actor SimulationEventChannel {
 
     func remove(_ token: Int) { subscribers[token] = nil }
 
+    /// The next log sequence to publish.
+    var expectedSequence: Int { nextSequence }
+
     /// Numbers and encodes the events of a stored change (once, whoever listens), then wakes
     /// every subscriber.
     func apply(_ change: SimulationChange) {
-        guard let first = change.log.first?.sequence, first >= nextSequence else { return }
+        _ = apply(log: change.log, segments: change.segment.map { [$0] } ?? [], checked: false)
+    }
+
+    /// `apply` for log entries read back from shared storage with the steps they computed;
+    /// false (nothing applied) when a step's ticks are not all in `segments`.
+    func apply(log: [SimulationLogEntry], segments: [TraceSegment], checked: Bool = true) -> Bool {
+        let log = log.filter { $0.sequence >= nextSequence }
+        guard let first = log.first?.sequence, first >= nextSequence else { return true }
         var lines = TraceLines()
-        if let segment = change.segment { lines.add(segment) }
+        for segment in segments { lines.add(segment) }
+        if checked {
+            if first != nextSequence { return false }
+            for entry in log where entry.kind == .step {
+                let ticks = entry.payload["ticks"]?.integerValue ?? 0
+                guard lines.covers(entry.tick ..< entry.tick + ticks) else { return false }
+            }
+        }
         var frames: [EventFrame] = []
-        for entry in change.log {
+        for entry in log {
             for event in numbering.events(of: entry, simulationId: simulationId, skipTicksBefore: 0, step: lines.step) {
                 frames.append(EventFrame(event))
             }
         }
-        nextSequence = (change.log.last?.sequence ?? first) + 1
+        nextSequence = (log.last?.sequence ?? first) + 1
         if !frames.isEmpty {
             batches.append(Batch(sequence: first, frames: frames))
             buffered += frames.count
@@ -239,6 +330,18 @@ actor SimulationEventChannel {
                 firstSequence = batches.first?.sequence ?? nextSequence
             }
         }
+        for signals in subscribers.values { signals.yield(.wake) }
+        return true
+    }
+
+    /// Forgets the buffer and continues at `sequence`, numbered from `numbering`: subscribers
+    /// behind it replay from the log.
+    func reset(sequence: Int, numbering: EventNumbering) {
+        self.numbering = numbering
+        batches.removeAll()
+        buffered = 0
+        nextSequence = max(nextSequence, sequence)
+        firstSequence = nextSequence
         for signals in subscribers.values { signals.yield(.wake) }
     }
 
