@@ -50,33 +50,10 @@ public struct CanonicalJSONWriter {
         emit(bound: ByteCursor.numberBound) { $0.number(value) }
     }
 
-    /// Writes a string with the escapes RFC 8785 requires and nothing else escaped.
+    /// Writes a string with the escapes RFC 8785 requires and nothing else escaped
+    /// (`ByteCursor.string`; at most six bytes a UTF-8 byte, plus the quotes).
     public mutating func string(_ value: String) {
-        bytes.append(UInt8(ascii: "\""))
-        var v = value
-        v.withUTF8 { utf8 in
-            var runStart = 0
-            for (i, c) in utf8.enumerated() where c < 0x20 || c == 0x22 || c == 0x5C {
-                bytes.append(contentsOf: UnsafeBufferPointer(rebasing: utf8[runStart ..< i]))
-                runStart = i + 1
-                switch c {
-                case 0x22: raw("\\\"")
-                case 0x5C: raw("\\\\")
-                case 0x08: raw("\\b")
-                case 0x09: raw("\\t")
-                case 0x0A: raw("\\n")
-                case 0x0C: raw("\\f")
-                case 0x0D: raw("\\r")
-                default:
-                    raw("\\u00")
-                    let hex: StaticString = "0123456789abcdef"
-                    bytes.append(hex.utf8Start[Int(c >> 4)])
-                    bytes.append(hex.utf8Start[Int(c & 0xF)])
-                }
-            }
-            bytes.append(contentsOf: UnsafeBufferPointer(rebasing: utf8[runStart...]))
-        }
-        bytes.append(UInt8(ascii: "\""))
+        emit(bound: 6 * value.utf8.count + 2) { $0.string(value) }
     }
 
     /// Writes any JSON value canonically: object members sorted by UTF-16 code units.

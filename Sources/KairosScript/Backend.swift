@@ -48,20 +48,27 @@ extension SimulationBackend {
 
     public func replay(_ origin: TraceOrigin, to tick: Int) throws(BackendError) -> any LiveSimulation {
         let live = try start(origin.request)
-        let decrees = origin.decrees.filter { $0.tick < tick }
-        var next = 0
-        while true {
-            while next < decrees.count, decrees[next].tick <= live.tick {
-                let at = try live.submit(decrees[next].action)
-                guard at == decrees[next].tick else {
-                    throw BackendError("replaying the decree of tick \(decrees[next].tick) queued it for tick \(at)")
-                }
-                next += 1
+        try live.replay(origin.decrees, to: tick)
+        return live
+    }
+}
+
+extension LiveSimulation {
+    /// Steps this simulation (at tick 0) to `tick`, submitting each decree that applies before
+    /// `tick` when the simulation reaches the tick it applies at.
+    func replay(_ decrees: [ScheduledDecree], to tick: Int) throws(BackendError) {
+        for decree in decrees where decree.tick < tick {
+            try advance(to: decree.tick)
+            let at = try submit(decree.action)
+            guard at == decree.tick else {
+                throw BackendError("replaying the decree of tick \(decree.tick) queued it for tick \(at)")
             }
-            guard live.tick < tick else { return live }
-            let until = next < decrees.count ? decrees[next].tick : tick
-            _ = try live.step(min(until - live.tick, 10_000))
         }
+        try advance(to: tick)
+    }
+
+    private func advance(to tick: Int) throws(BackendError) {
+        while self.tick < tick { _ = try step(min(tick - self.tick, 10_000)) }
     }
 }
 
@@ -178,10 +185,6 @@ public struct EmbeddedBackend: SimulationBackend {
     public func start(_ request: RunRequest) throws(BackendError) -> any LiveSimulation {
         EmbeddedLiveSimulation(simulation: try Self.simulation(request))
     }
-
-    public func fork(_ origin: TraceOrigin, simulationId: String?, at tick: Int) throws(BackendError) -> any LiveSimulation {
-        try EmbeddedLiveSimulation.replay(try Self.simulation(origin.request), decrees: origin.decrees, to: tick)
-    }
 }
 
 /// One slot per concurrent task; each task writes only its own index.
@@ -235,22 +238,8 @@ final class EmbeddedLiveSimulation: LiveSimulation {
         guard let fresh = EngineRegistry.start(simulation.scenario, version: simulation.engineVersion) else {
             throw BackendError("engine \(simulation.engineVersion) is not available")
         }
-        return try Self.replay(fresh, decrees: decrees, to: tick)
-    }
-
-    /// `simulation` (at tick 0) stepped to `tick`, each decree applied before `tick` submitted
-    /// when the simulation reaches the tick it applies at.
-    static func replay(_ simulation: any Simulation, decrees: [ScheduledDecree], to tick: Int) throws(BackendError)
-        -> EmbeddedLiveSimulation
-    {
-        let live = EmbeddedLiveSimulation(simulation: simulation)
-        for decree in decrees where decree.tick < tick {
-            while simulation.tick < decree.tick { _ = simulation.step() }
-            guard try live.submit(decree.action) == decree.tick else {
-                throw BackendError("replaying the decree of tick \(decree.tick) queued it for another tick")
-            }
-        }
-        while simulation.tick < tick { _ = simulation.step() }
+        let live = EmbeddedLiveSimulation(simulation: fresh)
+        try live.replay(decrees, to: tick)
         return live
     }
 

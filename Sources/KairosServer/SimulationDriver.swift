@@ -191,44 +191,24 @@ enum SimulationDriver {
         }
         let scenario = try scenario(of: record)
         try checkWork(scenario, ticks: max(1, tick), path: "tick")
-        guard let simulation = EngineRegistry.start(scenario, version: record.engineVersion) else {
-            throw APIError.engineVersionUnavailable(record.engineVersion.description)
-        }
-        let agentIDs = scenario.agents.map(\.id)
-        var lines = CanonicalJSONWriter(capacity: record.storesTrace ? tick * (300 + 200 * agentIDs.count) : 0)
+        var lines = CanonicalJSONWriter(capacity: record.storesTrace ? tick * (300 + 200 * scenario.agents.count) : 0)
         var entries: [SimulationLogEntry] = []
         var prophecies: [Prophecy] = []
         var losses: [Int] = []
-        for entry in log where entry.sequence < record.logLength {
-            switch entry.kind {
-            case .step:
-                let count = min(Int(entry.payload["ticks"]?.numberValue ?? 0), tick - simulation.tick)
-                guard count > 0 else { continue }
-                entries.append(SimulationLogEntry(sequence: entries.count, tick: simulation.tick, kind: .step,
-                                                  payload: .object(["ticks": .number(Double(count))]), createdAt: now))
-                for _ in 0 ..< count {
-                    let step = simulation.step()
-                    if record.storesTrace {
-                        lines.step(step)
-                        lines.byte(0x0A)
-                    }
-                    if let p = step.prophecy { prophecies.append(p) }
-                    if let l = step.loss { losses.append(l.tick) }
-                }
-            case .decree, .policy:
-                guard entry.tick < tick else { continue }
-                do {
-                    let action = try ScenarioValidator.validateDecree(entry.payload["decree"] ?? .null, agentIDs: agentIDs)
-                    try simulation.submit(action)
-                } catch {
-                    throw APIError.internal("log entry \(entry.sequence) of \(record.id) does not replay: \(error)")
-                }
-                entries.append(SimulationLogEntry(sequence: entries.count, tick: entry.tick, kind: entry.kind,
-                                                  payload: entry.payload, createdAt: now))
-            case .status:
-                continue
+        let simulation = try replayLog(record, scenario: scenario, log, before: tick, entry: { entry, ticks in
+            var kept = entry
+            kept.sequence = entries.count
+            kept.createdAt = now
+            if let ticks { kept.payload = .object(["ticks": .number(Double(ticks))]) }
+            entries.append(kept)
+        }, step: { step in
+            if record.storesTrace {
+                lines.step(step)
+                lines.byte(0x0A)
             }
-        }
+            if let p = step.prophecy { prophecies.append(p) }
+            if let l = step.loss { losses.append(l.tick) }
+        })
         guard simulation.tick == tick else {
             throw APIError.internal("the log of \(record.id) holds \(simulation.tick) ticks, not \(tick)")
         }
@@ -245,33 +225,48 @@ enum SimulationDriver {
     /// Derives the trace (canonical NDJSON) from the scenario and the log alone, from tick 0:
     /// the stored segments and checkpoints are a cache of exactly this.
     static func replay(_ record: SimulationRecord, log: [SimulationLogEntry]) throws(APIError) -> [UInt8] {
-        let log = log.filter { $0.sequence < record.logLength }
-        let scenario = try scenario(of: record)
+        var lines = CanonicalJSONWriter(capacity: 1 << 16)
+        _ = try replayLog(record, scenario: try scenario(of: record), log, before: .max, entry: { _, _ in }, step: { step in
+            lines.step(step)
+            lines.byte(0x0A)
+        })
+        return lines.bytes
+    }
+
+    /// Replays `record`'s log (its entries below `logLength`) on a new engine of its scenario
+    /// (`scenario`, as `scenario(of:)` read it) and version, up to tick `limit`: the steps of the step entries until `limit` ticks are
+    /// computed, the decrees and policy changes that apply before `limit`; status entries are
+    /// skipped. `entry` sees each entry replayed (for a step entry cut short, the ticks it
+    /// replayed), `step` each step computed. Returns the engine where the replay left it.
+    private static func replayLog(_ record: SimulationRecord, scenario: Scenario, _ log: [SimulationLogEntry],
+                                  before limit: Int, entry: (SimulationLogEntry, _ ticks: Int?) -> Void,
+                                  step: (TraceStep) -> Void) throws(APIError) -> any Simulation {
         guard let simulation = EngineRegistry.start(scenario, version: record.engineVersion) else {
             throw APIError.engineVersionUnavailable(record.engineVersion.description)
         }
         let agentIDs = scenario.agents.map(\.id)
-        var lines = CanonicalJSONWriter(capacity: 1 << 16)
-        for entry in log {
-            switch entry.kind {
+        for e in log where e.sequence < record.logLength {
+            switch e.kind {
             case .step:
-                let ticks = Int(entry.payload["ticks"]?.numberValue ?? 0)
-                for _ in 0 ..< ticks {
-                    lines.step(simulation.step())
-                    lines.byte(0x0A)
-                }
+                let ticks = Int(e.payload["ticks"]?.numberValue ?? 0)
+                let count = min(ticks, limit - simulation.tick)
+                guard count > 0 else { continue }
+                entry(e, count < ticks ? count : nil)
+                for _ in 0 ..< count { step(simulation.step()) }
             case .decree, .policy:
+                guard e.tick < limit else { continue }
                 do {
-                    let action = try ScenarioValidator.validateDecree(entry.payload["decree"] ?? .null, agentIDs: agentIDs)
+                    let action = try ScenarioValidator.validateDecree(e.payload["decree"] ?? .null, agentIDs: agentIDs)
                     try simulation.submit(action)
                 } catch {
-                    throw APIError.internal("log entry \(entry.sequence) of \(record.id) does not replay: \(error)")
+                    throw APIError.internal("log entry \(e.sequence) of \(record.id) does not replay: \(error)")
                 }
+                entry(e, nil)
             case .status:
                 continue
             }
         }
-        return lines.bytes
+        return simulation
     }
 
     /// ENGINE.md bounds capability only on input: repeated capability jumps (×11 each) or
