@@ -27,7 +27,23 @@ enum SimulationDriver {
     /// build) is cheaper than storing every step.
     static let derivedTraceWorkLimit = 256.0
 
-    static func checkWork(_ scenario: Scenario, ticks: Int, path: String) throws(APIError) {
+    /// The most step records (a tick's world plus one per agent) one request may produce: the
+    /// steps are held in memory, stored as one trace segment and answered in one body, so a
+    /// valid but enormous request (1 000 agents × 10 000 ticks would be ~1.5 GB of NDJSON) is
+    /// refused up front. 2 000 000 records are ~300 MB of canonical NDJSON with short ids.
+    static let stepRecordBudgetPerRequest = 2_000_000
+
+    static func checkOutput(_ scenario: Scenario, ticks: Int) throws(APIError) {
+        let perTick = scenario.agents.count + 1
+        guard perTick * ticks > stepRecordBudgetPerRequest else { return }
+        throw APIError.validation(path: "ticks", "with \(scenario.agents.count) agents one request may compute at most "
+            + "\(stepRecordBudgetPerRequest / perTick) ticks (\(stepRecordBudgetPerRequest) step records: a tick's world plus one per agent)")
+    }
+
+    /// Refuses a request for `ticks` ticks of `scenario` over either budget: engine work
+    /// (`workBudgetPerRequest`) and, when the steps are kept (`output`), step records.
+    static func checkWork(_ scenario: Scenario, ticks: Int, path: String, output: Bool = true) throws(APIError) {
+        if output { try checkOutput(scenario, ticks: ticks) }
         let perTick = workPerTick(scenario)
         guard perTick * Double(ticks) > workBudgetPerRequest else { return }
         let allowed = Int(workBudgetPerRequest / perTick)
@@ -190,7 +206,7 @@ enum SimulationDriver {
             throw APIError.validation(path: "tick", "must be between 0 and the simulation's current tick \(record.tick)")
         }
         let scenario = try scenario(of: record)
-        try checkWork(scenario, ticks: max(1, tick), path: "tick")
+        try checkWork(scenario, ticks: max(1, tick), path: "tick", output: record.storesTrace)
         var lines = CanonicalJSONWriter(capacity: record.storesTrace ? tick * (300 + 200 * scenario.agents.count) : 0)
         var entries: [SimulationLogEntry] = []
         var prophecies: [Prophecy] = []

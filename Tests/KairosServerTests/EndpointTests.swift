@@ -346,8 +346,48 @@ import Testing
             #expect(try tooMany.json["error"]?["details"]?["issues"]?.arrayValue?.first?["path"] == "ticks")
         }
         // The catalog's heaviest scenario runs 10 000 ticks in one request.
+        let heaviestAgents = try #require(ScenarioCatalog.all.map { $0.scenario.agents.count }.max())
+        #expect((heaviestAgents + 1) * 10_000 <= SimulationDriver.stepRecordBudgetPerRequest)
         let heaviest = try #require(ScenarioCatalog.all.map { SimulationDriver.workPerTick($0.scenario) }.max())
         #expect(heaviest * 10_000 <= SimulationDriver.workBudgetPerRequest)
+    }
+}
+
+extension WorkBudgetTests {
+    static func agents(_ n: Int) -> String {
+        (0 ..< n).map { #"{"id": "a\#($0)", "state": {"capability": 10, "alignment": 0.9, "guardrail": 0.8}}"# }.joined(separator: ",")
+    }
+
+    /// 999 agents × 10 000 ticks is valid by the schema but would be ~1.5 GB of NDJSON (it used
+    /// to crash the server: SQLite refuses a blob over 1 GB and GRDB traps): refused up front
+    /// with the most ticks allowed, on run, step and fork alike; at the limit it runs.
+    @Test func requestsOverTheStepRecordBudgetAreRefusedWithTheLimit() async throws {
+        let server = TestServer()
+        let key = try await server.key()
+        let crowd = #"{"seed": 1, "agents": [\#(Self.agents(999))], "initialState": {"stability": 0.9, "basin": 10}}"#
+        try await server.test { client in
+            let refused = try await client.send(.post, "/v1/simulations/run", key: key, body: #"{"scenario": \#(crowd), "ticks": 10000}"#)
+            #expect(refused.status == .badRequest)
+            let issue = try #require(try refused.json["error"]?["details"]?["issues"]?.arrayValue?.first)
+            #expect(issue["path"] == "ticks")
+            #expect(issue["message"]?.stringValue?.contains("at most 2000 ticks") == true, "\(issue)")
+            let created = try await client.send(.post, "/v1/simulations", key: key, body: #"{"scenario": \#(crowd)}"#)
+            let id = try #require(try created.json["id"]?.stringValue)
+            let step = try await client.send(.post, "/v1/simulations/\(id)/step", key: key, body: #"{"ticks": 2001}"#)
+            #expect(step.status == .badRequest)
+            let atLimit = try await client.send(.post, "/v1/simulations/\(id)/step", key: key, body: #"{"ticks": 2000}"#)
+            #expect(atLimit.status == .ok)
+            _ = try await client.send(.post, "/v1/simulations/\(id)/step", key: key, body: #"{"ticks": 1}"#)
+            // 1 000 agents store their trace, so a fork copies it: over the budget at 2 001 ticks.
+            let fork = try await client.send(.post, "/v1/simulations/\(id)/fork", key: key, body: #"{"tick": 2001}"#)
+            #expect(fork.status == .badRequest)
+            #expect(try fork.json["error"]?["details"]?["issues"]?.arrayValue?.first?["path"] == "ticks")
+            let forked = try await client.send(.post, "/v1/simulations/\(id)/fork", key: key, body: #"{"tick": 10}"#)
+            #expect(forked.status == .created)
+            let trace = try await client.send(.get, "/v1/simulations/\(id)/trace", key: key, headers: [("Accept", "application/x-ndjson")])
+            #expect(trace.status == .ok)
+            #expect(trace.bytes.count(where: { $0 == 0x0A }) == 2001)
+        }
     }
 }
 

@@ -130,7 +130,10 @@ struct RunStreamController: Sendable {
             }
             (json, stepsPerFrame) = try Self.framing(json)
             (request, organizationId, ticks) = try CreationBody.parse(json, identity: identity, source: .run, maxTicks: Self.maxTicks)
-            try SimulationDriver.checkWork(request.scenario, ticks: ticks, path: request.scenarioId == nil ? "scenario.settings" : "scenarioId")
+            // Engine work only: the steps go out `chunkTicks` at a time (1 000 agents × 1 000
+            // ticks is within the step-record budget), never held whole.
+            try SimulationDriver.checkWork(request.scenario, ticks: ticks, path: request.scenarioId == nil ? "scenario.settings" : "scenarioId",
+                                           output: false)
         } catch let error as APIError {
             return try await refuse(error, outbound: outbound, requestId: requestId, close: .policyViolation)
         }

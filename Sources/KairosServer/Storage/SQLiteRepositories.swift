@@ -250,6 +250,11 @@ public struct SQLiteSimulationRepository: SimulationRepository {
                 """, arguments: [id, entry.sequence, entry.tick, entry.kind.rawValue, Data(w.bytes), entry.createdAt])
         }
         if change.record.storesTrace, let s = change.segment, s.tickCount > 0 {
+            // SQLite refuses a blob over SQLITE_MAX_LENGTH (1e9 bytes), and GRDB traps on it;
+            // the step-record budget keeps segments far below, this keeps a miss an error.
+            guard s.lines.count < 1_000_000_000 else {
+                throw StorageError("a trace segment of \(s.lines.count) bytes is over SQLite's limit")
+            }
             try db.execute(sql: "INSERT INTO trace_segment (simulation_id, first_tick, tick_count, lines) VALUES (?, ?, ?, ?)",
                            arguments: [id, s.firstTick, s.tickCount, Data(s.lines)])
         }
