@@ -240,9 +240,12 @@ enum SimulationDriver {
 
     /// Derives the trace (canonical NDJSON) from the scenario and the log alone, from tick 0:
     /// the stored segments and checkpoints are a cache of exactly this.
-    static func replay(_ record: SimulationRecord, log: [SimulationLogEntry]) throws(APIError) -> [UInt8] {
+    /// `fromTick` > 0: the lines of the ticks from `fromTick` on (the earlier ticks are computed,
+    /// not encoded).
+    static func replay(_ record: SimulationRecord, log: [SimulationLogEntry], fromTick: Int = 0) throws(APIError) -> [UInt8] {
         var lines = CanonicalJSONWriter(capacity: 1 << 16)
         _ = try replayLog(record, scenario: try scenario(of: record), log, before: .max, entry: { _, _ in }, step: { step in
+            guard step.tick >= fromTick else { return }
             lines.step(step)
             lines.byte(0x0A)
         })

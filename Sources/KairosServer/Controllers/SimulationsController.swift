@@ -161,11 +161,11 @@ struct SimulationsController<Repository: SimulationRepository>: Sendable {
 
     @Sendable func trace(_ request: Request, context: KairosRequestContext) async throws -> Response {
         let (_, record) = try await owned(request, context: context, scope: .simulationRead)
-        try RequestReading.noQuery(request)
+        let fromTick = try TraceQuery.fromTick(request, tick: record.tick)
         guard record.tick > 0 else {
             throw APIError(.notFound, "Trace not yet available: the simulation has computed no ticks.")
         }
-        let segments = try await trace(of: record)
+        let segments = try await trace(of: record, fromTick: fromTick)
         var headers: HTTPFields = [:]
         headers[.simulationID] = record.id
         if RequestReading.wantsNDJSON(request) {
@@ -175,11 +175,15 @@ struct SimulationsController<Repository: SimulationRepository>: Sendable {
         return JSONResponse.bytes(TraceDocument.json(record, segments: segments), headers: headers)
     }
 
-    /// The trace as of `record`: stored segments, or the log replayed up to the record's entry.
-    private func trace(of record: SimulationRecord) async throws -> [TraceSegment] {
-        if record.storesTrace { return try await repository.traceSegments(simulationId: record.id) }
+    /// The trace as of `record` from tick `fromTick` on: stored segments, or the log replayed up
+    /// to the record's entry.
+    private func trace(of record: SimulationRecord, fromTick: Int = 0) async throws -> [TraceSegment] {
+        if record.storesTrace {
+            return try await repository.traceSegments(simulationId: record.id, fromTick: fromTick).compactMap { $0.from(tick: fromTick) }
+        }
         let log = try await repository.log(simulationId: record.id, from: 0)
-        return [TraceSegment(firstTick: 0, tickCount: record.tick, lines: try SimulationDriver.replay(record, log: log))]
+        return [TraceSegment(firstTick: fromTick, tickCount: record.tick - fromTick,
+                             lines: try SimulationDriver.replay(record, log: log, fromTick: fromTick))]
     }
 
     @Sendable func prophecies(_ request: Request, context: KairosRequestContext) async throws -> Response {
@@ -386,5 +390,33 @@ enum ForkBody {
             throw APIError.validation(path: "tick", "must be a whole number between 0 and \(SimulationLimits.maxTicks)")
         }
         return Int(n)
+    }
+}
+
+/// `GET /simulations/{id}/trace?fromTick=T`: the steps from tick T on (0 ≤ T ≤ the simulation's
+/// tick; T = tick gives no steps), so a client that has the first T steps reads only the new
+/// ones. The NDJSON body's SHA-256 is still `X-Trace-Digest`; in JSON, `metadata.ticks` and
+/// `metadata.digest` describe the steps returned.
+enum TraceQuery {
+    static func fromTick(_ request: Request, tick: Int) throws(APIError) -> Int {
+        var fromTick = 0
+        var issues: [ValidationIssue] = []
+        for (name, value) in RequestReading.query(request) {
+            guard name == "fromTick" else {
+                issues.append(ValidationIssue(path: name, message: "unknown query parameter"))
+                continue
+            }
+            guard let n = Int(value), n >= 0, n <= SimulationLimits.maxTicks else {
+                issues.append(ValidationIssue(path: "fromTick", message: "must be a whole number between 0 and \(SimulationLimits.maxTicks)"))
+                continue
+            }
+            guard n <= tick else {
+                issues.append(ValidationIssue(path: "fromTick", message: "must be at most the simulation's current tick \(tick)"))
+                continue
+            }
+            fromTick = n
+        }
+        if !issues.isEmpty { throw APIError.validation(issues) }
+        return fromTick
     }
 }

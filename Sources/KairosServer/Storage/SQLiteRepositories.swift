@@ -290,10 +290,15 @@ public struct SQLiteSimulationRepository: SimulationRepository {
     }
 
     public func traceSegments(simulationId: String) async throws -> [TraceSegment] {
+        try await traceSegments(simulationId: simulationId, fromTick: 0)
+    }
+
+    public func traceSegments(simulationId: String, fromTick: Int) async throws -> [TraceSegment] {
         try await database.writer.read { db in
             try Row.fetchAll(db, sql: """
-                SELECT first_tick, tick_count, lines FROM trace_segment WHERE simulation_id = ? ORDER BY first_tick
-                """, arguments: [simulationId]).map { row in
+                SELECT first_tick, tick_count, lines FROM trace_segment WHERE simulation_id = ? AND first_tick + tick_count > ?
+                ORDER BY first_tick
+                """, arguments: [simulationId, fromTick]).map { row in
                 let lines: Data = row["lines"]
                 return TraceSegment(firstTick: row["first_tick"], tickCount: row["tick_count"], lines: [UInt8](lines))
             }
