@@ -245,6 +245,8 @@ final class RouteTable: Sendable {
                                      methods: [])
             }
             byPath[path]?.methods.append(method)
+            // The router answers HEAD wherever it answers GET (`autoGenerateHeadEndpoints`).
+            if method == .get { byPath[path]?.methods.append(.head) }
         }
         routes.withLockedValue { $0 = order.compactMap { byPath[$0] } }
     }

@@ -276,7 +276,9 @@ struct RouterParts: Sendable {
 /// WebSocket upgrades (`/v1/simulations/run/stream`) never reach this router: the upgrade
 /// channel authenticates them and charges them to the same windows (`RateLimitCharger`).
 func buildRouter(_ parts: RouterParts) -> Router<KairosRequestContext> {
-    let router = Router(context: KairosRequestContext.self)
+    // HEAD is served wherever GET is (RFC 9110 §9.3.2): the GET handler's status and headers,
+    // Content-Length included, with no body; it is charged as a read.
+    let router = Router(context: KairosRequestContext.self, options: .autoGenerateHeadEndpoints)
     let authenticator = Authenticator(identities: parts.repositories.identities, tokens: parts.tokens,
                                       provisionOrganizations: parts.provisionOrganizations, now: parts.now)
     let routes = RouteTable()
