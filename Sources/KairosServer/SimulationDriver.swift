@@ -33,6 +33,17 @@ enum SimulationDriver {
     /// refused up front. 2 000 000 records are ~300 MB of canonical NDJSON with short ids.
     static let stepRecordBudgetPerRequest = 2_000_000
 
+    /// The most step records one simulation may hold: with many agents it reaches fewer than
+    /// `SimulationLimits.maxTicks` ticks (`maxTicks(of:)`), so no trace is larger than ~1 GB on
+    /// disk or in a `GET …/trace`. 3 agents × 10^6 ticks (the WebSocket run's limit) fit.
+    static let stepRecordBudgetPerSimulation = 4_000_000
+
+    /// The tick a simulation of `scenario` completes at: `SimulationLimits.maxTicks`, or fewer
+    /// with more than 39 agents (`stepRecordBudgetPerSimulation`).
+    static func maxTicks(of scenario: Scenario) -> Int {
+        min(SimulationLimits.maxTicks, stepRecordBudgetPerSimulation / (scenario.agents.count + 1))
+    }
+
     static func checkOutput(_ scenario: Scenario, ticks: Int) throws(APIError) {
         let perTick = scenario.agents.count + 1
         guard perTick * ticks > stepRecordBudgetPerRequest else { return }
@@ -44,6 +55,10 @@ enum SimulationDriver {
     /// (`workBudgetPerRequest`) and, when the steps are kept (`output`), step records.
     static func checkWork(_ scenario: Scenario, ticks: Int, path: String, output: Bool = true) throws(APIError) {
         if output { try checkOutput(scenario, ticks: ticks) }
+        if (scenario.agents.count + 1) * ticks > stepRecordBudgetPerSimulation {
+            throw APIError.validation(path: "ticks", "with \(scenario.agents.count) agents a simulation may hold at most "
+                + "\(stepRecordBudgetPerSimulation / (scenario.agents.count + 1)) ticks (\(stepRecordBudgetPerSimulation) step records)")
+        }
         let perTick = workPerTick(scenario)
         guard perTick * Double(ticks) > workBudgetPerRequest else { return }
         let allowed = Int(workBudgetPerRequest / perTick)
@@ -75,9 +90,17 @@ enum SimulationDriver {
     }
 
     /// Computes `ticks` more ticks.
-    static func advance(_ record: SimulationRecord, ticks: Int, now: Int64) throws(APIError) -> SimulationChange {
-        try checkRoom(record, ticks: ticks)
+    /// `clamped` (playback): at most the ticks left before the simulation's last (`maxTicks(of:)`).
+    static func advance(_ record: SimulationRecord, ticks: Int, now: Int64, clamped: Bool = false) throws(APIError)
+        -> SimulationChange
+    {
+        if record.status == .completed { throw APIError.completed(record) }
         let simulation = try restore(record)
+        let limit = maxTicks(of: simulation.scenario)
+        let ticks = clamped ? min(ticks, limit - record.tick) : ticks
+        // Playing a simulation already at its last tick (stored before the limit was lower) completes it.
+        if ticks <= 0, clamped { return setStatus(.completed, speed: nil, record: record, now: now) }
+        try checkRoom(record, ticks: ticks, limit: limit, agents: simulation.scenario.agents.count)
         try checkWork(simulation.scenario, ticks: ticks, path: "ticks")
         return try compute(simulation, record: record, ticks: ticks, now: now)
     }
@@ -131,12 +154,14 @@ enum SimulationDriver {
         return SimulationChange(record: updated, log: [entry])
     }
 
-    static func checkRoom(_ record: SimulationRecord, ticks: Int) throws(APIError) {
+    static func checkRoom(_ record: SimulationRecord, ticks: Int, limit: Int, agents: Int) throws(APIError) {
         if record.status == .completed { throw APIError.completed(record) }
-        if record.tick + ticks > SimulationLimits.maxTicks {
+        if record.tick + ticks > limit {
+            let why = limit < SimulationLimits.maxTicks
+                ? " (with \(agents) agents: \(stepRecordBudgetPerSimulation) step records, a tick's world plus one per agent)" : ""
             throw APIError.validation([ValidationIssue(
                 path: "ticks",
-                message: "the simulation is at tick \(record.tick); it may hold at most \(SimulationLimits.maxTicks) ticks")])
+                message: "the simulation is at tick \(record.tick); it may hold at most \(limit) ticks\(why)")])
         }
     }
 
@@ -182,7 +207,7 @@ enum SimulationDriver {
         var log = [SimulationLogEntry(sequence: record.logLength, tick: first, kind: .step,
                                       payload: .object(["ticks": .number(Double(ticks))]), createdAt: now)]
         updated.logLength += 1
-        if completes, updated.tick >= SimulationLimits.maxTicks {
+        if completes, updated.tick >= maxTicks(of: simulation.scenario) {
             updated.status = .completed
             log.append(SimulationLogEntry(sequence: updated.logLength, tick: updated.tick, kind: .status,
                                           payload: .object(["status": .string(SimulationStatus.completed.rawValue)]), createdAt: now))
