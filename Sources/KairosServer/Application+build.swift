@@ -326,3 +326,17 @@ struct PlaybackShutdown: Service {
         await playback.stopAll()
     }
 }
+
+/// Runs `app` until SIGTERM or SIGINT, then drains: no new connections, in-flight requests
+/// finish, streams end (clients resume elsewhere). A connection that does not finish within
+/// `drainTimeout` (an idle keep-alive a client never closes, a request whose bytes stopped
+/// coming) is cut by cancelling the server, so the process always exits.
+public func runUntilSignalled(_ app: some ApplicationProtocol, drainTimeout: Duration) async throws {
+    var configuration = ServiceGroupConfiguration(services: [app], gracefulShutdownSignals: [.sigterm, .sigint], logger: app.logger)
+    configuration.maximumGracefulShutdownDuration = drainTimeout
+    do {
+        try await ServiceGroup(configuration: configuration).run()
+    } catch is CancellationError {
+        app.logger.warning("drain deadline passed; the connections still open were closed", metadata: ["drainTimeout": "\(drainTimeout)"])
+    }
+}
