@@ -1,10 +1,11 @@
 /// RFC 8785 (JCS) canonical JSON, written into a reusable byte buffer without Foundation:
 /// sorted keys, no whitespace, numbers exactly as ECMAScript's `Number.prototype.toString`.
 ///
-/// Scalars and whole steps are laid out through a `ByteCursor` into a scratch buffer sized to
-/// an upper bound of their text and appended to `bytes` in one copy, so writing a step checks
-/// no capacity and no uniqueness per byte (the profile of issue 17: per-byte appends and the
-/// intermediate digit array cost as much as formatting the numbers).
+/// Scalars are laid out through a `ByteCursor` into a scratch buffer sized to an upper bound of
+/// their text and appended to `bytes` in one copy; whole steps straight into `bytes`' spare
+/// capacity (`StepLayout`). Writing a step checks no capacity and no uniqueness per byte (the
+/// profile of issue 17: per-byte appends and the intermediate digit array cost as much as
+/// formatting the numbers).
 public struct CanonicalJSONWriter {
     /// The bytes written so far.
     public var bytes: [UInt8] = []
@@ -181,8 +182,6 @@ extension Phase {
     }
 }
 
-/// A write position in a buffer the caller has sized (`numberBound`, `bound(of:)`): the
-/// canonical layout of scalars and steps without bounds checks.
 /// The text of each number field of a step as last laid out, by field (`slot`): a step's
 /// policies and many of its figures repeat from one step to the next (a policy changes only by
 /// decree), and a repeated double is copied instead of formatted again. An entry is the
@@ -197,6 +196,8 @@ enum NumberCache {
     static let text = 24
 }
 
+/// A write position in a buffer the caller has sized (`numberBound`, `bound(of:)`): the
+/// canonical layout of scalars and steps without bounds checks.
 struct ByteCursor {
     var p: UnsafeMutablePointer<UInt8>
     /// `NumberCache.bytes` bytes, or nil: every number formatted.

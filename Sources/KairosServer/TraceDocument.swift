@@ -124,7 +124,8 @@ enum TraceDocument {
         return buffer
     }
 
-    /// The answer to `POST /simulations/run`: `{engineVersion, simulationId, trace}`.
+    /// The answer to `POST /simulations/run`, `{engineVersion, simulationId, trace}`, built the
+    /// long way (rendered steps, then the document): the reference `runAnswer` is tested against.
     static func runResult(_ record: SimulationRecord, segments: [TraceSegment], rendered: RenderedSteps? = nil) -> [UInt8] {
         let rendered = rendered ?? RenderedSteps(segments)
         var w = CanonicalJSONWriter(capacity: rendered.jsonSteps.count + record.initialState.count + 1024)
