@@ -73,20 +73,44 @@ enum SimulationDriver {
     /// Starts a simulation and computes its first `ticks` ticks (0 for a plain create).
     static func start(id: String, organizationId: String, request: ScenarioRequest, version: EngineVersion, ticks: Int,
                       now: Int64) throws(APIError) -> SimulationChange {
+        let (simulation, record) = try begin(id: id, organizationId: organizationId, request: request,
+                                             scenarioJSON: canonical(request.scenario.jsonValue), version: version,
+                                             ticks: ticks, now: now)
+        guard ticks > 0 else { return SimulationChange(record: record) }
+        return try compute(simulation, record: record, ticks: ticks, now: now)
+    }
+
+    /// `start` for `POST /simulations/run` (`scenarioJSON` is the scenario's canonical text, which
+    /// the caller already has): also the digest of the computed steps, taken while they were
+    /// encoded — each 32 KiB of lines is hashed while still in the cache, not in a second pass.
+    static func startRun(id: String, organizationId: String, request: ScenarioRequest, scenarioJSON: [UInt8],
+                         version: EngineVersion, ticks: Int, now: Int64) throws(APIError)
+        -> (change: SimulationChange, digest: String)
+    {
+        let (simulation, record) = try begin(id: id, organizationId: organizationId, request: request,
+                                             scenarioJSON: scenarioJSON, version: version, ticks: ticks, now: now)
+        var digest: TraceDigest? = TraceDigest()
+        guard ticks > 0 else { return (SimulationChange(record: record), TraceDigest().finalize()) }
+        let change = try compute(simulation, record: record, ticks: ticks, now: now, digest: &digest)
+        return (change, digest.unsafelyUnwrapped.finalize())
+    }
+
+    /// The engine and the record of a new simulation at tick 0, after the work budget's check.
+    private static func begin(id: String, organizationId: String, request: ScenarioRequest, scenarioJSON: [UInt8],
+                              version: EngineVersion, ticks: Int, now: Int64) throws(APIError)
+        -> (any Simulation, SimulationRecord)
+    {
         try checkWork(request.scenario, ticks: max(1, ticks), path: request.scenarioId == nil ? "scenario.settings" : "scenarioId")
         guard let simulation = EngineRegistry.start(request.scenario, version: version) else {
             throw APIError.engineVersionUnavailable(version.description)
         }
-        var scenarioWriter = CanonicalJSONWriter(capacity: 1024)
-        scenarioWriter.value(request.scenario.jsonValue)
         let initial = canonical(simulation.snapshot().jsonValue)
         let record = SimulationRecord(
-            id: id, organizationId: organizationId, scenarioId: request.scenarioId, scenarioJSON: scenarioWriter.bytes,
+            id: id, organizationId: organizationId, scenarioId: request.scenarioId, scenarioJSON: scenarioJSON,
             seed: request.scenario.seed, engineVersion: version, status: .paused, tick: 0, createdAt: now,
             state: initial, initialState: initial, checkpoint: simulation.checkpoint(), logLength: 0,
             storesTrace: workPerTick(request.scenario) > derivedTraceWorkLimit)
-        guard ticks > 0 else { return SimulationChange(record: record) }
-        return try compute(simulation, record: record, ticks: ticks, now: now)
+        return (simulation, record)
     }
 
     /// Computes `ticks` more ticks.
@@ -188,10 +212,21 @@ enum SimulationDriver {
 
     private static func compute(_ simulation: any Simulation, record: SimulationRecord, ticks: Int,
                                 now: Int64, completes: Bool = true) throws(APIError) -> SimulationChange {
+        var none: TraceDigest? = nil
+        return try compute(simulation, record: record, ticks: ticks, now: now, completes: completes, digest: &none)
+    }
+
+    /// Computes `ticks` ticks into one segment of canonical lines; with a `digest`, also hashes
+    /// the lines as they are written.
+    private static func compute(_ simulation: any Simulation, record: SimulationRecord, ticks: Int,
+                                now: Int64, completes: Bool = true, digest: inout TraceDigest?) throws(APIError)
+        -> SimulationChange
+    {
         let first = simulation.tick
         var lines = CanonicalJSONWriter(capacity: ticks * (300 + 200 * simulation.scenario.agents.count))
         var prophecies: [Prophecy] = []
         var losses: [Int] = []
+        var hashed = 0
         for _ in 0 ..< ticks {
             let step = simulation.step()
             try checkFinite(step)
@@ -199,6 +234,13 @@ enum SimulationDriver {
             lines.byte(0x0A)
             if let p = step.prophecy { prophecies.append(p) }
             if let l = step.loss { losses.append(l.tick) }
+            if digest != nil, lines.bytes.count - hashed >= 1 << 15 {
+                lines.bytes.withUnsafeBytes { digest!.add(lines: UnsafeRawBufferPointer(rebasing: $0[hashed...])) }
+                hashed = lines.bytes.count
+            }
+        }
+        if digest != nil, lines.bytes.count > hashed {
+            lines.bytes.withUnsafeBytes { digest!.add(lines: UnsafeRawBufferPointer(rebasing: $0[hashed...])) }
         }
         var updated = record
         updated.tick = simulation.tick

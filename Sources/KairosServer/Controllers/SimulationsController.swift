@@ -66,21 +66,22 @@ struct SimulationsController<Repository: SimulationRepository>: Sendable {
 
     @Sendable func run(_ request: Request, context: KairosRequestContext) async throws -> Response {
         let (parsed, org, ticks) = try await parseCreation(request, context: context, source: .run)
-        let (change, rendered) = try await insertRun(parsed, organizationId: org, ticks: ticks)
+        let (change, digest) = try await insertRun(parsed, organizationId: org, ticks: ticks)
         let segments = change.segment.map { [$0] } ?? []
         var headers: HTTPFields = [:]
         headers[.simulationID] = change.record.id
         if RequestReading.wantsNDJSON(request) {
-            headers[.traceDigest] = rendered.digest
-            return JSONResponse.bytes(TraceDocument.ndjson(segments), contentType: "application/x-ndjson", headers: headers)
+            headers[.traceDigest] = digest
+            return JSONResponse.buffer(TraceDocument.ndjsonBuffer(segments), contentType: "application/x-ndjson", headers: headers)
         }
-        return JSONResponse.bytes(TraceDocument.runResult(change.record, segments: segments, rendered: rendered), headers: headers)
+        // Laid out once, from the stored lines, in the buffer NIO writes (no intermediate copies).
+        return JSONResponse.buffer(TraceDocument.runAnswer(change.record, segments: segments, digest: digest), headers: headers)
     }
 
     /// Starts and computes a run, or takes what an identical earlier run computed (`RunMemo`):
-    /// either way a new simulation is stored.
+    /// either way a new simulation is stored. Answers the change and its steps' digest.
     private func insertRun(_ parsed: ScenarioRequest, organizationId: String, ticks: Int) async throws
-        -> (SimulationChange, RenderedSteps)
+        -> (SimulationChange, String)
     {
         let key = RunMemo.Key(scenario: SimulationDriver.canonical(parsed.scenario.jsonValue),
                               version: parsed.engineVersion ?? defaultEngineVersion, ticks: ticks)
@@ -94,14 +95,14 @@ struct SimulationsController<Repository: SimulationRepository>: Sendable {
             change.record.createdAt = time
             for i in change.log.indices { change.log[i].createdAt = time }
             try await repository.insert(change)
-            return (change, entry.rendered)
+            return (change, entry.digest)
         }
-        let change = try SimulationDriver.start(id: id, organizationId: organizationId, request: parsed,
-                                                version: key.version, ticks: ticks, now: time)
-        let rendered = RenderedSteps(change.segment.map { [$0] } ?? [])
+        let (change, digest) = try SimulationDriver.startRun(id: id, organizationId: organizationId, request: parsed,
+                                                             scenarioJSON: key.scenario, version: key.version,
+                                                             ticks: ticks, now: time)
         try await repository.insert(change)
-        runs.remember(RunMemo.Entry(change: change, rendered: rendered), for: key)
-        return (change, rendered)
+        runs.remember(RunMemo.Entry(change: change, digest: digest), for: key)
+        return (change, digest)
     }
 
     /// `POST /v1/simulations/{id}/fork` `{"tick": T}`: a new simulation in the same
