@@ -4,6 +4,7 @@ import HummingbirdTesting
 import KairosAPI
 import KairosEngine
 import Logging
+import NIOConcurrencyHelpers
 import NIOCore
 import Testing
 @testable import KairosServer
@@ -142,6 +143,40 @@ import Testing
         #expect(try await !coordinators[1].renewLease("sim_a"))
     }
 
+    /// A playback step longer than the lease (a stored step that takes 4.5 s against the 3 s
+    /// lease — a heavy scenario, a slow database): the player keeps renewing while it computes,
+    /// so no other replica can take the simulation over meanwhile, and the step is stored.
+    @Test func aStepLongerThanTheLeaseKeepsIt() async throws {
+        let replicas = Self.replicas(2)
+        let coordinators = replicas.enumerated().map { n, r in
+            ClusterCoordinator(database: r.postgres!, replicaId: "proc_\(n)", logger: Self.quiet)
+        }
+        let request = try ScenarioRequest.parse(.object(["scenarioId": "capability-divergence"]))
+        let start = try SimulationDriver.start(id: "sim_slow", organizationId: "acme", request: request,
+                                               version: EngineRegistry.latest, ticks: 0, now: 0)
+        try await replicas[0].simulations.insert(start)
+        _ = try await replicas[0].simulations.update(id: "sim_slow") { (SimulationDriver.setStatus(.playing, speed: 1, record: $0, now: 0), ()) }
+        let slow = SlowSteps(base: PostgresSimulationRepository(database: replicas[0].postgres!), delay: .milliseconds(4500))
+        let player = PlaybackScheduler(repository: slow, now: { 0 }, logger: Self.quiet, leases: coordinators[0])
+        await player.play("sim_slow")
+        var waited = 0
+        while slow.stepsStarted == 0, waited < 100 {
+            try await Task.sleep(for: .milliseconds(50))
+            waited += 1
+        }
+        #expect(slow.stepsStarted == 1, "the player began a step")
+        // Every second of the step and past the lease's 3 s, the other replica finds it held.
+        for _ in 0 ..< 5 {
+            try await Task.sleep(for: .seconds(1))
+            #expect(try await !coordinators[1].acquireLease("sim_slow"), "taken over during a long step")
+        }
+        let record = try #require(try await replicas[1].simulations.find(id: "sim_slow"))
+        #expect(record.tick > 0, "the long step was stored by its player")
+        await player.stopAll()
+        // Stopping gives the lease back at once.
+        #expect(try await coordinators[1].acquireLease("sim_slow"))
+    }
+
     /// A stream on replica A sees what replica B stores — steps, decrees, status changes,
     /// playback — with the durable record's ids, and `Last-Event-ID` resumes on B.
     @Test func liveEventsCrossReplicas() async throws {
@@ -191,5 +226,27 @@ import Testing
                 }
             }
         }
+    }
+}
+
+/// A repository whose stored steps each take `delay` longer (a slow computation or database).
+struct SlowSteps<Base: SimulationRepository>: SimulationRepositoryDecorator {
+    let base: Base
+    let delay: Duration
+    private let started = NIOLockedValueBox(0)
+
+    init(base: Base, delay: Duration) {
+        self.base = base
+        self.delay = delay
+    }
+
+    var stepsStarted: Int { started.withLockedValue { $0 } }
+
+    func update<Result: Sendable>(
+        id: String, _ body: @Sendable (SimulationRecord) throws -> (SimulationChange, Result)
+    ) async throws -> Result? {
+        started.withLockedValue { $0 += 1 }
+        try await Task.sleep(for: delay)
+        return try await base.update(id: id, body)
     }
 }
