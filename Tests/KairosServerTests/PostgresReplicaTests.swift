@@ -6,6 +6,8 @@ import KairosEngine
 import Logging
 import NIOConcurrencyHelpers
 import NIOCore
+import NIOSSL
+import PostgresNIO
 import Testing
 @testable import KairosServer
 
@@ -175,6 +177,104 @@ import Testing
         await player.stopAll()
         // Stopping gives the lease back at once.
         #expect(try await coordinators[1].acquireLease("sim_slow"))
+    }
+
+    /// `sslmode`/`sslrootcert`: the test cluster switched to TLS with a self-signed certificate
+    /// made here (openssl) for `localhost`; the pool (migrations, queries) and the LISTEN
+    /// connection are encrypted; verify-full refuses a certificate it has no root for.
+    @Test func tlsToPostgres() async throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("kairos-tls-" + APIKeyMaterial.randomBase62(8))
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let cert = folder.appendingPathComponent("server.crt").path
+        let key = folder.appendingPathComponent("server.key").path
+        try Self.run("/usr/bin/env", "openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=localhost",
+                     "-addext", "subjectAltName=DNS:localhost", "-keyout", key, "-out", cert)
+        try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: folder.path)
+        try FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: key)
+        // As root the test cluster runs as `postgres` (scripts/cluster), which must own its key.
+        if getuid() == 0 { try Self.run("/bin/chown", "postgres:postgres", key, cert) }
+        let admin = TestStorage.pool!.client
+        for statement in ["ALTER SYSTEM SET ssl_cert_file = '\(cert)'", "ALTER SYSTEM SET ssl_key_file = '\(key)'",
+                          "ALTER SYSTEM SET ssl = on", "SELECT pg_reload_conf()"] {
+            _ = try await admin.query(PostgresQuery(unsafeSQL: statement), logger: Self.quiet).collect()
+        }
+        do {
+            var base = try PostgresLocation(url: TestStorage.postgresURL)
+            base.host = "localhost"
+            base.schema = TestStorage.schema()
+            var verified = base
+            verified.sslMode = .verifyFull
+            verified.sslRootCertificate = cert
+            var encrypted = false
+            for _ in 0 ..< 50 where !encrypted {  // the reload takes effect within moments
+                encrypted = (try? await Self.encrypted(verified)) == true
+                if !encrypted { try await Task.sleep(for: .milliseconds(100)) }
+            }
+            #expect(encrypted, "verify-full with the certificate as root")
+            let database = try await KairosPostgres.connect(verified, logger: Self.quiet)
+            #expect(try await database.rows("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()").first?.get("ssl", as: Bool.self) == true)
+            let listen = try await database.dedicatedConnection()
+            #expect(try await listen.rows("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()", logger: Self.quiet)
+                .first?.get("ssl", as: Bool.self) == true)
+            try await listen.close()
+            database.pool.close()
+            var required = base
+            required.sslMode = .require
+            #expect(try await Self.encrypted(required), "require: encrypted, certificate not checked")
+            #expect(try await !Self.encrypted(base), "disable: plain")
+            var untrusted = base
+            untrusted.sslMode = .verifyFull
+            await #expect(throws: (any Error).self, "verify-full without a root for a self-signed certificate") {
+                try await Self.encrypted(untrusted)
+            }
+            var otherName = verified
+            otherName.host = "127.0.0.1"
+            await #expect(throws: (any Error).self, "verify-full: the certificate names localhost, not 127.0.0.1") {
+                try await Self.encrypted(otherName)
+            }
+            let parsed = try PostgresLocation(url: "postgres://u@h/db?sslmode=verify-full&sslrootcert=/etc/ca.pem")
+            #expect(parsed.sslMode == .verifyFull && parsed.sslRootCertificate == "/etc/ca.pem")
+            #expect(parsed.description == "postgres://u@h:5432/db?sslmode=verify-full&sslrootcert=/etc/ca.pem")
+            #expect(throws: StorageError.self) { try PostgresLocation(url: "postgres://u@h/db?sslmode=sometimes") }
+            #expect(throws: StorageError.self) { try PostgresLocation(url: "postgres://u@h/db?sslrootcert=/etc/ca.pem") }
+            var missing = verified
+            missing.sslRootCertificate = folder.appendingPathComponent("none.pem").path
+            #expect(throws: StorageError.self) { try missing.tlsConfiguration() }
+        } catch {
+            Issue.record(error)
+        }
+        for statement in ["ALTER SYSTEM RESET ssl", "ALTER SYSTEM RESET ssl_cert_file", "ALTER SYSTEM RESET ssl_key_file",
+                          "SELECT pg_reload_conf()"] {
+            _ = try await admin.query(PostgresQuery(unsafeSQL: statement), logger: Self.quiet).collect()
+        }
+    }
+
+    /// Whether one connection made with `location`'s TLS settings is encrypted (the server's view).
+    static func encrypted(_ location: PostgresLocation) async throws -> Bool {
+        let tls: PostgresConnection.Configuration.TLS = if let settings = try location.tlsConfiguration() {
+            .require(try NIOSSLContext(configuration: settings))
+        } else {
+            .disable
+        }
+        let connection = try await PostgresConnection.connect(
+            configuration: .init(host: location.host, port: location.port, username: location.user, password: location.password,
+                                 database: location.database, tls: tls),
+            id: 1, logger: quiet)
+        defer { Task { try? await connection.close() } }
+        return try await connection.rows("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()", logger: quiet)
+            .first?.get("ssl", as: Bool.self) == true
+    }
+
+    static func run(_ executable: String, _ arguments: String...) throws {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = arguments
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        process.waitUntilExit()
+        guard process.terminationStatus == 0 else { throw StorageError("\(executable) \(arguments.joined(separator: " ")) failed") }
     }
 
     /// A stream on replica A sees what replica B stores — steps, decrees, status changes,
