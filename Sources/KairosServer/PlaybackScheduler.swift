@@ -173,7 +173,7 @@ public actor PlaybackScheduler {
                 _ = try await repository.update(id: id) { current in
                     // Not stored once the lease is lost (the new holder computes these ticks).
                     guard current.status == .playing, lease?.isHeld ?? true else { return (SimulationChange(record: current), ()) }
-                    return (try SimulationDriver.advance(current, ticks: min(ticks, SimulationLimits.maxTicks - current.tick), now: time), ())
+                    return (try SimulationDriver.advance(current, ticks: ticks, now: time, clamped: true), ())
                 }
                 done += ticks
             } catch is CancellationError {
