@@ -51,8 +51,16 @@ public actor PlaybackScheduler {
                     return
                 }
             }
-            await Self.advance(id, repository: repository, now: now, logger: logger, leases: leases)
-            if let leases { await leases.releaseLease(id) }
+            if let leases {
+                await Self.playHoldingLease(id, leases: leases) { lease in
+                    await Self.advance(id, repository: repository, now: now, logger: logger, lease: lease)
+                }
+                // Given back even when stopping (a cancelled task's query would be cancelled too),
+                // so another replica takes over at once rather than when the lease expires.
+                await Task { await leases.releaseLease(id) }.value
+            } else {
+                await Self.advance(id, repository: repository, now: now, logger: logger)
+            }
             await self?.finished(id)
         }
     }
@@ -88,10 +96,44 @@ public actor PlaybackScheduler {
         for task in tasks { await task.value }
     }
 
+    /// Whether this replica still holds a simulation's playback lease (set false by the keeper
+    /// when a renewal fails).
+    final class HeldLease: Sendable {
+        private let held = NIOLockedValueBox(true)
+        var isHeld: Bool { held.withLockedValue { $0 } }
+        func lose() { held.withLockedValue { $0 = false } }
+    }
+
+    /// Runs `body` while a keeper renews the lease every `ClusterCoordinator.leaseRenewMilliseconds`,
+    /// also while a step computes or is stored: a step longer than the lease (3 s) no longer
+    /// lets it expire, so no other replica takes the simulation over from a live player. A
+    /// renewal that fails (the lease expired — this replica was stalled past it — and another
+    /// replica took it, or the database is unreachable) marks the lease lost; the player then
+    /// stores nothing more and stops.
+    static func playHoldingLease(_ id: String, leases: any PlaybackLeases, _ body: @Sendable (HeldLease) async -> Void) async {
+        let lease = HeldLease()
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask {
+                while !Task.isCancelled {
+                    do {
+                        try await Task.sleep(for: .milliseconds(Int(ClusterCoordinator.leaseRenewMilliseconds)))
+                    } catch {
+                        return
+                    }
+                    guard (try? await leases.renewLease(id)) == true else {
+                        if !Task.isCancelled { lease.lose() }
+                        return
+                    }
+                }
+            }
+            await body(lease)
+            group.cancelAll()
+        }
+    }
+
     private static func advance(_ id: String, repository: any SimulationRepository, now: @escaping @Sendable () -> Int64,
-                                logger: Logger, leases: (any PlaybackLeases)? = nil) async {
+                                logger: Logger, lease: HeldLease? = nil) async {
         let clock = ContinuousClock()
-        var renewed = clock.now
         var speed = -1.0
         var started = clock.now
         var done = 0
@@ -124,15 +166,13 @@ public actor PlaybackScheduler {
             due = min(due, SimulationLimits.maxTicks - record.tick)
             guard due > 0 else { return }
             let ticks = due
-            if let leases, clock.now - renewed >= .milliseconds(ClusterCoordinator.leaseRenewMilliseconds) {
-                // Lost (it expired while this replica was stalled, and another took it over): stop.
-                guard (try? await leases.renewLease(id)) == true else { return }
-                renewed = clock.now
-            }
+            // Lost (it expired while this replica was stalled, and another took it over): stop.
+            if let lease, !lease.isHeld { return }
             do {
                 let time = now()
                 _ = try await repository.update(id: id) { current in
-                    guard current.status == .playing else { return (SimulationChange(record: current), ()) }
+                    // Not stored once the lease is lost (the new holder computes these ticks).
+                    guard current.status == .playing, lease?.isHeld ?? true else { return (SimulationChange(record: current), ()) }
                     return (try SimulationDriver.advance(current, ticks: ticks, now: time, clamped: true), ())
                 }
                 done += ticks

@@ -31,7 +31,7 @@ struct Serve: AsyncParsableCommand {
     var db = "kairos.db"
 
     @Option(name: .customLong("database-url"),
-            help: "PostgreSQL URL postgres://USER[:PASSWORD]@HOST[:PORT]/DB[?schema=NAME] shared by every replica (also KAIROS_DATABASE_URL); replaces --db.")
+            help: "PostgreSQL URL postgres://USER[:PASSWORD]@HOST[:PORT]/DB[?schema=NAME&sslmode=disable|require|verify-ca|verify-full&sslrootcert=PEM] shared by every replica (also KAIROS_DATABASE_URL); replaces --db.")
     var databaseURL: String?
 
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")

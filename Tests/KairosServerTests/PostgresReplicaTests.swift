@@ -4,7 +4,10 @@ import HummingbirdTesting
 import KairosAPI
 import KairosEngine
 import Logging
+import NIOConcurrencyHelpers
 import NIOCore
+import NIOSSL
+import PostgresNIO
 import Testing
 @testable import KairosServer
 
@@ -146,6 +149,138 @@ import Testing
         #expect(try await !coordinators[1].renewLease("sim_a"))
     }
 
+    /// A playback step longer than the lease (a stored step that takes 4.5 s against the 3 s
+    /// lease — a heavy scenario, a slow database): the player keeps renewing while it computes,
+    /// so no other replica can take the simulation over meanwhile, and the step is stored.
+    @Test func aStepLongerThanTheLeaseKeepsIt() async throws {
+        let replicas = Self.replicas(2)
+        let coordinators = replicas.enumerated().map { n, r in
+            ClusterCoordinator(database: r.postgres!, replicaId: "proc_\(n)", logger: Self.quiet)
+        }
+        let request = try ScenarioRequest.parse(.object(["scenarioId": "capability-divergence"]))
+        let start = try SimulationDriver.start(id: "sim_slow", organizationId: "acme", request: request,
+                                               version: EngineRegistry.latest, ticks: 0, now: 0)
+        try await replicas[0].simulations.insert(start)
+        _ = try await replicas[0].simulations.update(id: "sim_slow") { (SimulationDriver.setStatus(.playing, speed: 1, record: $0, now: 0), ()) }
+        let slow = SlowSteps(base: PostgresSimulationRepository(database: replicas[0].postgres!), delay: .milliseconds(4500))
+        let player = PlaybackScheduler(repository: slow, now: { 0 }, logger: Self.quiet, leases: coordinators[0])
+        await player.play("sim_slow")
+        var waited = 0
+        while slow.stepsStarted == 0, waited < 100 {
+            try await Task.sleep(for: .milliseconds(50))
+            waited += 1
+        }
+        #expect(slow.stepsStarted == 1, "the player began a step")
+        // Every second of the step and past the lease's 3 s, the other replica finds it held.
+        for _ in 0 ..< 5 {
+            try await Task.sleep(for: .seconds(1))
+            #expect(try await !coordinators[1].acquireLease("sim_slow"), "taken over during a long step")
+        }
+        let record = try #require(try await replicas[1].simulations.find(id: "sim_slow"))
+        #expect(record.tick > 0, "the long step was stored by its player")
+        await player.stopAll()
+        // Stopping gives the lease back at once.
+        #expect(try await coordinators[1].acquireLease("sim_slow"))
+    }
+
+    /// `sslmode`/`sslrootcert`: the test cluster switched to TLS with a self-signed certificate
+    /// made here (openssl) for `localhost`; the pool (migrations, queries) and the LISTEN
+    /// connection are encrypted; verify-full refuses a certificate it has no root for.
+    @Test func tlsToPostgres() async throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("kairos-tls-" + APIKeyMaterial.randomBase62(8))
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let cert = folder.appendingPathComponent("server.crt").path
+        let key = folder.appendingPathComponent("server.key").path
+        try Self.run("/usr/bin/env", "openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=localhost",
+                     "-addext", "subjectAltName=DNS:localhost", "-keyout", key, "-out", cert)
+        try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: folder.path)
+        try FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: key)
+        // As root the test cluster runs as `postgres` (scripts/cluster), which must own its key.
+        if getuid() == 0 { try Self.run("/bin/chown", "postgres:postgres", key, cert) }
+        let admin = TestStorage.pool!.client
+        for statement in ["ALTER SYSTEM SET ssl_cert_file = '\(cert)'", "ALTER SYSTEM SET ssl_key_file = '\(key)'",
+                          "ALTER SYSTEM SET ssl = on", "SELECT pg_reload_conf()"] {
+            _ = try await admin.query(PostgresQuery(unsafeSQL: statement), logger: Self.quiet).collect()
+        }
+        do {
+            var base = try PostgresLocation(url: TestStorage.postgresURL)
+            base.host = "localhost"
+            base.schema = TestStorage.schema()
+            var verified = base
+            verified.sslMode = .verifyFull
+            verified.sslRootCertificate = cert
+            var encrypted = false
+            for _ in 0 ..< 50 where !encrypted {  // the reload takes effect within moments
+                encrypted = (try? await Self.encrypted(verified)) == true
+                if !encrypted { try await Task.sleep(for: .milliseconds(100)) }
+            }
+            #expect(encrypted, "verify-full with the certificate as root")
+            let database = try await KairosPostgres.connect(verified, logger: Self.quiet)
+            #expect(try await database.rows("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()").first?.get("ssl", as: Bool.self) == true)
+            let listen = try await database.dedicatedConnection()
+            #expect(try await listen.rows("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()", logger: Self.quiet)
+                .first?.get("ssl", as: Bool.self) == true)
+            try await listen.close()
+            database.pool.close()
+            var required = base
+            required.sslMode = .require
+            #expect(try await Self.encrypted(required), "require: encrypted, certificate not checked")
+            #expect(try await !Self.encrypted(base), "disable: plain")
+            var untrusted = base
+            untrusted.sslMode = .verifyFull
+            await #expect(throws: (any Error).self, "verify-full without a root for a self-signed certificate") {
+                try await Self.encrypted(untrusted)
+            }
+            var otherName = verified
+            otherName.host = "127.0.0.1"
+            await #expect(throws: (any Error).self, "verify-full: the certificate names localhost, not 127.0.0.1") {
+                try await Self.encrypted(otherName)
+            }
+            let parsed = try PostgresLocation(url: "postgres://u@h/db?sslmode=verify-full&sslrootcert=/etc/ca.pem")
+            #expect(parsed.sslMode == .verifyFull && parsed.sslRootCertificate == "/etc/ca.pem")
+            #expect(parsed.description == "postgres://u@h:5432/db?sslmode=verify-full&sslrootcert=/etc/ca.pem")
+            #expect(throws: StorageError.self) { try PostgresLocation(url: "postgres://u@h/db?sslmode=sometimes") }
+            #expect(throws: StorageError.self) { try PostgresLocation(url: "postgres://u@h/db?sslrootcert=/etc/ca.pem") }
+            var missing = verified
+            missing.sslRootCertificate = folder.appendingPathComponent("none.pem").path
+            #expect(throws: StorageError.self) { try missing.tlsConfiguration() }
+        } catch {
+            Issue.record(error)
+        }
+        for statement in ["ALTER SYSTEM RESET ssl", "ALTER SYSTEM RESET ssl_cert_file", "ALTER SYSTEM RESET ssl_key_file",
+                          "SELECT pg_reload_conf()"] {
+            _ = try await admin.query(PostgresQuery(unsafeSQL: statement), logger: Self.quiet).collect()
+        }
+    }
+
+    /// Whether one connection made with `location`'s TLS settings is encrypted (the server's view).
+    static func encrypted(_ location: PostgresLocation) async throws -> Bool {
+        let tls: PostgresConnection.Configuration.TLS = if let settings = try location.tlsConfiguration() {
+            .require(try NIOSSLContext(configuration: settings))
+        } else {
+            .disable
+        }
+        let connection = try await PostgresConnection.connect(
+            configuration: .init(host: location.host, port: location.port, username: location.user, password: location.password,
+                                 database: location.database, tls: tls),
+            id: 1, logger: quiet)
+        defer { Task { try? await connection.close() } }
+        return try await connection.rows("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()", logger: quiet)
+            .first?.get("ssl", as: Bool.self) == true
+    }
+
+    static func run(_ executable: String, _ arguments: String...) throws {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = arguments
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        process.waitUntilExit()
+        guard process.terminationStatus == 0 else { throw StorageError("\(executable) \(arguments.joined(separator: " ")) failed") }
+    }
+
     /// A stream on replica A sees what replica B stores — steps, decrees, status changes,
     /// playback — with the durable record's ids, and `Last-Event-ID` resumes on B.
     @Test func liveEventsCrossReplicas() async throws {
@@ -195,5 +330,27 @@ import Testing
                 }
             }
         }
+    }
+}
+
+/// A repository whose stored steps each take `delay` longer (a slow computation or database).
+struct SlowSteps<Base: SimulationRepository>: SimulationRepositoryDecorator {
+    let base: Base
+    let delay: Duration
+    private let started = NIOLockedValueBox(0)
+
+    init(base: Base, delay: Duration) {
+        self.base = base
+        self.delay = delay
+    }
+
+    var stepsStarted: Int { started.withLockedValue { $0 } }
+
+    func update<Result: Sendable>(
+        id: String, _ body: @Sendable (SimulationRecord) throws -> (SimulationChange, Result)
+    ) async throws -> Result? {
+        started.withLockedValue { $0 += 1 }
+        try await Task.sleep(for: delay)
+        return try await base.update(id: id, body)
     }
 }

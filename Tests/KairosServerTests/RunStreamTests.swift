@@ -185,10 +185,15 @@ import Testing
     /// a slow session of over four seconds completes (issue 16).
     static let pingSeconds = 1.0
 
-    /// Known gap (issue 18): on PostgreSQL a slow-reading session of a 3 000-tick run is closed
-    /// as a dead peer (goingAway) after 1 000–2 000 frames, in the full suite only (it passes
-    /// alone); not yet understood, so these two run on SQLite/memory only.
-    @Test(.disabled(if: TestStorage.postgres, "WebSocket slow-reader sessions on PostgreSQL: known gap"))
+    /// Not on PostgreSQL (issue 18): this reader (150 ms every 100 frames, ~250–650 frames/s
+    /// depending on load) falls seconds behind what the server has written, and the pong of a
+    /// ping queued behind those frames comes back after more than the 1 s ping period, so the
+    /// server closes the session as a dead peer (1001 "Ping timeout"). On memory the server has
+    /// queued all 3 000 frames and its close before the first ping check, which masks it (12 000
+    /// ticks fail there too); on PostgreSQL in the full suite each 1 000-tick chunk takes 3–5 s to
+    /// store, so the session is still open while the reader drains the previous chunk. See
+    /// docs/deploy.md ("Slow WebSocket readers").
+    @Test(.disabled(if: TestStorage.postgres, "a 1 s ping with a reader seconds behind a slowly stored stream: see above"))
     func sessionsOutliveTheHTTPTimeouts() async throws {
         var live = LiveTestServer(webSocketPingSeconds: Self.pingSeconds)
         live.connectionLimits = ConnectionLimits(idleTimeout: .seconds(1), readTimeout: .seconds(1))
@@ -203,7 +208,7 @@ import Testing
         }
     }
 
-    @Test(.disabled(if: TestStorage.postgres, "WebSocket slow-reader sessions on PostgreSQL: known gap"))
+    @Test(.disabled(if: TestStorage.postgres, "a 1 s ping with a reader seconds behind a slowly stored stream: see above"))
     func longSessionsSurviveThePings() async throws {
         let live = LiveTestServer(webSocketPingSeconds: Self.pingSeconds)
         let key = try await live.server.key()

@@ -18,7 +18,7 @@ enum TestStorage {
     static var postgresURL: String { environment["KAIROS_TEST_POSTGRES_URL"] ?? "postgres://kairos@127.0.0.1:54330/kairos" }
 
     /// One pool for the whole test process; each server gets its own schema on it.
-    static let pool: PostgresPool? = postgres ? PostgresPool(try! PostgresLocation(url: postgresURL), maximumConnections: 40) : nil
+    static let pool: PostgresPool? = postgres ? try! PostgresPool(try! PostgresLocation(url: postgresURL), maximumConnections: 40) : nil
 
     /// A new schema name.
     static func schema() -> String { "t_" + APIKeyMaterial.randomBase62(12).lowercased() }

@@ -2,11 +2,25 @@ import Foundation
 import KairosAPI
 import Logging
 import NIOCore
+import NIOSSL
 import PostgresNIO
 
+/// Whether and how connections to PostgreSQL are encrypted (`sslmode` of the database URL, as
+/// libpq spells it).
+public enum PostgresSSLMode: String, Sendable, Equatable, CaseIterable {
+    /// Plain connections (the default).
+    case disable
+    /// TLS, the server's certificate not checked — unless `sslrootcert` is given, which makes it `verify-ca`.
+    case require
+    /// TLS, the certificate signed by a trusted root (`sslrootcert`, else the system's), any host name.
+    case verifyCA = "verify-ca"
+    /// TLS, the certificate signed by a trusted root and naming the host of the URL.
+    case verifyFull = "verify-full"
+}
+
 /// Where `kairos serve --database-url` keeps everything: a PostgreSQL database shared by every
-/// replica. `postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE[?schema=NAME]`; connections are
-/// not encrypted (keep the database on a private network).
+/// replica. `postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE[?schema=NAME&sslmode=MODE&sslrootcert=PATH]`;
+/// connections are plain unless `sslmode` is `require`, `verify-ca` or `verify-full`.
 public struct PostgresLocation: Sendable, Equatable, CustomStringConvertible {
     public var host: String
     public var port: Int
@@ -15,15 +29,20 @@ public struct PostgresLocation: Sendable, Equatable, CustomStringConvertible {
     public var database: String
     /// The schema the tables live in (`public` by default); tests give each server its own.
     public var schema: String
+    public var sslMode: PostgresSSLMode
+    /// PEM file of the certificates to trust (`sslrootcert`); the system's roots when nil.
+    public var sslRootCertificate: String?
 
     public init(host: String, port: Int = 5432, user: String, password: String? = nil, database: String,
-                schema: String = "public") {
+                schema: String = "public", sslMode: PostgresSSLMode = .disable, sslRootCertificate: String? = nil) {
         self.host = host
         self.port = port
         self.user = user
         self.password = password
         self.database = database
         self.schema = schema
+        self.sslMode = sslMode
+        self.sslRootCertificate = sslRootCertificate
     }
 
     /// Parses a `postgres://` (or `postgresql://`) URL; the error says what is wrong.
@@ -39,6 +58,8 @@ public struct PostgresLocation: Sendable, Equatable, CustomStringConvertible {
             throw StorageError("database URL has no database name (postgres://USER@HOST/DB)")
         }
         var schema = "public"
+        var sslMode = PostgresSSLMode.disable
+        var rootCertificate: String?
         for item in components.queryItems ?? [] {
             switch item.name {
             case "schema":
@@ -46,12 +67,42 @@ public struct PostgresLocation: Sendable, Equatable, CustomStringConvertible {
                     throw StorageError("database URL: schema must be letters, digits and _ (at most 48, not starting with a digit)")
                 }
                 schema = value
+            case "sslmode":
+                guard let value = item.value.flatMap(PostgresSSLMode.init(rawValue:)) else {
+                    throw StorageError("database URL: sslmode must be one of \(PostgresSSLMode.allCases.map(\.rawValue).joined(separator: ", ")) (got \(item.value ?? ""))")
+                }
+                sslMode = value
+            case "sslrootcert":
+                guard let value = item.value, !value.isEmpty else { throw StorageError("database URL: sslrootcert needs a file path") }
+                rootCertificate = value
             default:
-                throw StorageError("database URL: unknown parameter \(item.name) (known: schema)")
+                throw StorageError("database URL: unknown parameter \(item.name) (known: schema, sslmode, sslrootcert)")
             }
         }
+        if rootCertificate != nil, sslMode == .disable {
+            throw StorageError("database URL: sslrootcert needs sslmode=require, verify-ca or verify-full")
+        }
         self.init(host: host, port: components.port ?? 5432, user: user, password: components.password, database: database,
-                  schema: schema)
+                  schema: schema, sslMode: sslMode, sslRootCertificate: rootCertificate)
+    }
+
+    /// The TLS settings of `sslmode`/`sslrootcert` (nil: plain connections); the error names an unreadable root file.
+    func tlsConfiguration() throws -> TLSConfiguration? {
+        var configuration = TLSConfiguration.makeClientConfiguration()
+        switch sslMode {
+        case .disable: return nil
+        case .require: configuration.certificateVerification = sslRootCertificate == nil ? .none : .noHostnameVerification
+        case .verifyCA: configuration.certificateVerification = .noHostnameVerification
+        case .verifyFull: configuration.certificateVerification = .fullVerification
+        }
+        if let path = sslRootCertificate {
+            do {
+                configuration.trustRoots = .certificates(try NIOSSLCertificate.fromPEMFile(path))
+            } catch {
+                throw StorageError("database URL: sslrootcert \(path): cannot read PEM certificates (\(error))")
+            }
+        }
+        return configuration
     }
 
     static func isIdentifier(_ text: String) -> Bool {
@@ -68,7 +119,11 @@ public struct PostgresLocation: Sendable, Equatable, CustomStringConvertible {
 
     /// Without the password.
     public var description: String {
-        "postgres://\(user)@\(host):\(port)/\(database)" + (schema == "public" ? "" : "?schema=\(schema)")
+        var parameters: [String] = []
+        if schema != "public" { parameters.append("schema=\(schema)") }
+        if sslMode != .disable { parameters.append("sslmode=\(sslMode.rawValue)") }
+        if let sslRootCertificate { parameters.append("sslrootcert=\(sslRootCertificate)") }
+        return "postgres://\(user)@\(host):\(port)/\(database)" + (parameters.isEmpty ? "" : "?" + parameters.joined(separator: "&"))
     }
 }
 
@@ -78,11 +133,12 @@ public final class PostgresPool: Sendable {
     public let client: PostgresClient
     private let runner: Task<Void, Never>
 
-    public init(_ location: PostgresLocation, maximumConnections: Int = 20, logger: Logger = Logger(label: "kairos.postgres")) {
+    /// Fails only when the TLS settings cannot be used (an unreadable `sslrootcert`).
+    public init(_ location: PostgresLocation, maximumConnections: Int = 20, logger: Logger = Logger(label: "kairos.postgres")) throws {
         var configuration = PostgresClient.Configuration(
             host: location.host, port: location.port, username: location.user, password: location.password,
             database: location.database,
-            tls: .disable)
+            tls: try location.tlsConfiguration().map { .require($0) } ?? .disable)
         configuration.options.maximumConnections = maximumConnections
         configuration.options.minimumConnections = 0
         configuration.options.connectionIdleTimeout = .seconds(30)
@@ -113,17 +169,21 @@ public final class KairosPostgres: Sendable {
 
     /// Uses `pool` (a new one for `location` when nil); migrations (under an advisory lock,
     /// so replicas starting together apply each one once) run before the first query.
-    public init(_ location: PostgresLocation, pool: PostgresPool? = nil, logger: Logger = Logger(label: "kairos.postgres")) {
+    public init(_ location: PostgresLocation, pool: PostgresPool, logger: Logger = Logger(label: "kairos.postgres")) {
         self.location = location
         self.logger = logger
-        let pool = pool ?? PostgresPool(location, logger: logger)
         self.pool = pool
         ready = Task { try await Self.migrate(pool.client, location: location, logger: logger) }
     }
 
+    /// On a pool of its own; fails only when the TLS settings cannot be used.
+    public convenience init(_ location: PostgresLocation, logger: Logger = Logger(label: "kairos.postgres")) throws {
+        self.init(location, pool: try PostgresPool(location, logger: logger), logger: logger)
+    }
+
     /// Connects and migrates; the error says what failed.
     public static func connect(_ location: PostgresLocation, logger: Logger = Logger(label: "kairos.postgres")) async throws -> KairosPostgres {
-        let database = KairosPostgres(location, logger: logger)
+        let database = try KairosPostgres(location, logger: logger)
         try await database.waitUntilReady()
         return database
     }
@@ -132,7 +192,8 @@ public final class KairosPostgres: Sendable {
         do {
             try await ready.value
         } catch {
-            throw StorageError("PostgreSQL at \(location): \(Self.describe(error))")
+            let hint = location.sslMode == .disable ? "" : " (sslmode=\(location.sslMode.rawValue): does the server accept TLS, and is its certificate trusted?)"
+            throw StorageError("PostgreSQL at \(location): \(Self.describe(error))" + hint)
         }
     }
 
@@ -301,10 +362,14 @@ public final class KairosPostgres: Sendable {
     /// A connection of its own (LISTEN), which the caller closes.
     func dedicatedConnection() async throws -> PostgresConnection {
         try await waitUntilReady()
+        let tls: PostgresConnection.Configuration.TLS = if let settings = try location.tlsConfiguration() {
+            .require(try NIOSSLContext(configuration: settings))
+        } else {
+            .disable
+        }
         let configuration = PostgresConnection.Configuration(
             host: location.host, port: location.port, username: location.user, password: location.password,
-            database: location.database,
-            tls: .disable)
+            database: location.database, tls: tls)
         return try await PostgresConnection.connect(on: PostgresClient.defaultEventLoopGroup.any(), configuration: configuration,
                                                     id: 0, logger: logger).get()
     }
