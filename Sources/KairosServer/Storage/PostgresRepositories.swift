@@ -161,8 +161,13 @@ public struct PostgresSimulationRepository: SimulationRepository, EventSegmentSo
     }
 
     public func traceSegments(simulationId: String) async throws -> [TraceSegment] {
+        try await traceSegments(simulationId: simulationId, fromTick: 0)
+    }
+
+    public func traceSegments(simulationId: String, fromTick: Int) async throws -> [TraceSegment] {
         try await database.rows("""
-            SELECT first_tick, tick_count, lines FROM \(unescaped: s).trace_segment WHERE simulation_id = \(simulationId)
+            SELECT first_tick, tick_count, lines FROM \(unescaped: s).trace_segment
+            WHERE simulation_id = \(simulationId) AND first_tick + tick_count > \(fromTick)
             ORDER BY first_tick
             """).map { row in
             TraceSegment(firstTick: try row.get("first_tick"), tickCount: try row.get("tick_count"), lines: try row.bytes("lines"))
