@@ -45,6 +45,31 @@ import Testing
             TraceStep(tick: 0, move: "idle", state: step.state, agents: []))
     }
 
+    /// Numbers of up to 17 significant digits, on both sides of the exact fast path: every one
+    /// reads back to the double it was written from, whether a byte follows it or it ends the
+    /// buffer.
+    @Test func longNumbersReadBackExactly() throws {
+        var state: UInt64 = 0x9E37_79B9_7F4A_7C15
+        var checked = 0
+        for _ in 0 ..< 50_000 {
+            state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+            // Alternately any positive double and one in [0, 1) (most of a trace's figures).
+            let value = checked % 2 == 0 ? Double(bitPattern: state & ~(1 << 63)) : Double(state >> 11) / 9_007_199_254_740_992
+            guard value.isFinite else { continue }
+            var writer = CanonicalJSONWriter(capacity: 32)
+            writer.value(.number(value))
+            for text in [writer.bytes + Array(",".utf8), writer.bytes] {
+                let read = text.withUnsafeBufferPointer { bytes -> Double? in
+                    var reader = CanonicalStepReader(base: bytes.baseAddress!, count: bytes.count)
+                    return reader.number()
+                }
+                #expect(read == value, "\(String(decoding: writer.bytes, as: UTF8.self))")
+            }
+            checked += 1
+        }
+        #expect(checked > 40_000)
+    }
+
     @Test func otherLayoutsGoThroughTheParser() throws {
         let entry = try #require(ScenarioCatalog.scenario(id: "capability-divergence"))
         let step = try #require(Trace.run(entry.scenario, ticks: 3)).steps[2]
