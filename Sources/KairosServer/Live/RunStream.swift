@@ -17,8 +17,9 @@ import Logging
 /// all step frames in order. A last text frame `{"done": true, "simulationId", "engineVersion",
 /// "digest"}` (engineVersion: which ran) ends the run. The run is computed and stored in chunks
 /// of `chunkTicks` (each chunk one logged step, as every other route stores them), and the
-/// frames go out through a `FrameWindow` (at most `windowBytes` not yet taken by the socket), so
-/// the server holds one chunk and the window at a time however long the run or slow the reader.
+/// frames go out through a `FrameWindow` (at most the channel's low water mark, 32 KiB, not yet
+/// taken by the socket), so the server holds one chunk and the window at a time however long
+/// the run or slow the reader.
 struct RunStreamController: Sendable {
     let repository: any SimulationRepository
     let now: @Sendable () -> Int64
@@ -34,11 +35,10 @@ struct RunStreamController: Sendable {
     /// A multi-step frame ends after the line that brings it to this many bytes.
     static var frameBytes: Int { 1 << 18 }
 
-    /// At most this many bytes of a run's frames are handed to the channel and not yet taken by
-    /// the kernel (`FrameWindow`): what a slow reader can cost the server, besides the chunk.
-    static var windowBytes: Int { 1 << 20 }
-    /// The one-frame-a-step path hands the channel its frames in batches of about this many bytes.
-    static var batchBytes: Int { 1 << 18 }
+    /// Frames go to the channel in batches of at most about this many bytes (one event-loop
+    /// turn, one flush), and at most the channel's low water mark (32 KiB) of them are handed to
+    /// it and not yet taken by the socket (`FrameWindow`).
+    static var batchBytes: Int { 1 << 14 }
 
     /// The WebSocket context of a run stream.
     struct Context: WebSocketContext {
@@ -159,7 +159,13 @@ struct RunStreamController: Sendable {
         let id = start.record.id
         var digest = TraceDigest()
         var done = 0
-        var window = FrameWindow(channel: channel, limit: Self.windowBytes)
+        // No more outstanding than the channel's low water mark: then the stream's own frames
+        // never make the channel unwritable for long, and WSCore's pings — its NIOAsyncWriter
+        // holds them while the channel is unwritable — go out behind at most that much.
+        // (A window above the high water mark kept the channel unwritable for as long as the
+        // reader was slow, the pings never left, and the session closed as a dead peer.)
+        let waterMark = try await channel.getOption(ChannelOptions.writeBufferWaterMark).get()
+        var window = FrameWindow(channel: channel, limit: max(waterMark.low, 1 << 12))
         do {
             while done < ticks {
                 let count = min(Self.chunkTicks, ticks - done)
@@ -184,7 +190,7 @@ struct RunStreamController: Sendable {
                         batch.append(WebSocketFrame(fin: true, opcode: .binary, data: chunk.getSlice(at: frame.lowerBound, length: frame.count)!))
                     }
                     batchBytes += frame.count
-                    if batchBytes >= Self.batchBytes {
+                    if batchBytes >= min(Self.batchBytes, window.limit / 2) {
                         try await window.write(batch, bytes: batchBytes)
                         batch.removeAll(keepingCapacity: true)
                         batchBytes = 0
