@@ -1,6 +1,7 @@
 // Engine benchmarks (release builds only: `scripts/bench`). Prints ns/tick for 1, 3 and
-// 100 agents with and without prophecies, and canonical NDJSON steps/s for 3-agent steps
-// with the goal of issue 17 beside it.
+// 100 agents with and without prophecies, canonical NDJSON steps/s for 3-agent steps with
+// the goal of issue 17 beside it, and each part of such a step alone (engine, encoding,
+// SHA-256; docs/performance.md).
 //
 // `KairosBench --dump-steps N FILE` writes the first N steps of the 3-agent benchmark scenario
 // as canonical NDJSON instead (scripts/dev/orjson-bench encodes the same steps with orjson).
@@ -136,6 +137,69 @@ for (n, prophecies) in [(3, false), (3, true), (1, true)] {
     let anchor = n == 3 && !prophecies ? "   goal ≤ 800 ns/step (issue 17; before: ~1 900 ns, 516 k/s)" : ""
     print("  \(pad(label, 34)) \(formatFixed(Double(ticks) / (wall / 1e9) / 1000, 0)) k steps/s  "
         + "\(formatFixed(wall / Double(ticks), 0)) ns/step wall, \(formatFixed(cpu / Double(ticks), 0)) ns/step CPU\(anchor)")
+}
+
+// The parts of a 3-agent step, each alone on one thread (thread CPU time, best of 5): the
+// engine producing step records, the canonical encoding of those records into one writer, and
+// SHA-256 over the same bytes.
+func threadCPUNanoseconds() -> Double {
+    var ts = timespec()
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts)
+    return Double(ts.tv_sec) * 1e9 + Double(ts.tv_nsec)
+}
+func bestThreadCPU(_ body: () -> Void) -> Double {
+    var best = Double.infinity
+    for _ in 0 ..< 5 {
+        let t0 = threadCPUNanoseconds()
+        body()
+        best = min(best, threadCPUNanoseconds() - t0)
+    }
+    return best
+}
+do {
+    let count = 200_000
+    let s = scenario(agents: 3, prophecies: false)
+    var steps: [TraceStep] = []
+    let engine = bestThreadCPU {
+        guard let sim = EngineRegistry.start(s) else { return }
+        steps.removeAll(keepingCapacity: true)
+        steps.reserveCapacity(count)
+        for _ in 0 ..< count { steps.append(sim.step()) }
+    }
+    var bytes = 0
+    let encoding = bestThreadCPU {
+        var w = CanonicalJSONWriter(capacity: 1 << 17)
+        bytes = 0
+        for step in steps {
+            w.step(step)
+            w.byte(0x0A)
+            if w.bytes.count >= 1 << 16 {
+                bytes += w.bytes.count
+                w.reset()
+            }
+        }
+        bytes += w.bytes.count
+    }
+    var sample = CanonicalJSONWriter(capacity: 1 << 17)
+    for step in steps.prefix(90) {
+        sample.step(step)
+        sample.byte(0x0A)
+    }
+    let hashing = bestThreadCPU {
+        var digest = TraceDigest()
+        var left = bytes
+        sample.bytes.withUnsafeBytes { chunk in
+            while left > 0 {
+                let n = min(left, chunk.count)
+                digest.add(lines: UnsafeRawBufferPointer(rebasing: chunk[..<n]))
+                left -= n
+            }
+        }
+        sink += Double(digest.finalize().utf8.count)
+    }
+    let n = Double(count)
+    print("  3 agents, each part alone (thread CPU, ~\(bytes / count) bytes a step): engine \(formatFixed(engine / n, 0)) ns, "
+        + "encoding \(formatFixed(encoding / n, 0)) ns, SHA-256 \(formatFixed(hashing / n, 0)) ns a step")
 }
 
 print("")

@@ -204,10 +204,11 @@ extension KairosClient {
         return try Self.checkedTrace(try answer.json(), requestId: answer.requestId)
     }
 
-    /// `GET /simulations/{id}/trace` as NDJSON: the steps and the digest of the body.
-    public func traceSteps(simulationId: String) async throws -> (steps: [TraceStep], digest: String) {
+    /// `GET /simulations/{id}/trace` as NDJSON: the steps (from tick `fromTick` on) and the
+    /// digest of the body (the whole trace's digest when `fromTick` is 0).
+    public func traceSteps(simulationId: String, fromTick: Int = 0) async throws -> (steps: [TraceStep], digest: String) {
         let answer = try await send(Call(method: .GET, path: Self.simulationPath(simulationId) + "/trace",
-                                         accept: "application/x-ndjson"))
+                                         query: fromTick > 0 ? [("fromTick", String(fromTick))] : [], accept: "application/x-ndjson"))
         return try Self.ndjsonSteps(answer)
     }
 

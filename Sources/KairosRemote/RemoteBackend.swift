@@ -259,7 +259,7 @@ final class IteratorBox: @unchecked Sendable {
 }
 
 /// A server simulation a script steps and steers: `step` is one `POST …/step` and the new
-/// steps read back from the trace; decrees go to `POST …/decrees`, policies to
+/// steps read back from the trace (`fromTick`, so only those cross the network); decrees go to `POST …/decrees`, policies to
 /// `PUT …/agent-policy`.
 final class RemoteLiveSimulation: LiveSimulation {
     let client: KairosClient
@@ -284,7 +284,7 @@ final class RemoteLiveSimulation: LiveSimulation {
                     _ = try await client.step(simulationId: id, ticks: n)
                     remaining -= n
                 }
-                return try await client.traceSteps(simulationId: id).steps.filter { $0.tick >= from }
+                return try await client.traceSteps(simulationId: id, fromTick: from).steps
             }
             tick = (steps.last?.tick ?? tick - 1) + 1
             return steps

@@ -133,7 +133,15 @@ enum JSONResponse {
                       headers extra: HTTPFields = [:]) -> Response {
         var headers = extra
         headers[.contentType] = contentType
-        return Response(status: status, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(bytes: bytes)))
+        return buffer(ByteBuffer(bytes: bytes), status: status, contentType: contentType, headers: extra)
+    }
+
+    /// A body already laid out in the buffer NIO writes from.
+    static func buffer(_ body: ByteBuffer, status: HTTPResponse.Status = .ok, contentType: String = "application/json",
+                       headers extra: HTTPFields = [:]) -> Response {
+        var headers = extra
+        headers[.contentType] = contentType
+        return Response(status: status, headers: headers, body: ResponseBody(byteBuffer: body))
     }
 }
 
@@ -245,6 +253,8 @@ final class RouteTable: Sendable {
                                      methods: [])
             }
             byPath[path]?.methods.append(method)
+            // The router answers HEAD wherever it answers GET (`autoGenerateHeadEndpoints`).
+            if method == .get { byPath[path]?.methods.append(.head) }
         }
         routes.withLockedValue { $0 = order.compactMap { byPath[$0] } }
     }

@@ -276,7 +276,9 @@ struct RouterParts: Sendable {
 /// WebSocket upgrades (`/v1/simulations/run/stream`) never reach this router: the upgrade
 /// channel authenticates them and charges them to the same windows (`RateLimitCharger`).
 func buildRouter(_ parts: RouterParts) -> Router<KairosRequestContext> {
-    let router = Router(context: KairosRequestContext.self)
+    // HEAD is served wherever GET is (RFC 9110 §9.3.2): the GET handler's status and headers,
+    // Content-Length included, with no body; it is charged as a read.
+    let router = Router(context: KairosRequestContext.self, options: .autoGenerateHeadEndpoints)
     let authenticator = Authenticator(identities: parts.repositories.identities, tokens: parts.tokens,
                                       provisionOrganizations: parts.provisionOrganizations, now: parts.now)
     let routes = RouteTable()
@@ -322,5 +324,19 @@ struct PlaybackShutdown: Service {
     func run() async throws {
         try? await gracefulShutdown()
         await playback.stopAll()
+    }
+}
+
+/// Runs `app` until SIGTERM or SIGINT, then drains: no new connections, in-flight requests
+/// finish, streams end (clients resume elsewhere). A connection that does not finish within
+/// `drainTimeout` (an idle keep-alive a client never closes, a request whose bytes stopped
+/// coming) is cut by cancelling the server, so the process always exits.
+public func runUntilSignalled(_ app: some ApplicationProtocol, drainTimeout: Duration) async throws {
+    var configuration = ServiceGroupConfiguration(services: [app], gracefulShutdownSignals: [.sigterm, .sigint], logger: app.logger)
+    configuration.maximumGracefulShutdownDuration = drainTimeout
+    do {
+        try await ServiceGroup(configuration: configuration).run()
+    } catch is CancellationError {
+        app.logger.warning("drain deadline passed; the connections still open were closed", metadata: ["drainTimeout": "\(drainTimeout)"])
     }
 }

@@ -138,12 +138,22 @@ enum OpenAPIDocument {
                 "parameters": .array([simulationIdParameter]),
                 "get": operation(
                     "getTrace", "The full trace so far (JSON or NDJSON)", tag: "Simulations", scope: .simulationRead,
+                    description: """
+                    With `fromTick=T`, only the steps from tick T on (T = the current tick gives none): a client \
+                    that holds the first T steps reads only the new ones. The NDJSON body's SHA-256 is always \
+                    `X-Trace-Digest`; in JSON, `metadata.ticks` and `metadata.digest` describe the steps returned.
+                    """,
+                    parameters: [
+                        queryParameter("fromTick", .object(["type": "integer", "minimum": 0,
+                                                            "maximum": .number(Double(SimulationLimits.maxTicks)), "default": 0]),
+                                       "First tick to return (at most the simulation's current tick)."),
+                    ],
                     acceptsNDJSON: true,
                     responses: [("200", response(
                         "The trace; NDJSON is one canonical step per line.",
                         content: ["application/json": ref("Trace"), "application/x-ndjson": ndjsonSchema],
                         extraHeaders: ["X-Simulation-Id": headerRef("X-Simulation-Id"), "X-Trace-Digest": headerRef("X-Trace-Digest")])),
-                                ("404", errorRef("NotFound"))]),
+                                ("400", errorRef("BadRequest")), ("404", errorRef("NotFound"))]),
             ]),
             "/v1/simulations/{simulationId}/agent-policy": .object([
                 "parameters": .array([simulationIdParameter]),

@@ -133,7 +133,7 @@ public actor PlaybackScheduler {
                 let time = now()
                 _ = try await repository.update(id: id) { current in
                     guard current.status == .playing else { return (SimulationChange(record: current), ()) }
-                    return (try SimulationDriver.advance(current, ticks: min(ticks, SimulationLimits.maxTicks - current.tick), now: time), ())
+                    return (try SimulationDriver.advance(current, ticks: ticks, now: time, clamped: true), ())
                 }
                 done += ticks
             } catch is CancellationError {

@@ -25,18 +25,29 @@ final class RunMemo: Sendable {
     }
 
     /// A computed run with the request-specific fields (id, organization, catalog id, times)
-    /// still to be filled in, plus its rendered trace pieces.
+    /// still to be filled in, plus the digest of its steps (the answer is laid out from the
+    /// stored lines, `TraceDocument.runAnswer`).
     struct Entry: Sendable {
         var change: SimulationChange
-        var rendered: RenderedSteps
+        var digest: String
         var bytes: Int {
-            (change.segment?.lines.count ?? 0) + rendered.jsonSteps.count + change.record.checkpoint.data.count
+            (change.segment?.lines.count ?? 0) + change.record.checkpoint.data.count
                 + change.record.state.count + change.record.initialState.count
         }
     }
 
+    /// An entry and its last use, boxed so that finding the oldest copies no entry.
+    private final class Slot {
+        let entry: Entry
+        var lastUse: UInt64
+        init(_ entry: Entry, lastUse: UInt64) {
+            self.entry = entry
+            self.lastUse = lastUse
+        }
+    }
+
     private struct State {
-        var entries: [Key: (entry: Entry, lastUse: UInt64)] = [:]
+        var entries: [Key: Slot] = [:]
         var bytes = 0
         var clock: UInt64 = 0
         var hits = 0
@@ -59,7 +70,7 @@ final class RunMemo: Sendable {
                 return nil
             }
             s.hits += 1
-            s.entries[key]?.lastUse = s.clock
+            found.lastUse = s.clock
             return found.entry
         }
     }
@@ -69,7 +80,7 @@ final class RunMemo: Sendable {
         guard size <= capacityBytes / 4 else { return }
         state.withLock { s in
             s.clock += 1
-            if let old = s.entries.updateValue((entry, s.clock), forKey: key) {
+            if let old = s.entries.updateValue(Slot(entry, lastUse: s.clock), forKey: key) {
                 s.bytes -= old.entry.bytes + key.scenario.count
             }
             s.bytes += size

@@ -33,6 +33,17 @@ enum SimulationDriver {
     /// refused up front. 2 000 000 records are ~300 MB of canonical NDJSON with short ids.
     static let stepRecordBudgetPerRequest = 2_000_000
 
+    /// The most step records one simulation may hold: with many agents it reaches fewer than
+    /// `SimulationLimits.maxTicks` ticks (`maxTicks(of:)`), so no trace is larger than ~1 GB on
+    /// disk or in a `GET …/trace`. 3 agents × 10^6 ticks (the WebSocket run's limit) fit.
+    static let stepRecordBudgetPerSimulation = 4_000_000
+
+    /// The tick a simulation of `scenario` completes at: `SimulationLimits.maxTicks`, or fewer
+    /// with more than 39 agents (`stepRecordBudgetPerSimulation`).
+    static func maxTicks(of scenario: Scenario) -> Int {
+        min(SimulationLimits.maxTicks, stepRecordBudgetPerSimulation / (scenario.agents.count + 1))
+    }
+
     static func checkOutput(_ scenario: Scenario, ticks: Int) throws(APIError) {
         let perTick = scenario.agents.count + 1
         guard perTick * ticks > stepRecordBudgetPerRequest else { return }
@@ -44,6 +55,10 @@ enum SimulationDriver {
     /// (`workBudgetPerRequest`) and, when the steps are kept (`output`), step records.
     static func checkWork(_ scenario: Scenario, ticks: Int, path: String, output: Bool = true) throws(APIError) {
         if output { try checkOutput(scenario, ticks: ticks) }
+        if (scenario.agents.count + 1) * ticks > stepRecordBudgetPerSimulation {
+            throw APIError.validation(path: "ticks", "with \(scenario.agents.count) agents a simulation may hold at most "
+                + "\(stepRecordBudgetPerSimulation / (scenario.agents.count + 1)) ticks (\(stepRecordBudgetPerSimulation) step records)")
+        }
         let perTick = workPerTick(scenario)
         guard perTick * Double(ticks) > workBudgetPerRequest else { return }
         let allowed = Int(workBudgetPerRequest / perTick)
@@ -58,26 +73,58 @@ enum SimulationDriver {
     /// Starts a simulation and computes its first `ticks` ticks (0 for a plain create).
     static func start(id: String, organizationId: String, request: ScenarioRequest, version: EngineVersion, ticks: Int,
                       now: Int64) throws(APIError) -> SimulationChange {
-        try checkWork(request.scenario, ticks: max(1, ticks), path: request.scenarioId == nil ? "scenario.settings" : "scenarioId")
-        guard let simulation = EngineRegistry.start(request.scenario, version: version) else {
-            throw APIError.engineVersionUnavailable(version.description)
-        }
-        var scenarioWriter = CanonicalJSONWriter(capacity: 1024)
-        scenarioWriter.value(request.scenario.jsonValue)
-        let initial = canonical(simulation.snapshot().jsonValue)
-        let record = SimulationRecord(
-            id: id, organizationId: organizationId, scenarioId: request.scenarioId, scenarioJSON: scenarioWriter.bytes,
-            seed: request.scenario.seed, engineVersion: version, status: .paused, tick: 0, createdAt: now,
-            state: initial, initialState: initial, checkpoint: simulation.checkpoint(), logLength: 0,
-            storesTrace: workPerTick(request.scenario) > derivedTraceWorkLimit)
+        let (simulation, record) = try begin(id: id, organizationId: organizationId, request: request,
+                                             scenarioJSON: canonical(request.scenario.jsonValue), version: version,
+                                             ticks: ticks, now: now)
         guard ticks > 0 else { return SimulationChange(record: record) }
         return try compute(simulation, record: record, ticks: ticks, now: now)
     }
 
+    /// `start` for `POST /simulations/run` (`scenarioJSON` is the scenario's canonical text, which
+    /// the caller already has): also the digest of the computed steps, taken while they were
+    /// encoded — each 32 KiB of lines is hashed while still in the cache, not in a second pass.
+    static func startRun(id: String, organizationId: String, request: ScenarioRequest, scenarioJSON: [UInt8],
+                         version: EngineVersion, ticks: Int, now: Int64) throws(APIError)
+        -> (change: SimulationChange, digest: String)
+    {
+        let (simulation, record) = try begin(id: id, organizationId: organizationId, request: request,
+                                             scenarioJSON: scenarioJSON, version: version, ticks: ticks, now: now)
+        var digest: TraceDigest? = TraceDigest()
+        guard ticks > 0 else { return (SimulationChange(record: record), TraceDigest().finalize()) }
+        let change = try compute(simulation, record: record, ticks: ticks, now: now, digest: &digest)
+        return (change, digest.unsafelyUnwrapped.finalize())
+    }
+
+    /// The engine and the record of a new simulation at tick 0, after the work budget's check.
+    private static func begin(id: String, organizationId: String, request: ScenarioRequest, scenarioJSON: [UInt8],
+                              version: EngineVersion, ticks: Int, now: Int64) throws(APIError)
+        -> (any Simulation, SimulationRecord)
+    {
+        try checkWork(request.scenario, ticks: max(1, ticks), path: request.scenarioId == nil ? "scenario.settings" : "scenarioId")
+        guard let simulation = EngineRegistry.start(request.scenario, version: version) else {
+            throw APIError.engineVersionUnavailable(version.description)
+        }
+        let initial = canonical(simulation.snapshot().jsonValue)
+        let record = SimulationRecord(
+            id: id, organizationId: organizationId, scenarioId: request.scenarioId, scenarioJSON: scenarioJSON,
+            seed: request.scenario.seed, engineVersion: version, status: .paused, tick: 0, createdAt: now,
+            state: initial, initialState: initial, checkpoint: simulation.checkpoint(), logLength: 0,
+            storesTrace: workPerTick(request.scenario) > derivedTraceWorkLimit)
+        return (simulation, record)
+    }
+
     /// Computes `ticks` more ticks.
-    static func advance(_ record: SimulationRecord, ticks: Int, now: Int64) throws(APIError) -> SimulationChange {
-        try checkRoom(record, ticks: ticks)
+    /// `clamped` (playback): at most the ticks left before the simulation's last (`maxTicks(of:)`).
+    static func advance(_ record: SimulationRecord, ticks: Int, now: Int64, clamped: Bool = false) throws(APIError)
+        -> SimulationChange
+    {
+        if record.status == .completed { throw APIError.completed(record) }
         let simulation = try restore(record)
+        let limit = maxTicks(of: simulation.scenario)
+        let ticks = clamped ? min(ticks, limit - record.tick) : ticks
+        // Playing a simulation already at its last tick (stored before the limit was lower) completes it.
+        if ticks <= 0, clamped { return setStatus(.completed, speed: nil, record: record, now: now) }
+        try checkRoom(record, ticks: ticks, limit: limit, agents: simulation.scenario.agents.count)
         try checkWork(simulation.scenario, ticks: ticks, path: "ticks")
         return try compute(simulation, record: record, ticks: ticks, now: now)
     }
@@ -131,12 +178,14 @@ enum SimulationDriver {
         return SimulationChange(record: updated, log: [entry])
     }
 
-    static func checkRoom(_ record: SimulationRecord, ticks: Int) throws(APIError) {
+    static func checkRoom(_ record: SimulationRecord, ticks: Int, limit: Int, agents: Int) throws(APIError) {
         if record.status == .completed { throw APIError.completed(record) }
-        if record.tick + ticks > SimulationLimits.maxTicks {
+        if record.tick + ticks > limit {
+            let why = limit < SimulationLimits.maxTicks
+                ? " (with \(agents) agents: \(stepRecordBudgetPerSimulation) step records, a tick's world plus one per agent)" : ""
             throw APIError.validation([ValidationIssue(
                 path: "ticks",
-                message: "the simulation is at tick \(record.tick); it may hold at most \(SimulationLimits.maxTicks) ticks")])
+                message: "the simulation is at tick \(record.tick); it may hold at most \(limit) ticks\(why)")])
         }
     }
 
@@ -163,10 +212,21 @@ enum SimulationDriver {
 
     private static func compute(_ simulation: any Simulation, record: SimulationRecord, ticks: Int,
                                 now: Int64, completes: Bool = true) throws(APIError) -> SimulationChange {
+        var none: TraceDigest? = nil
+        return try compute(simulation, record: record, ticks: ticks, now: now, completes: completes, digest: &none)
+    }
+
+    /// Computes `ticks` ticks into one segment of canonical lines; with a `digest`, also hashes
+    /// the lines as they are written.
+    private static func compute(_ simulation: any Simulation, record: SimulationRecord, ticks: Int,
+                                now: Int64, completes: Bool = true, digest: inout TraceDigest?) throws(APIError)
+        -> SimulationChange
+    {
         let first = simulation.tick
         var lines = CanonicalJSONWriter(capacity: ticks * (300 + 200 * simulation.scenario.agents.count))
         var prophecies: [Prophecy] = []
         var losses: [Int] = []
+        var hashed = 0
         for _ in 0 ..< ticks {
             let step = simulation.step()
             try checkFinite(step)
@@ -174,6 +234,13 @@ enum SimulationDriver {
             lines.byte(0x0A)
             if let p = step.prophecy { prophecies.append(p) }
             if let l = step.loss { losses.append(l.tick) }
+            if digest != nil, lines.bytes.count - hashed >= 1 << 15 {
+                lines.bytes.withUnsafeBytes { digest!.add(lines: UnsafeRawBufferPointer(rebasing: $0[hashed...])) }
+                hashed = lines.bytes.count
+            }
+        }
+        if digest != nil, lines.bytes.count > hashed {
+            lines.bytes.withUnsafeBytes { digest!.add(lines: UnsafeRawBufferPointer(rebasing: $0[hashed...])) }
         }
         var updated = record
         updated.tick = simulation.tick
@@ -182,7 +249,7 @@ enum SimulationDriver {
         var log = [SimulationLogEntry(sequence: record.logLength, tick: first, kind: .step,
                                       payload: .object(["ticks": .number(Double(ticks))]), createdAt: now)]
         updated.logLength += 1
-        if completes, updated.tick >= SimulationLimits.maxTicks {
+        if completes, updated.tick >= maxTicks(of: simulation.scenario) {
             updated.status = .completed
             log.append(SimulationLogEntry(sequence: updated.logLength, tick: updated.tick, kind: .status,
                                           payload: .object(["status": .string(SimulationStatus.completed.rawValue)]), createdAt: now))
@@ -240,9 +307,12 @@ enum SimulationDriver {
 
     /// Derives the trace (canonical NDJSON) from the scenario and the log alone, from tick 0:
     /// the stored segments and checkpoints are a cache of exactly this.
-    static func replay(_ record: SimulationRecord, log: [SimulationLogEntry]) throws(APIError) -> [UInt8] {
+    /// `fromTick` > 0: the lines of the ticks from `fromTick` on (the earlier ticks are computed,
+    /// not encoded).
+    static func replay(_ record: SimulationRecord, log: [SimulationLogEntry], fromTick: Int = 0) throws(APIError) -> [UInt8] {
         var lines = CanonicalJSONWriter(capacity: 1 << 16)
         _ = try replayLog(record, scenario: try scenario(of: record), log, before: .max, entry: { _, _ in }, step: { step in
+            guard step.tick >= fromTick else { return }
             lines.step(step)
             lines.byte(0x0A)
         })

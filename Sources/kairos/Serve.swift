@@ -55,6 +55,9 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Connections held at once; more are answered 503 and closed (default: 4096, or fewer when the open-files limit is lower).")
     var maxConnections: Int?
 
+    @Option(help: "Seconds SIGTERM/SIGINT waits for in-flight requests and open connections to finish before closing them and exiting.")
+    var drainTimeout: Double = 10
+
     @Flag(help: "Create the organizations that valid bearer tokens name when this server does not have them (else such a token is refused with 401).")
     var provisionOrganizations = false
 
@@ -78,6 +81,9 @@ struct Serve: AsyncParsableCommand {
         guard ["text", "json"].contains(logFormat) else { throw ValidationError("--log-format must be text or json") }
         guard (1 ... 1_000_000).contains(rateLimitMultiplier) else {
             throw ValidationError("--rate-limit-multiplier must be between 1 and 1000000")
+        }
+        guard drainTimeout.isFinite, drainTimeout > 0, drainTimeout <= 3_600 else {
+            throw ValidationError("--drain-timeout must be a number of seconds in (0, 3600]")
         }
         guard idleTimeout.isFinite, idleTimeout > 0, idleTimeout <= 86_400 else {
             throw ValidationError("--idle-timeout must be a number of seconds in (0, 86400]")
@@ -141,6 +147,6 @@ struct Serve: AsyncParsableCommand {
             // One line on stdout for scripts and the live-server tests.
             CLI.writeStdout(Array("kairos serve: listening on http://\(host):\(port)\n".utf8))
         }
-        try await app.runService()
+        try await runUntilSignalled(app, drainTimeout: .milliseconds(Int64((drainTimeout * 1000).rounded())))
     }
 }

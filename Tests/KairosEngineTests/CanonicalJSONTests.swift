@@ -22,6 +22,55 @@ import Testing
         #expect(failures.isEmpty, "\(failures.prefix(20))")
     }
 
+    /// A writer that lays out many steps copies a number field's text when the field holds the
+    /// same double as in its previous step (`NumberCache`): its lines are exactly those of a
+    /// fresh writer per step, for fields that repeat, change, alternate, hold zero, negative
+    /// zero, subnormals and the longest texts, for up to 20 agents (the first 16 are cached).
+    @Test func repeatedNumbersLayOutLikeFreshOnes() throws {
+        let text = String(decoding: try Fixtures.data("ecmascript-numbers.tsv"), as: UTF8.self)
+        var pool: [Double] = [0, -0.0, 1, -1, 0.3, 0.1 + 0.2, 5e-324, -2.2250738585072014e-308, -0.000001234567890123456,
+                              1e21, 123456789012345680000, 1.7976931348623157e308]
+        for line in text.split(separator: "\n").prefix(3_000) {
+            if let bits = UInt64(line.split(separator: "\t")[0], radix: 16), Double(bitPattern: bits).isFinite {
+                pool.append(Double(bitPattern: bits))
+            }
+        }
+        var generator = SystemRandomNumberGenerator()
+        func pick(_ previous: Double) -> Double {
+            switch generator.next() % 4 {
+            case 0, 1: previous  // repeats: the cache answers
+            case 2: pool[Int(generator.next() % UInt64(pool.count))]
+            default: Double(bitPattern: generator.next() >> 2)
+            }
+        }
+        var reused = CanonicalJSONWriter()
+        var step = TraceStep(tick: 0, move: "idle", state: WorldSnapshot(stability: 0.5, basin: 1, phase: .stable, pressure: 0.3, ceiling: 1),
+                             agents: (0 ..< 20).map { AgentSnapshot(id: "a\($0)", capability: 1, alignment: 0.5, guardrail: 0.25,
+                                                                     pressure: 0, lambda: 0.3, gamma: 0.7) })
+        for tick in 0 ..< 3_000 {
+            step.tick = tick
+            step.agents.removeLast(step.agents.count - 1 - Int(generator.next() % 20))
+            while step.agents.count < 20 { step.agents.append(step.agents[step.agents.count - 1]) }
+            for i in step.agents.indices {
+                let a = step.agents[i]
+                step.agents[i] = AgentSnapshot(id: a.id, capability: pick(a.capability), alignment: pick(a.alignment),
+                                               guardrail: pick(a.guardrail), pressure: pick(a.pressure),
+                                               lambda: pick(a.lambda), gamma: pick(a.gamma))
+            }
+            step.state = WorldSnapshot(stability: pick(step.state.stability), basin: 1, phase: .strained,
+                                       pressure: pick(step.state.pressure), ceiling: pick(step.state.ceiling))
+            step.warning = tick % 3 == 0 ? nil : StabilityWarning(level: .caution, threshold: pick(0.4), stability: pick(step.state.stability))
+            step.loss = tick % 5 == 0 ? BasinLoss(tick: tick, magnitude: pick(0.2), agent: nil, basin: 2) : nil
+            step.prophecy = tick % 2 == 0 ? Prophecy(id: tick, tick: tick, horizon: 10, predictedStability: pick(0.6), predictedLoss: nil) : nil
+            reused.reset()
+            reused.step(step)
+            var fresh = CanonicalJSONWriter()
+            fresh.step(step)
+            #expect(reused.bytes == fresh.bytes, "tick \(tick)")
+            if reused.bytes != fresh.bytes { break }
+        }
+    }
+
     /// The significant digits and decimal exponent of a number's text (`1.25e-7` → ("125", -9)).
     static func decimal(_ text: Substring) -> (digits: String, exponent: Int) {
         var mantissa = text

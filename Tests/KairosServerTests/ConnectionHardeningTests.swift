@@ -139,8 +139,41 @@ final class Checks: @unchecked Sendable {
         0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x02, 0x13, 0x01, 0x01, 0x00, 0x00, 0x00,
     ]
 
+    /// SIGTERM with connections a client opened and never used (browsers keep spare ones) and a
+    /// request whose bytes stopped coming: the unused ones are closed at once, the stalled
+    /// request is cut at `--drain-timeout`, and the server exits 0 (it used to wait for the idle
+    /// and read timeouts, 60 and 30 s, or hang while a dashboard was open).
+    @Test(arguments: [false, true])
+    func sigtermDrainsEvenWithUnusedAndStalledConnections(stalled: Bool) async throws {
+        let failures = try await offCooperativePool { () throws -> [String] in
+            let check = Checks()
+            let (server, db) = try Self.server(["--drain-timeout", "2"])
+            defer { server.stop(); LiveServerTests.removeDatabase(db) }
+            let unused = try RawConnection(port: server.port)
+            let idle = try RawConnection(port: server.port)
+            idle.send("GET /v1/health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+            check.that(idle.response(within: 10)?.status == 200, "a kept-alive request is answered")
+            let half = try RawConnection(port: server.port)
+            if stalled { half.send("GET /v1/health HTTP/1.1\r\nHost: 127.0.0.1\r\n") }
+            Thread.sleep(forTimeInterval: 0.3)
+            let started = Date()
+            kill(server.process.processIdentifier, SIGTERM)
+            let deadline = Date().addingTimeInterval(20)
+            while server.process.isRunning, Date() < deadline { Thread.sleep(forTimeInterval: 0.02) }
+            let took = Date().timeIntervalSince(started)
+            check.that(!server.process.isRunning, "exited within 20 s of SIGTERM")
+            if !server.process.isRunning { check.that(server.process.terminationStatus == 0, "exit status 0") }
+            // Unused connections alone do not hold the drain; a stalled request holds it until the deadline.
+            check.that(stalled ? took >= 1.9 : took < 1.9, "stalled \(stalled): exited after \(took) s")
+            withExtendedLifetime((unused, idle, half)) {}
+            return check.failures
+        }
+        #expect(failures.isEmpty, "\(failures)")
+    }
+
     @Test func serveRefusesBadLimits() throws {
-        for arguments in [["--idle-timeout", "0"], ["--read-timeout", "-1"], ["--idle-timeout", "nan"], ["--max-connections", "0"]] {
+        for arguments in [["--idle-timeout", "0"], ["--read-timeout", "-1"], ["--idle-timeout", "nan"], ["--max-connections", "0"],
+                          ["--drain-timeout", "0"], ["--drain-timeout", "inf"]] {
             let result = try LiveServerTests.cli(["serve", "--db", ":memory:", "--port", "0"] + arguments)
             #expect(result.status != 0, "\(arguments)")
         }

@@ -49,10 +49,11 @@ import Testing
         try await server.test { client in
             let id = try await client.createSimulation(key: key)
             let cases: [(HTTPRequest.Method, String, String)] = [
-                (.delete, "/v1/simulations/\(id)", "GET"), (.post, "/v1/health", "GET"), (.put, "/v1/simulations", "GET, POST"),
-                (.get, "/v1/simulations/run", "POST"), (.patch, "/v1/simulations/\(id)/time-control", "PUT"),
-                (.get, "/v1/simulations/\(id)/step", "POST"), (.delete, "/v1/scenarios/capability-divergence", "GET"),
-                (.post, "/v1/organization", "GET"), (.options, "/v1/openapi.json", "GET"),
+                (.delete, "/v1/simulations/\(id)", "GET, HEAD"), (.post, "/v1/health", "GET, HEAD"),
+                (.put, "/v1/simulations", "GET, HEAD, POST"), (.get, "/v1/simulations/run", "POST"),
+                (.patch, "/v1/simulations/\(id)/time-control", "PUT"), (.get, "/v1/simulations/\(id)/step", "POST"),
+                (.delete, "/v1/scenarios/capability-divergence", "GET, HEAD"), (.post, "/v1/organization", "GET, HEAD"),
+                (.options, "/v1/openapi.json", "GET, HEAD"), (.head, "/v1/simulations/\(id)/step", "POST"),
             ]
             for (method, path, allow) in cases {
                 let r = try await client.send(method, path, key: key)
@@ -67,6 +68,33 @@ import Testing
                 #expect(r.status == .notFound, "\(method) \(path)")
                 #expect(r.headers[.allow] == nil)
             }
+        }
+    }
+
+    /// HEAD is served wherever GET is: the same status and headers (Content-Length too), no body.
+    @Test func headAnswersLikeGetWithoutABody() async throws {
+        let server = TestServer()
+        let key = try await server.key(scopes: APIScope.allCases)
+        try await server.test { client in
+            let id = try await client.createSimulation(key: key)
+            _ = try await client.send(.post, "/v1/simulations/\(id)/step", key: key, body: #"{"ticks": 20}"#)
+            for (path, accept) in [("/v1/health", "application/json"), ("/v1/openapi.json", "application/json"),
+                                   ("/v1/simulations/\(id)", "application/json"), ("/v1/simulations/\(id)/trace", "application/x-ndjson"),
+                                   ("/v1/scenarios", "application/json"), ("/dashboard", "text/html")] {
+                let get = try await client.send(.get, path, key: key, headers: [("Accept", accept)])
+                let head = try await client.send(.head, path, key: key, headers: [("Accept", accept)])
+                #expect(get.status == .ok, "\(path)")
+                #expect(head.status == get.status, "\(path)")
+                #expect(head.bytes.isEmpty, "\(path)")
+                #expect(head.headers[.contentType] == get.headers[.contentType], "\(path)")
+                #expect(head.headers[.contentLength] == get.headers[.contentLength] && get.headers[.contentLength] != nil, "\(path)")
+            }
+            let digest = try await client.send(.head, "/v1/simulations/\(id)/trace", key: key, headers: [("Accept", "application/x-ndjson")])
+            #expect(digest.headers[.traceDigest]?.hasPrefix("sha256:") == true)
+            // Errors too: no key is 401, another organization's simulation 401, an unknown one 404 — all without a body.
+            #expect(try await client.send(.head, "/v1/simulations/\(id)").status == .unauthorized)
+            let missing = try await client.send(.head, "/v1/simulations/00000000-0000-0000-0000-000000000000", key: key)
+            #expect(missing.status == .notFound && missing.bytes.isEmpty)
         }
     }
 

@@ -347,6 +347,8 @@ import Testing
         }
         // The catalog's heaviest scenario runs 10 000 ticks in one request.
         let heaviestAgents = try #require(ScenarioCatalog.all.map { $0.scenario.agents.count }.max())
+        #expect(SimulationDriver.maxTicks(of: try #require(ScenarioCatalog.all.first { $0.scenario.agents.count == heaviestAgents }).scenario)
+            == SimulationLimits.maxTicks, "every catalog scenario reaches 100 000 ticks")
         #expect((heaviestAgents + 1) * 10_000 <= SimulationDriver.stepRecordBudgetPerRequest)
         let heaviest = try #require(ScenarioCatalog.all.map { SimulationDriver.workPerTick($0.scenario) }.max())
         #expect(heaviest * 10_000 <= SimulationDriver.workBudgetPerRequest)
@@ -360,33 +362,59 @@ extension WorkBudgetTests {
 
     /// 999 agents × 10 000 ticks is valid by the schema but would be ~1.5 GB of NDJSON (it used
     /// to crash the server: SQLite refuses a blob over 1 GB and GRDB traps): refused up front
-    /// with the most ticks allowed, on run, step and fork alike; at the limit it runs.
-    @Test func requestsOverTheStepRecordBudgetAreRefusedWithTheLimit() async throws {
+    /// with the most ticks allowed. A simulation of 999 agents holds at most 4 000 ticks.
+    @Test func requestsOverTheStepRecordBudgetsAreRefusedWithTheLimit() async throws {
         let server = TestServer()
         let key = try await server.key()
-        let crowd = #"{"seed": 1, "agents": [\#(Self.agents(999))], "initialState": {"stability": 0.9, "basin": 10}}"#
         try await server.test { client in
-            let refused = try await client.send(.post, "/v1/simulations/run", key: key, body: #"{"scenario": \#(crowd), "ticks": 10000}"#)
+            let refused = try await client.send(.post, "/v1/simulations/run", key: key, body: #"{"scenario": \#(Self.crowd), "ticks": 10000}"#)
             #expect(refused.status == .badRequest)
             let issue = try #require(try refused.json["error"]?["details"]?["issues"]?.arrayValue?.first)
             #expect(issue["path"] == "ticks")
             #expect(issue["message"]?.stringValue?.contains("at most 2000 ticks") == true, "\(issue)")
-            let created = try await client.send(.post, "/v1/simulations", key: key, body: #"{"scenario": \#(crowd)}"#)
+            let created = try await client.send(.post, "/v1/simulations", key: key, body: #"{"scenario": \#(Self.crowd)}"#)
             let id = try #require(try created.json["id"]?.stringValue)
-            let step = try await client.send(.post, "/v1/simulations/\(id)/step", key: key, body: #"{"ticks": 2001}"#)
-            #expect(step.status == .badRequest)
-            let atLimit = try await client.send(.post, "/v1/simulations/\(id)/step", key: key, body: #"{"ticks": 2000}"#)
-            #expect(atLimit.status == .ok)
-            _ = try await client.send(.post, "/v1/simulations/\(id)/step", key: key, body: #"{"ticks": 1}"#)
+            #expect(try await client.send(.post, "/v1/simulations/\(id)/step", key: key, body: #"{"ticks": 2001}"#).status == .badRequest)
+            let past = try await client.send(.post, "/v1/simulations/\(id)/step", key: key, body: #"{"ticks": 4001}"#)
+            #expect(past.status == .badRequest)
+            #expect(try past.json["error"]?["details"]?["issues"]?.arrayValue?.first?["message"]?.stringValue?
+                .contains("it may hold at most 4000 ticks (with 999 agents") == true, "\(past.text)")
+            #expect(try await client.send(.post, "/v1/simulations/\(id)/step", key: key, body: #"{"ticks": 10}"#).status == .ok)
+            #expect(try await client.send(.post, "/v1/simulations/\(id)/fork", key: key, body: #"{"tick": 5}"#).status == .created)
+        }
+        #expect(SimulationDriver.maxTicks(of: try ScenarioValidator.validate(try JSONParser.parse(Self.crowd))) == 4000)
+    }
+
+    static let crowd = #"{"seed": 1, "agents": [\#(agents(999))], "initialState": {"stability": 0.9, "basin": 10}}"#
+
+    /// At the limits it runs: 2 000 ticks of 999 agents in one request; a fork copying more than
+    /// 2 000 000 stored step records is refused; playing completes the simulation at its own last
+    /// tick, 4 000 (heavy: 4 × 10^6 step records).
+    @Test(.enabled(if: ProcessInfo.processInfo.environment["KAIROS_HEAVY_TESTS"] == "1"))
+    func atTheLimitsItRunsAndPlaybackCompletesAtTheSimulationsLastTick() async throws {
+        let server = TestServer()
+        let key = try await server.key()
+        try await server.test { client in
+            let created = try await client.send(.post, "/v1/simulations", key: key, body: #"{"scenario": \#(Self.crowd)}"#)
+            let id = try #require(try created.json["id"]?.stringValue)
+            #expect(try await client.send(.post, "/v1/simulations/\(id)/step", key: key, body: #"{"ticks": 2000}"#).status == .ok)
+            #expect(try await client.send(.post, "/v1/simulations/\(id)/step", key: key, body: #"{"ticks": 1}"#).status == .ok)
             // 1 000 agents store their trace, so a fork copies it: over the budget at 2 001 ticks.
             let fork = try await client.send(.post, "/v1/simulations/\(id)/fork", key: key, body: #"{"tick": 2001}"#)
             #expect(fork.status == .badRequest)
             #expect(try fork.json["error"]?["details"]?["issues"]?.arrayValue?.first?["path"] == "ticks")
-            let forked = try await client.send(.post, "/v1/simulations/\(id)/fork", key: key, body: #"{"tick": 10}"#)
-            #expect(forked.status == .created)
             let trace = try await client.send(.get, "/v1/simulations/\(id)/trace", key: key, headers: [("Accept", "application/x-ndjson")])
-            #expect(trace.status == .ok)
             #expect(trace.bytes.count(where: { $0 == 0x0A }) == 2001)
+            #expect(try await client.send(.post, "/v1/simulations/\(id)/step", key: key, body: #"{"ticks": 1998}"#).status == .ok)
+            let play = try await client.send(.put, "/v1/simulations/\(id)/time-control", key: key, body: #"{"action": "play", "speed": 10}"#)
+            #expect(play.status == .ok, "\(play.text)")
+            #expect(try await eventually(60) {
+                try await client.send(.get, "/v1/simulations/\(id)", key: key).json["status"] == "completed"
+            })
+            #expect(try await client.send(.get, "/v1/simulations/\(id)", key: key).json["tick"] == 4000)
+            let more = try await client.send(.post, "/v1/simulations/\(id)/step", key: key, body: #"{"ticks": 1}"#)
+            #expect(more.status == .badRequest)
+            #expect(more.text.contains("completed at tick 4000"), "\(more.text)")
         }
     }
 }

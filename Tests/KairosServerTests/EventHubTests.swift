@@ -6,6 +6,39 @@ import Testing
 
 /// The live hub on its own: changes numbered once in commit order, a bounded buffer, and the
 /// durable replay a subscriber that fell behind it uses.
+/// A resume after a late id derives only the ticks from there (a derived trace is encoded from
+/// the resume tick, a stored one reads its later segments): the frames equal those derived from
+/// the whole record, cut after the id, at every kind of cut.
+@Suite struct DurableResumeTests {
+    @Test(arguments: [false, true])
+    func resumeAfterAnyIdGivesExactlyTheRest(costly: Bool) async throws {
+        let base = InMemorySimulationRepository()
+        let hub = SimulationEventHub(repository: base, heartbeatSeconds: 3600, bufferCapacity: 8)
+        let body: JSONValue = costly ? try JSONParser.parse(ForkTests.costlyScenario) : .object(["scenarioId": "capability-divergence"])
+        let request = try ScenarioRequest.parse(body)
+        let start = try SimulationDriver.start(id: "sim-r", organizationId: "acme", request: request, version: EngineRegistry.latest,
+                                               ticks: 0, now: 0)
+        #expect(start.record.storesTrace == costly)
+        try await base.insert(start)
+        for n in [30, 1, 40] {
+            _ = try await base.update(id: "sim-r") { (try SimulationDriver.advance($0, ticks: n, now: 0), ()) }
+        }
+        _ = try await base.update(id: "sim-r") { record in
+            (try SimulationDriver.queue(Action(kind: .shock, magnitude: 0.2), kind: .decree,
+                                        payload: .object(["id": "d-1", "decree": .object(["kind": "shock", "magnitude": 0.2])]),
+                                        record: record, now: 0).0, ())
+        }
+        _ = try await base.update(id: "sim-r") { (try SimulationDriver.advance($0, ticks: 29, now: 0), ()) }
+        let all = try await durableEvents(base, id: "sim-r")
+        #expect(all.filter { $0.kind == .tick }.count == 100)
+        for cut in [0, 1, 29, 30, 31, all.count / 2, all.count - 2] {
+            let after = try #require(all[cut].id)
+            let (frames, _) = try await hub.durableFrames("sim-r", fromSequence: 0, after: after)
+            #expect(frames.map { String(buffer: $0.bytes) } == all[(cut + 1)...].map(\.serverSentEvent), "after \(after)")
+        }
+    }
+}
+
 @Suite struct EventHubTests {
     @Test func aSubscriberBehindTheBufferReplaysFromTheRecord() async throws {
         let base = InMemorySimulationRepository()

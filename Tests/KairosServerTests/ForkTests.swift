@@ -206,3 +206,42 @@ import Testing
         }
     }
 }
+
+/// `GET …/trace?fromTick=T`: the steps from tick T on, for derived and stored traces alike.
+@Suite struct TraceFromTickTests {
+    @Test(arguments: [false, true])
+    func fromTickIsTheTailOfTheWholeTrace(costly: Bool) async throws {
+        let server = TestServer()
+        let key = try await server.key()
+        try await server.test { client in
+            let body = costly ? ForkTests.costlyScenario : #"{"scenarioId": "prophecy-paradox"}"#
+            let id = try #require(try await client.send(.post, "/v1/simulations", key: key, body: body).json["id"]?.stringValue)
+            // Several step requests, so a stored trace has several segments.
+            for n in [7, 13, 1, 29] {
+                _ = try await client.send(.post, "/v1/simulations/\(id)/step", key: key, body: #"{"ticks": \#(n)}"#)
+            }
+            let total = 50
+            let whole = try await ForkTests.ndjson(id, client: client, key: key)
+            for t in [0, 1, 6, 7, 8, 20, 21, 22, 49, 50] {
+                let r = try await client.send(.get, "/v1/simulations/\(id)/trace?fromTick=\(t)", key: key,
+                                              headers: [("Accept", "application/x-ndjson")])
+                #expect(r.status == .ok, "fromTick \(t): \(r.text)")
+                let head = ForkTests.lines(whole, t)
+                #expect(head + r.bytes == whole, "fromTick \(t)")
+                #expect(r.headers[.traceDigest] == sha256Hex(r.bytes), "the digest is the body's")
+                let json = try await client.send(.get, "/v1/simulations/\(id)/trace?fromTick=\(t)", key: key)
+                let steps = try #require(try json.json["steps"]?.arrayValue)
+                #expect(steps.count == total - t)
+                #expect(steps.first?["tick"]?.numberValue == (t < total ? Double(t) : nil))
+                #expect(try json.json["metadata"]?["ticks"]?.numberValue == Double(total - t))
+                #expect(try json.json["metadata"]?["digest"]?.stringValue == sha256Hex(r.bytes))
+            }
+            for (query, path) in [("fromTick=51", "fromTick"), ("fromTick=-1", "fromTick"), ("fromTick=1.5", "fromTick"),
+                                  ("fromTick=x", "fromTick"), ("from=3", "from")] {
+                let r = try await client.send(.get, "/v1/simulations/\(id)/trace?\(query)", key: key)
+                #expect(r.status == .badRequest, "\(query)")
+                #expect(try r.json["error"]?["details"]?["issues"]?.arrayValue?.first?["path"]?.stringValue == path, "\(query)")
+            }
+        }
+    }
+}

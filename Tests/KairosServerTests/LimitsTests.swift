@@ -456,11 +456,11 @@ extension TestResponse {
         let key = try LiveServerTests.createKey(database: db)
         var headers = LiveServerTests.keyed(key)
         headers[.idempotencyKey] = "survives-restart"
-        var server = try LiveServerTests.ServerProcess(database: db)
+        var server = try await LiveServerTests.ServerProcess.start(database: db)
         let first = try await LiveServerTests.request(server.port, .post, "/v1/simulations", headers: headers, body: Self.create)
         #expect(first.status == 201)
         server.kill9()
-        server = try LiveServerTests.ServerProcess(database: db)
+        server = try await LiveServerTests.ServerProcess.start(database: db)
         defer { server.stop() }
         let replay = try await LiveServerTests.request(server.port, .post, "/v1/simulations", headers: headers, body: Self.create)
         #expect(replay.status == 201)
@@ -685,7 +685,7 @@ extension TestResponse {
     @Test func eachAddressHasItsOwnWindow() async throws {
         let db = LiveServerTests.temporaryDatabase()
         defer { LiveServerTests.removeDatabase(db) }
-        let server = try LiveServerTests.ServerProcess(database: db)
+        let server = try await LiveServerTests.ServerProcess.start(database: db)
         defer { server.stop() }
         var seen: [String: [Int?]] = [:]
         for source in ["127.0.0.1", "127.0.0.2", "127.0.0.1", "127.0.0.3", "127.0.0.1", "127.0.0.2"] {

@@ -10,7 +10,7 @@ import Testing
 /// A real server on a free port (in-memory repositories) with its live services, at the
 /// tiers' own limits (multiplier 1).
 struct LiveTestServer {
-    let server = TestServer(rateLimitMultiplier: 1)
+    var server = TestServer(rateLimitMultiplier: 1)
     var heartbeatSeconds = 0.25
     var webSocketPingSeconds = 30.0
     var connectionLimits = ConnectionLimits()
@@ -181,7 +181,9 @@ struct LiveTestServer {
     /// per-minute rate limit. Reconnecting never uses up reads, and a stream opens even when
     /// the read window is spent; it still carries the read window's headers.
     @Test func streamsDoNotSpendThePerMinuteWindow() async throws {
-        let live = LiveTestServer(heartbeatSeconds: 30)
+        // A clock that stands still: the window must not slide while a loaded machine runs the test.
+        let live = LiveTestServer(server: TestServer(rateLimitMultiplier: 1, environment: ServerEnvironment(now: ManualClock().now)),
+                                  heartbeatSeconds: 30)
         let key = try await live.server.key(tier: .community)
         try await live.run { port, client, services in
             let id = try await client.createSimulation(key: key)

@@ -57,6 +57,15 @@ import Glibc
             self.port = port
         }
 
+        /// Starts one off the cooperative pool: reading the child's first line blocks its thread,
+        /// and on a loaded 2-core machine blocked pool threads starved other tests' requests
+        /// until the server closed their idle connections ("I/O on closed channel").
+        static func start(database: String, environment: [String: String] = [:], arguments: [String] = []) async throws
+            -> ServerProcess
+        {
+            try await offCooperativePool { try ServerProcess(database: database, environment: environment, arguments: arguments) }
+        }
+
         /// `kill -9`: no shutdown, no flush, nothing but what is already on disk survives.
         func kill9() {
             kill(process.processIdentifier, SIGKILL)
@@ -127,7 +136,7 @@ import Glibc
         let key = try Self.createKey(database: db)
         let auth = Self.keyed(key)
 
-        var server = try ServerProcess(database: db)
+        var server = try await ServerProcess.start(database: db)
         let created = try await Self.request(server.port, .post, "/v1/simulations", headers: auth,
                                              body: #"{"scenarioId": "capability-divergence"}"#)
         #expect(created.status == 201)
@@ -141,7 +150,7 @@ import Glibc
         #expect(before.status == 200)
         server.kill9()
 
-        server = try ServerProcess(database: db)
+        server = try await ServerProcess.start(database: db)
         defer { server.stop() }
         let after = try await Self.request(server.port, .get, "\(sim)/trace", headers: auth)
         #expect(after.bytes == before.bytes, "the trace after kill -9 and restart is identical")
@@ -168,7 +177,7 @@ import Glibc
         defer { Self.removeDatabase(db) }
         let key = try Self.createKey(database: db)
         let auth = Self.keyed(key)
-        var server = try ServerProcess(database: db)
+        var server = try await ServerProcess.start(database: db)
         let created = try await Self.request(server.port, .post, "/v1/simulations", headers: auth,
                                              body: #"{"scenarioId": "shock-recovery"}"#)
         let sim = "/v1/simulations/" + (try #require(try created.json["id"]?.stringValue))
@@ -176,7 +185,7 @@ import Glibc
         try await Task.sleep(for: .milliseconds(300))
         server.kill9()
         let atKill = try #require(try await LiveServerTests.tick(of: sim, database: db, key: key))
-        server = try ServerProcess(database: db)
+        server = try await ServerProcess.start(database: db)
         defer { server.stop() }
         try await Task.sleep(for: .milliseconds(400))
         let resumed = try await Self.request(server.port, .get, sim, headers: auth)
@@ -206,7 +215,7 @@ import Glibc
         defer { Self.removeDatabase(db) }
         let secret = "live-test-secret-0123456789abcdefghijkl"
         let key = try Self.createKey(database: db)
-        let server = try ServerProcess(database: db, environment: ["KAIROS_JWT_SECRET": secret])
+        let server = try await ServerProcess.start(database: db, environment: ["KAIROS_JWT_SECRET": secret])
         defer { server.stop() }
         var headers = Self.keyed(key)
         headers[.accept] = "application/x-ndjson"

@@ -43,7 +43,7 @@ struct LiveStreamingHeavyTests {
         let db = LiveServerTests.temporaryDatabase()
         defer { LiveServerTests.removeDatabase(db) }
         let key = try LiveServerTests.createKey(database: db)
-        let server = try LiveServerTests.ServerProcess(database: db)
+        let server = try await LiveServerTests.ServerProcess.start(database: db)
         defer { server.stop() }
         let auth = LiveServerTests.keyed(key)
         let created = try await LiveServerTests.request(server.port, .post, "/v1/simulations", headers: auth,

@@ -106,7 +106,11 @@ import Testing
     /// One identity's windows and SSE slots are counted over every replica.
     @Test func rateLimitsHoldAcrossReplicas() async throws {
         let schema = TestStorage.schema()
-        let servers = Self.replicas(2, schema: schema).map { TestServer(repositories: $0, rateLimitMultiplier: 1) }
+        // One standing clock for both: 120 reads on a loaded machine must not see the window slide.
+        let clock = ManualClock()
+        let servers = Self.replicas(2, schema: schema).map {
+            TestServer(repositories: $0, rateLimitMultiplier: 1, environment: ServerEnvironment(now: clock.now))
+        }
         let key = try await servers[0].key(tier: .community)
         let a = try await servers[0].application()
         let b = try await servers[1].application()

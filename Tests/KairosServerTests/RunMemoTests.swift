@@ -52,6 +52,42 @@ import Testing
         }
     }
 
+    /// The run answer laid out once from the stored lines, with the digest taken while the steps
+    /// were encoded, is byte for byte the document the trace writer builds in several passes.
+    @Test func runAnswerIsTheTraceDocument() throws {
+        let entry = try #require(ScenarioCatalog.scenario(id: "capability-divergence"))
+        for (seed, ticks) in [(7, 1), (8, 300), (9, 2_000)] {
+            var scenario = entry.scenario
+            scenario.seed = UInt64(seed)
+            let request = try ScenarioRequest.parse(.object(["scenario": scenario.jsonValue]))
+            let (change, digest) = try SimulationDriver.startRun(
+                id: "sim-\(seed)", organizationId: "o", request: request,
+                scenarioJSON: SimulationDriver.canonical(scenario.jsonValue), version: EngineRegistry.latest, ticks: ticks, now: 5)
+            let plain = try SimulationDriver.start(id: "sim-\(seed)", organizationId: "o", request: request,
+                                                   version: EngineRegistry.latest, ticks: ticks, now: 5)
+            #expect(change.record.scenarioJSON == plain.record.scenarioJSON)
+            #expect(change.segment == plain.segment)
+            let segments = [try #require(change.segment)]
+            #expect(digest == TraceDocument.digest(segments))
+            #expect(digest == TraceDigest.of(try #require(Trace.run(scenario, ticks: ticks)).steps))
+            let answer = TraceDocument.runAnswer(change.record, segments: segments, digest: digest)
+            #expect(Array(answer.readableBytesView) == TraceDocument.runResult(change.record, segments: segments))
+            #expect(Array(TraceDocument.ndjsonBuffer(segments).readableBytesView) == TraceDocument.ndjson(segments))
+        }
+        // Several segments: one comma between them, none at the end.
+        let request = try ScenarioRequest.parse(.object(["scenario": entry.scenario.jsonValue]))
+        let (change, _) = try SimulationDriver.startRun(id: "s", organizationId: "o", request: request,
+                                                        scenarioJSON: SimulationDriver.canonical(entry.scenario.jsonValue),
+                                                        version: EngineRegistry.latest, ticks: 4, now: 0)
+        let whole = try #require(change.segment).lines
+        let cut = try #require(whole.firstIndex(of: 0x0A)) + 1
+        let split = [TraceSegment(firstTick: 0, tickCount: 1, lines: Array(whole[..<cut])),
+                     TraceSegment(firstTick: 1, tickCount: 3, lines: Array(whole[cut...]))]
+        let digest = TraceDocument.digest(split)
+        #expect(Array(TraceDocument.runAnswer(change.record, segments: split, digest: digest).readableBytesView)
+            == TraceDocument.runResult(change.record, segments: split))
+    }
+
     @Test func memoryStaysWithinItsBudget() throws {
         let memo = RunMemo(capacityBytes: 4 << 20)
         let entry = try #require(ScenarioCatalog.scenario(id: "capability-divergence"))
@@ -62,7 +98,7 @@ import Testing
             let change = try SimulationDriver.start(id: "s\(seed)", organizationId: "o", request: request,
                                                     version: EngineRegistry.latest, ticks: 300, now: 0)
             let key = RunMemo.Key(scenario: SimulationDriver.canonical(scenario.jsonValue), version: EngineRegistry.latest, ticks: 300)
-            memo.remember(RunMemo.Entry(change: change, rendered: RenderedSteps([change.segment!])), for: key)
+            memo.remember(RunMemo.Entry(change: change, digest: TraceDocument.digest([change.segment!])), for: key)
             #expect(memo.counts.bytes <= 4 << 20)
             #expect(memo.lookup(key) != nil)
         }

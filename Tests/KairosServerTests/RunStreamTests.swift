@@ -116,7 +116,9 @@ import Testing
         let key = try await live.server.key()
         try await live.run { port, _, _ in
             for (body, path) in [(#"{"scenarioId": "capability-divergence", "ticks": 1000001}"#, "ticks"),
-                                 (#"{"scenarioId": "capability-divergence"}"#, "ticks"), (#"{"ticks": 5"#, "")] {
+                                 (#"{"scenarioId": "capability-divergence"}"#, "ticks"), (#"{"ticks": 5"#, ""),
+                                 // 4 agents × 10^6 ticks: over a simulation's 4 000 000 step records.
+                                 (#"{"scenario": {"seed": 1, "initialState": {"stability": 0.9}, "agents": [{"id": "a"}, {"id": "b"}, {"id": "c"}, {"id": "d"}]}, "ticks": 1000000}"#, "ticks")] {
                 let received = try await Self.stream(port: port, key: key, first: body)
                 #expect(received.frames.count == 1)
                 let error = try JSONParser.parse(Array(try #require(received.frames.first).utf8))["error"]

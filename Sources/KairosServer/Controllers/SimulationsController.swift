@@ -66,21 +66,22 @@ struct SimulationsController<Repository: SimulationRepository>: Sendable {
 
     @Sendable func run(_ request: Request, context: KairosRequestContext) async throws -> Response {
         let (parsed, org, ticks) = try await parseCreation(request, context: context, source: .run)
-        let (change, rendered) = try await insertRun(parsed, organizationId: org, ticks: ticks)
+        let (change, digest) = try await insertRun(parsed, organizationId: org, ticks: ticks)
         let segments = change.segment.map { [$0] } ?? []
         var headers: HTTPFields = [:]
         headers[.simulationID] = change.record.id
         if RequestReading.wantsNDJSON(request) {
-            headers[.traceDigest] = rendered.digest
-            return JSONResponse.bytes(TraceDocument.ndjson(segments), contentType: "application/x-ndjson", headers: headers)
+            headers[.traceDigest] = digest
+            return JSONResponse.buffer(TraceDocument.ndjsonBuffer(segments), contentType: "application/x-ndjson", headers: headers)
         }
-        return JSONResponse.bytes(TraceDocument.runResult(change.record, segments: segments, rendered: rendered), headers: headers)
+        // Laid out once, from the stored lines, in the buffer NIO writes (no intermediate copies).
+        return JSONResponse.buffer(TraceDocument.runAnswer(change.record, segments: segments, digest: digest), headers: headers)
     }
 
     /// Starts and computes a run, or takes what an identical earlier run computed (`RunMemo`):
-    /// either way a new simulation is stored.
+    /// either way a new simulation is stored. Answers the change and its steps' digest.
     private func insertRun(_ parsed: ScenarioRequest, organizationId: String, ticks: Int) async throws
-        -> (SimulationChange, RenderedSteps)
+        -> (SimulationChange, String)
     {
         let key = RunMemo.Key(scenario: SimulationDriver.canonical(parsed.scenario.jsonValue),
                               version: parsed.engineVersion ?? defaultEngineVersion, ticks: ticks)
@@ -94,14 +95,14 @@ struct SimulationsController<Repository: SimulationRepository>: Sendable {
             change.record.createdAt = time
             for i in change.log.indices { change.log[i].createdAt = time }
             try await repository.insert(change)
-            return (change, entry.rendered)
+            return (change, entry.digest)
         }
-        let change = try SimulationDriver.start(id: id, organizationId: organizationId, request: parsed,
-                                                version: key.version, ticks: ticks, now: time)
-        let rendered = RenderedSteps(change.segment.map { [$0] } ?? [])
+        let (change, digest) = try SimulationDriver.startRun(id: id, organizationId: organizationId, request: parsed,
+                                                             scenarioJSON: key.scenario, version: key.version,
+                                                             ticks: ticks, now: time)
         try await repository.insert(change)
-        runs.remember(RunMemo.Entry(change: change, rendered: rendered), for: key)
-        return (change, rendered)
+        runs.remember(RunMemo.Entry(change: change, digest: digest), for: key)
+        return (change, digest)
     }
 
     /// `POST /v1/simulations/{id}/fork` `{"tick": T}`: a new simulation in the same
@@ -161,11 +162,11 @@ struct SimulationsController<Repository: SimulationRepository>: Sendable {
 
     @Sendable func trace(_ request: Request, context: KairosRequestContext) async throws -> Response {
         let (_, record) = try await owned(request, context: context, scope: .simulationRead)
-        try RequestReading.noQuery(request)
+        let fromTick = try TraceQuery.fromTick(request, tick: record.tick)
         guard record.tick > 0 else {
             throw APIError(.notFound, "Trace not yet available: the simulation has computed no ticks.")
         }
-        let segments = try await trace(of: record)
+        let segments = try await trace(of: record, fromTick: fromTick)
         var headers: HTTPFields = [:]
         headers[.simulationID] = record.id
         if RequestReading.wantsNDJSON(request) {
@@ -175,11 +176,15 @@ struct SimulationsController<Repository: SimulationRepository>: Sendable {
         return JSONResponse.bytes(TraceDocument.json(record, segments: segments), headers: headers)
     }
 
-    /// The trace as of `record`: stored segments, or the log replayed up to the record's entry.
-    private func trace(of record: SimulationRecord) async throws -> [TraceSegment] {
-        if record.storesTrace { return try await repository.traceSegments(simulationId: record.id) }
+    /// The trace as of `record` from tick `fromTick` on: stored segments, or the log replayed up
+    /// to the record's entry.
+    private func trace(of record: SimulationRecord, fromTick: Int = 0) async throws -> [TraceSegment] {
+        if record.storesTrace {
+            return try await repository.traceSegments(simulationId: record.id, fromTick: fromTick).compactMap { $0.from(tick: fromTick) }
+        }
         let log = try await repository.log(simulationId: record.id, from: 0)
-        return [TraceSegment(firstTick: 0, tickCount: record.tick, lines: try SimulationDriver.replay(record, log: log))]
+        return [TraceSegment(firstTick: fromTick, tickCount: record.tick - fromTick,
+                             lines: try SimulationDriver.replay(record, log: log, fromTick: fromTick))]
     }
 
     @Sendable func prophecies(_ request: Request, context: KairosRequestContext) async throws -> Response {
@@ -386,5 +391,33 @@ enum ForkBody {
             throw APIError.validation(path: "tick", "must be a whole number between 0 and \(SimulationLimits.maxTicks)")
         }
         return Int(n)
+    }
+}
+
+/// `GET /simulations/{id}/trace?fromTick=T`: the steps from tick T on (0 ≤ T ≤ the simulation's
+/// tick; T = tick gives no steps), so a client that has the first T steps reads only the new
+/// ones. The NDJSON body's SHA-256 is still `X-Trace-Digest`; in JSON, `metadata.ticks` and
+/// `metadata.digest` describe the steps returned.
+enum TraceQuery {
+    static func fromTick(_ request: Request, tick: Int) throws(APIError) -> Int {
+        var fromTick = 0
+        var issues: [ValidationIssue] = []
+        for (name, value) in RequestReading.query(request) {
+            guard name == "fromTick" else {
+                issues.append(ValidationIssue(path: name, message: "unknown query parameter"))
+                continue
+            }
+            guard let n = Int(value), n >= 0, n <= SimulationLimits.maxTicks else {
+                issues.append(ValidationIssue(path: "fromTick", message: "must be a whole number between 0 and \(SimulationLimits.maxTicks)"))
+                continue
+            }
+            guard n <= tick else {
+                issues.append(ValidationIssue(path: "fromTick", message: "must be at most the simulation's current tick \(tick)"))
+                continue
+            }
+            fromTick = n
+        }
+        if !issues.isEmpty { throw APIError.validation(issues) }
+        return fromTick
     }
 }

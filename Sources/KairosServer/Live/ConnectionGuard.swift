@@ -199,6 +199,18 @@ final class HTTPRequestGuard: ChannelDuplexHandler, RemovableChannelHandler {
         context.fireChannelRead(data)
     }
 
+    /// The server drains (SIGTERM): a connection with no request under way is closed at once —
+    /// one a client opened and never used (browsers open spare ones) would otherwise hold the
+    /// drain until its idle timeout. A request being read or answered is left to finish.
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if event is ChannelShouldQuiesceEvent, !closing, awaitingResponse == 0, !requestOpen, readingSince == nil, !upgradePending {
+            logger.debug("closing an unused connection: the server drains")
+            closing = true
+            context.close(promise: nil)
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
+
     func channelReadComplete(context: ChannelHandlerContext) {
         // Bytes that made no request part: the start of a head (or the rest of a refused one).
         if !partInCycle, !requestOpen, readingSince == nil { readingSince = .now() }

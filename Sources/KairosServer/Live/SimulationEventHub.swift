@@ -200,12 +200,14 @@ final class SimulationEventHub: Sendable {
         var lines = TraceLines()
         if record.tick > firstTick, log.contains(where: { $0.sequence >= fromSequence && $0.kind == .step }) {
             if record.storesTrace {
-                for segment in try await repository.traceSegments(simulationId: id)
-                where segment.firstTick + segment.tickCount > firstTick && segment.firstTick < record.tick {
+                for segment in try await repository.traceSegments(simulationId: id, fromTick: firstTick)
+                where segment.firstTick < record.tick {
                     lines.add(segment)
                 }
             } else {
-                lines.add(TraceSegment(firstTick: 0, tickCount: record.tick, lines: try SimulationDriver.replay(record, log: log)))
+                // Replayed from tick 0 (the engine is cheap), encoded only from the resume point.
+                lines.add(TraceSegment(firstTick: firstTick, tickCount: record.tick - firstTick,
+                                       lines: try SimulationDriver.replay(record, log: log, fromTick: firstTick)))
             }
         }
         // Steps before the first wanted entry are skipped (a step closes its tick groups); the

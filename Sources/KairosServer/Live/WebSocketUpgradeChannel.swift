@@ -130,7 +130,15 @@ struct WebSocketUpgradeChannel: ServerChildChannel, HTTPChannelHandler {
 
     func handle(value: Value, logger: Logger) async {
         do {
-            switch try await value.upgradeResult.get() {
+            // A future ignores cancellation: when the drain deadline cancels the server, a
+            // connection whose request never came whole is closed, which fails the future.
+            let channel = value.channel
+            let upgradeResult = try await withTaskCancellationHandler {
+                try await value.upgradeResult.get()
+            } onCancel: {
+                channel.close(promise: nil)
+            }
+            switch upgradeResult {
             case .http(let http1):
                 await handleHTTP(asyncChannel: http1, logger: logger)
             case .websocket(let asyncChannel, let session, let logger):

@@ -145,11 +145,11 @@ public struct SQLiteSimulationRepository: SimulationRepository {
     public func insert(_ change: SimulationChange) async throws {
         try await database.writer.write { db in
             let r = change.record
-            try db.execute(sql: """
+            try db.cachedStatement(sql: """
                 INSERT INTO simulation (id, organization_id, scenario_id, scenario, seed, engine_version, status, speed,
                     stores_trace, tick, created_at, state, initial_state, checkpoint, log_length, forked_from_id, forked_from_tick)
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                """,
+                """).execute(
                 arguments: [r.id, r.organizationId, r.scenarioId, Data(r.scenarioJSON), Int64(r.seed),
                             r.engineVersion.description, r.status.rawValue, r.speed, r.storesTrace, r.tick, r.createdAt,
                             Data(r.state), Data(r.initialState), Data(r.checkpoint.data), r.logLength,
@@ -245,9 +245,9 @@ public struct SQLiteSimulationRepository: SimulationRepository {
         for entry in change.log {
             var w = CanonicalJSONWriter(capacity: 128)
             w.value(entry.payload)
-            try db.execute(sql: """
+            try db.cachedStatement(sql: """
                 INSERT INTO simulation_log (simulation_id, sequence, tick, kind, payload, created_at) VALUES (?, ?, ?, ?, ?, ?)
-                """, arguments: [id, entry.sequence, entry.tick, entry.kind.rawValue, Data(w.bytes), entry.createdAt])
+                """).execute(arguments: [id, entry.sequence, entry.tick, entry.kind.rawValue, Data(w.bytes), entry.createdAt])
         }
         if change.record.storesTrace, let s = change.segment, s.tickCount > 0 {
             // SQLite refuses a blob over SQLITE_MAX_LENGTH (1e9 bytes), and GRDB traps on it;
@@ -255,16 +255,22 @@ public struct SQLiteSimulationRepository: SimulationRepository {
             guard s.lines.count < 1_000_000_000 else {
                 throw StorageError("a trace segment of \(s.lines.count) bytes is over SQLite's limit")
             }
-            try db.execute(sql: "INSERT INTO trace_segment (simulation_id, first_tick, tick_count, lines) VALUES (?, ?, ?, ?)",
-                           arguments: [id, s.firstTick, s.tickCount, Data(s.lines)])
+            // The lines are bound where they are (GRDB binds a statement's few arguments without
+            // copying them; SQLite copies them into its pages once).
+            try s.lines.withUnsafeBytes { raw in
+                let lines = Data(bytesNoCopy: UnsafeMutableRawPointer(mutating: raw.baseAddress.unsafelyUnwrapped),
+                                 count: raw.count, deallocator: .none)
+                try db.cachedStatement(sql: "INSERT INTO trace_segment (simulation_id, first_tick, tick_count, lines) VALUES (?, ?, ?, ?)")
+                    .execute(arguments: [id, s.firstTick, s.tickCount, lines])
+            }
         }
         for p in change.prophecies {
-            try db.execute(sql: """
+            try db.cachedStatement(sql: """
                 INSERT INTO prophecy (simulation_id, id, tick, horizon, predicted_stability, predicted_loss) VALUES (?, ?, ?, ?, ?, ?)
-                """, arguments: [id, p.id, p.tick, p.horizon, p.predictedStability, p.predictedLoss])
+                """).execute(arguments: [id, p.id, p.tick, p.horizon, p.predictedStability, p.predictedLoss])
         }
         for t in change.lossTicks {
-            try db.execute(sql: "INSERT INTO basin_loss (simulation_id, tick) VALUES (?, ?)", arguments: [id, t])
+            try db.cachedStatement(sql: "INSERT INTO basin_loss (simulation_id, tick) VALUES (?, ?)").execute(arguments: [id, t])
         }
     }
 
@@ -290,10 +296,15 @@ public struct SQLiteSimulationRepository: SimulationRepository {
     }
 
     public func traceSegments(simulationId: String) async throws -> [TraceSegment] {
+        try await traceSegments(simulationId: simulationId, fromTick: 0)
+    }
+
+    public func traceSegments(simulationId: String, fromTick: Int) async throws -> [TraceSegment] {
         try await database.writer.read { db in
             try Row.fetchAll(db, sql: """
-                SELECT first_tick, tick_count, lines FROM trace_segment WHERE simulation_id = ? ORDER BY first_tick
-                """, arguments: [simulationId]).map { row in
+                SELECT first_tick, tick_count, lines FROM trace_segment WHERE simulation_id = ? AND first_tick + tick_count > ?
+                ORDER BY first_tick
+                """, arguments: [simulationId, fromTick]).map { row in
                 let lines: Data = row["lines"]
                 return TraceSegment(firstTick: row["first_tick"], tickCount: row["tick_count"], lines: [UInt8](lines))
             }

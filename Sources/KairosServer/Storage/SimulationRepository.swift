@@ -98,6 +98,19 @@ public struct TraceSegment: Sendable, Equatable {
         self.tickCount = tickCount
         self.lines = lines
     }
+
+    /// The segment from tick `tick` on (the lines before it dropped); nil when it ends before `tick`.
+    public func from(tick: Int) -> TraceSegment? {
+        guard tick > firstTick else { return self }
+        guard tick < firstTick + tickCount else { return nil }
+        var skip = tick - firstTick
+        var start = 0
+        while skip > 0, let i = lines[start...].firstIndex(of: 0x0A) {
+            start = i + 1
+            skip -= 1
+        }
+        return TraceSegment(firstTick: tick, tickCount: firstTick + tickCount - tick, lines: Array(lines[start...]))
+    }
 }
 
 /// What one mutation stores, atomically: the record as it now is, the log entries it appended,
@@ -116,6 +129,14 @@ public struct SimulationChange: Sendable, Equatable {
         self.segment = segment
         self.prophecies = prophecies
         self.lossTicks = lossTicks
+    }
+}
+
+extension SimulationRepository {
+    /// Every segment, those ending before `fromTick` left out (a backend that can select them
+    /// in its query overrides this).
+    public func traceSegments(simulationId: String, fromTick: Int) async throws -> [TraceSegment] {
+        try await traceSegments(simulationId: simulationId).filter { $0.firstTick + $0.tickCount > fromTick }
     }
 }
 
@@ -145,6 +166,10 @@ public protocol SimulationRepository: Sendable {
 
     /// The stored trace, in tick order (empty unless the record `storesTrace`).
     func traceSegments(simulationId: String) async throws -> [TraceSegment]
+
+    /// The stored segments holding ticks from `fromTick` on, in tick order (the first may start
+    /// before `fromTick`; `TraceSegment.from(tick:)` cuts it).
+    func traceSegments(simulationId: String, fromTick: Int) async throws -> [TraceSegment]
 
     /// The log, in order, from `sequence` on.
     func log(simulationId: String, from sequence: Int) async throws -> [SimulationLogEntry]
@@ -236,6 +261,10 @@ extension SimulationRepositoryDecorator {
     }
 
     func traceSegments(simulationId: String) async throws -> [TraceSegment] { try await base.traceSegments(simulationId: simulationId) }
+
+    func traceSegments(simulationId: String, fromTick: Int) async throws -> [TraceSegment] {
+        try await base.traceSegments(simulationId: simulationId, fromTick: fromTick)
+    }
 
     func log(simulationId: String, from sequence: Int) async throws -> [SimulationLogEntry] {
         try await base.log(simulationId: simulationId, from: sequence)

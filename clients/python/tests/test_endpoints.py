@@ -63,8 +63,26 @@ def test_create_step_trace_policy_decree_prophecies(client, server):
     assert digest == trace.digest and [s.tick for s in steps] == [s.tick for s in trace.steps]
     assert all(isinstance(s, TraceStep) for s in steps)
     assert isinstance(client.prophecies(sim.id), list)
+    # from_tick: only the new steps cross the network, the digest is the body's.
+    tail, tail_digest = client.get_trace_ndjson(sim.id, from_tick=45)
+    assert tail == steps[45:] and tail_digest != digest
+    assert asyncio.run(_atail(server, sim.id, 45)) == (tail, tail_digest)
+    partial = client.get_trace(sim.id, from_tick=45)
+    assert partial.steps == trace.steps[45:] and partial.digest == tail_digest
+    assert client.get_trace_ndjson(sim.id, from_tick=50)[0] == []
+    with pytest.raises(ValidationError) as beyond:
+        client.get_trace_ndjson(sim.id, from_tick=51)
+    assert beyond.value.status == 400 and beyond.value.issues[0].path == "fromTick"
+    with pytest.raises(ValidationError) as negative:
+        client.get_trace(sim.id, from_tick=-1)
+    assert negative.value.status is None
     page = client.list_simulations(limit=5)
     assert isinstance(page, SimulationPage) and page.limit == 5 and page.total >= 1 and len(page) <= 5
+
+
+async def _atail(server, simulation_id, from_tick):
+    async with KairosClient(server.url, server.keys["main"]) as c:
+        return await c.aget_trace_ndjson(simulation_id, from_tick=from_tick)
 
 
 def test_fork_repeats_the_original_and_branches_alone(client, server):

@@ -568,12 +568,20 @@ class KairosClient:
         answer = yield _Call("POST", self._sim_path(simulation_id, "/fork"), body={"tick": tick})
         return self._decode("simulation", answer, Simulation.from_wire)
 
-    def _trace_flow(self, simulation_id: str) -> _Flow:
-        answer = yield _Call("GET", self._sim_path(simulation_id, "/trace"))
+    @staticmethod
+    def _from_tick_query(from_tick: int) -> List[Tuple[str, str]]:
+        if isinstance(from_tick, bool) or not isinstance(from_tick, int) or from_tick < 0:
+            raise ValidationError([ValidationIssue("fromTick", "must be a whole number >= 0 (at most the simulation's tick)")])
+        return [("fromTick", str(from_tick))] if from_tick else []
+
+    def _trace_flow(self, simulation_id: str, from_tick: int = 0) -> _Flow:
+        query = self._from_tick_query(from_tick)
+        answer = yield _Call("GET", self._sim_path(simulation_id, "/trace"), query=query)
         return _checked_trace(answer.json(), answer.request_id)
 
-    def _trace_ndjson_flow(self, simulation_id: str) -> _Flow:
-        answer = yield _Call("GET", self._sim_path(simulation_id, "/trace"), accept="application/x-ndjson")
+    def _trace_ndjson_flow(self, simulation_id: str, from_tick: int = 0) -> _Flow:
+        query = self._from_tick_query(from_tick)
+        answer = yield _Call("GET", self._sim_path(simulation_id, "/trace"), query=query, accept="application/x-ndjson")
         return _ndjson_steps(answer)
 
     def _policy_flow(self, simulation_id: str, agent_id: str, lambda_: Optional[float], gamma: Optional[float]) -> _Flow:
@@ -767,21 +775,27 @@ class KairosClient:
         """Async :meth:`fork`."""
         return await self._adrive(self._fork_flow(simulation_id, tick))
 
-    def get_trace(self, simulation_id: str) -> Trace:
-        """``GET /simulations/{id}/trace`` as JSON (the digest checked against the steps)."""
-        return self._drive(self._trace_flow(simulation_id))
+    def get_trace(self, simulation_id: str, from_tick: int = 0) -> Trace:
+        """``GET /simulations/{id}/trace`` as JSON (the digest checked against the steps).
 
-    async def aget_trace(self, simulation_id: str) -> Trace:
+        ``from_tick``: only the steps from that tick on (``metadata.ticks`` and ``digest`` then
+        describe those steps)."""
+        return self._drive(self._trace_flow(simulation_id, from_tick))
+
+    async def aget_trace(self, simulation_id: str, from_tick: int = 0) -> Trace:
         """Async :meth:`get_trace`."""
-        return await self._adrive(self._trace_flow(simulation_id))
+        return await self._adrive(self._trace_flow(simulation_id, from_tick))
 
-    def get_trace_ndjson(self, simulation_id: str) -> Tuple[List[TraceStep], str]:
-        """``GET /simulations/{id}/trace`` as NDJSON: the steps and the digest of the body."""
-        return self._drive(self._trace_ndjson_flow(simulation_id))
+    def get_trace_ndjson(self, simulation_id: str, from_tick: int = 0) -> Tuple[List[TraceStep], str]:
+        """``GET /simulations/{id}/trace`` as NDJSON: the steps and the digest of the body.
 
-    async def aget_trace_ndjson(self, simulation_id: str) -> Tuple[List[TraceStep], str]:
+        ``from_tick``: only the steps from that tick on, so a caller holding the first
+        ``from_tick`` steps downloads only the new ones."""
+        return self._drive(self._trace_ndjson_flow(simulation_id, from_tick))
+
+    async def aget_trace_ndjson(self, simulation_id: str, from_tick: int = 0) -> Tuple[List[TraceStep], str]:
         """Async :meth:`get_trace_ndjson`."""
-        return await self._adrive(self._trace_ndjson_flow(simulation_id))
+        return await self._adrive(self._trace_ndjson_flow(simulation_id, from_tick))
 
     def set_agent_policy(self, simulation_id: str, agent_id: str, lambda_: Optional[float] = None,
                          gamma: Optional[float] = None) -> Dict[str, Any]:
