@@ -161,17 +161,21 @@ struct CanonicalStepReader {
         guard i < end, base[i] == 0x22 else { return nil }
         let start = i + 1
         var j = start
+        var ascii = true
         while j < end {
             let c = base[j]
             if c == 0x22 { break }
             if c == 0x5C || c < 0x20 { return nil }
+            if c >= 0x80 { ascii = false }
             j += 1
         }
         guard j < end else { return nil }
         i = j + 1
-        guard let text = String(validating: UnsafeBufferPointer(start: base + start, count: j - start), as: UTF8.self) else {
-            return nil
-        }
+        let bytes = UnsafeBufferPointer(start: base + start, count: j - start)
+        // ASCII is valid UTF-8: decoding it is the same string without the generic validation
+        // (whose metadata lookups cost ~3 % of a stream's client).
+        if ascii { return String(decoding: bytes, as: UTF8.self) }
+        guard let text = String(validating: bytes, as: UTF8.self) else { return nil }
         return text
     }
 
@@ -196,6 +200,54 @@ struct CanonicalStepReader {
 
     private static let powersOfTen: [Double] = [1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14,
                                                 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22]
+
+    private static let powersOfFive: [UInt64] = (0 ... 27).map { q in (0 ..< q).reduce(UInt64(1)) { p, _ in p * 5 } }
+
+    /// `mantissa × 10^exponent` correctly rounded (to nearest, ties to even), for a mantissa
+    /// below 2^64 and |exponent| ≤ 27 (so 5^|exponent| < 2^63): 10^q = 5^q × 2^q, the product
+    /// or quotient by 5^|q| is computed exactly in 128 bits (a quotient keeps its remainder as
+    /// the sticky bit), and the 64 leading bits are rounded to 53 once. What `strtod` returns,
+    /// without its arbitrary-precision path (~12 % of a remote stream's client).
+    static func exact(_ mantissa: UInt64, _ exponent: Int) -> Double {
+        guard mantissa != 0 else { return 0 }
+        var bits: UInt64  // value = (bits + a fraction that is nonzero iff `sticky`) × 2^binaryExponent
+        var sticky: Bool
+        var binaryExponent: Int
+        if exponent >= 0 {
+            let (high, low) = mantissa.multipliedFullWidth(by: powersOfFive[exponent])
+            if high == 0 {
+                (bits, sticky, binaryExponent) = (low, false, exponent)
+            } else {
+                let shift = high.leadingZeroBitCount
+                bits = shift == 0 ? high : (high << shift) | (low >> (64 - shift))
+                sticky = (low << shift) != 0
+                binaryExponent = exponent + 64 - shift
+            }
+        } else {
+            let divisor = powersOfFive[-exponent]
+            let normalize = mantissa.leadingZeroBitCount
+            let numerator = mantissa << normalize  // in [2^63, 2^64)
+            let t = divisor.bitWidth - divisor.leadingZeroBitCount - 1  // divisor in [2^t, 2^(t+1))
+            // numerator × 2^t as 128 bits; its high word < 2^t ≤ divisor, so the quotient fits.
+            let high = t == 0 ? 0 : numerator >> (64 - t)
+            let low = numerator << t
+            let (quotient, remainder) = divisor.dividingFullWidth((high: high, low: low))
+            (bits, sticky, binaryExponent) = (quotient, remainder != 0, -normalize - t + exponent)
+        }
+        let shift = bits.leadingZeroBitCount
+        bits <<= shift
+        binaryExponent -= shift
+        var significand = bits >> 11
+        let rest = bits & 0x7FF
+        if rest > 0x400 || (rest == 0x400 && (sticky || significand & 1 == 1)) {
+            significand += 1
+            if significand == 1 << 53 {
+                significand = 1 << 52
+                binaryExponent += 1
+            }
+        }
+        return Double(sign: .plus, exponent: binaryExponent + 11, significand: Double(significand))
+    }
 
     /// A JSON number. Up to 15 significant digits and a decimal exponent within ±22, the
     /// value is one correctly rounded operation on exact operands (Clinger's fast path);
@@ -248,6 +300,10 @@ struct CanonicalStepReader {
         if significant <= 15, exponent >= -22, exponent <= 22 {
             let m = Double(mantissa)
             value = exponent < 0 ? m / Self.powersOfTen[-exponent] : m * Self.powersOfTen[exponent]
+        } else if significant <= 19, exponent >= -27, exponent <= 27 {
+            // Exact: the mantissa (< 10^19 < 2^64) times or over 5^|exponent| (< 2^63) in
+            // integers, rounded once (`Self.exact`); a trace's 17-digit figures all come here.
+            value = Self.exact(mantissa, exponent)
         } else {
             guard let v = Double(String(decoding: UnsafeBufferPointer(start: base + intStart, count: i - intStart), as: UTF8.self)),
                   v.isFinite else { return nil }

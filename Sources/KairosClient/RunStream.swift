@@ -50,6 +50,20 @@ public struct RunStream: AsyncSequence, Sendable {
             return batch[position]
         }
 
+        /// The steps not yet taken, as the socket handed them over (up to a frame's worth or
+        /// so), without taking them one by one; empty once the stream has ended.
+        public mutating func nextBatch() async throws -> [TraceStep] {
+            if position < batch.count {
+                let rest = position == 0 ? batch : Array(batch[position...])
+                batch = []
+                position = 0
+                return rest
+            }
+            batch = []
+            position = 0
+            return try await inner.next() ?? []
+        }
+
         /// The run's outcome once the iteration has ended: its simulation id and digest.
         public var completion: RunStreamCompletion? { pump.completion }
     }

@@ -232,13 +232,15 @@ final class RemoteStepStream: StepStream {
             if finished { return nil }
             do {
                 let box = box
-                buffer = try runBlocking { try await box.nextBatch(256) }
+                buffer = try runBlocking { try await box.nextBatch() }
             } catch {
                 throw RemoteBackend.backendError(error, client: client)
             }
             position = 0
-            if buffer.count < 256 { finished = true }
-            if buffer.isEmpty { return nil }
+            if buffer.isEmpty {
+                finished = true
+                return nil
+            }
         }
         defer { position += 1 }
         return buffer[position]
@@ -250,11 +252,9 @@ final class IteratorBox: @unchecked Sendable {
     private var iterator: RunStream.Iterator
     init(_ iterator: RunStream.Iterator) { self.iterator = iterator }
 
-    func nextBatch(_ count: Int) async throws -> [TraceStep] {
-        var batch: [TraceStep] = []
-        batch.reserveCapacity(count)
-        while batch.count < count, let step = try await iterator.next() { batch.append(step) }
-        return batch
+    /// The socket's next batch as it is (~256 steps), not re-gathered step by step.
+    func nextBatch() async throws -> [TraceStep] {
+        try await iterator.nextBatch()
     }
 }
 

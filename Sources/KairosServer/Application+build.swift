@@ -214,7 +214,7 @@ public func buildLiveApplication(
         router: router,
         server: WebSocketUpgradeChannel.builder(maxFrameSize: SimulationLimits.maxBodyBytes, limits: limits,
                                                 connections: live.connections) { head, channel, logger in
-            await runStream.accept(head, authenticator: authenticator, rateLimits: rateLimits,
+            await runStream.accept(head, channel: channel, authenticator: authenticator, rateLimits: rateLimits,
                                    remoteAddress: channel.remoteAddress?.ipAddress, logger: logger)
         },
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "kairos",

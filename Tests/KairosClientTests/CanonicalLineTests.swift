@@ -45,6 +45,52 @@ import Testing
             TraceStep(tick: 0, move: "idle", state: step.state, agents: []))
     }
 
+    /// Numbers of up to 17 significant digits, on both sides of the exact fast path: every one
+    /// reads back to the double it was written from, whether a byte follows it or it ends the
+    /// buffer.
+    static let scale: [Double] = (-12 ... 12).map { Double("1e\($0)")! }
+
+    /// The exact integer path on its own, at its edges: halfway cases round to even.
+    @Test func exactProductsAndQuotientsRoundOnce() {
+        #expect(CanonicalStepReader.exact(9_007_199_254_740_993, 0) == 9_007_199_254_740_992)  // 2^53 + 1: tie, to even
+        #expect(CanonicalStepReader.exact(9_007_199_254_740_995, 0) == 9_007_199_254_740_996)  // 2^53 + 3: tie, to even
+        #expect(CanonicalStepReader.exact(18_014_398_509_481_985, 0) == 18_014_398_509_481_984)  // below half
+        #expect(CanonicalStepReader.exact(1, -27) == 1e-27)
+        #expect(CanonicalStepReader.exact(9_999_999_999_999_999_999, 27) == 1e46)
+        #expect(CanonicalStepReader.exact(30_000_000_000_000_004, -17) == 0.30000000000000004)
+        #expect(CanonicalStepReader.exact(17_976_931_348_623_157, 0) == 17_976_931_348_623_157)
+        #expect(CanonicalStepReader.exact(12_345_678_901_234_567, -20) == Double("0.00012345678901234567"))
+    }
+
+    @Test func longNumbersReadBackExactly() throws {
+        var state: UInt64 = 0x9E37_79B9_7F4A_7C15
+        var checked = 0
+        for _ in 0 ..< 50_000 {
+            state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+            // Any positive double, one in [0, 1) (most of a trace's figures), one of those scaled
+            // by 10^-12 … 10^12 (the integer path's exponents).
+            let unit = Double(state >> 11) / 9_007_199_254_740_992
+            let value = switch checked % 3 {
+            case 0: Double(bitPattern: state & ~(1 << 63))
+            case 1: unit
+            default: unit * Self.scale[Int(state % 25)]
+            }
+            guard value.isFinite else { continue }
+            var writer = CanonicalJSONWriter(capacity: 32)
+            writer.value(.number(value))
+            for text in [writer.bytes + Array(",".utf8), writer.bytes] {
+                let read = text.withUnsafeBufferPointer { bytes -> Double? in
+                    var reader = CanonicalStepReader(base: bytes.baseAddress!, count: bytes.count)
+                    return reader.number()
+                }
+                let text = String(decoding: writer.bytes, as: UTF8.self)
+                #expect(read == value && read == Double(text), "\(text)")
+            }
+            checked += 1
+        }
+        #expect(checked > 40_000)
+    }
+
     @Test func otherLayoutsGoThroughTheParser() throws {
         let entry = try #require(ScenarioCatalog.scenario(id: "capability-divergence"))
         let step = try #require(Trace.run(entry.scenario, ticks: 3)).steps[2]

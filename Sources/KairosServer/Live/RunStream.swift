@@ -16,8 +16,10 @@ import Logging
 /// longer), so a frame's bytes are a piece of the NDJSON trace and the digest is the SHA-256 of
 /// all step frames in order. A last text frame `{"done": true, "simulationId", "engineVersion",
 /// "digest"}` (engineVersion: which ran) ends the run. The run is computed and stored in chunks
-/// of `chunkTicks` (each chunk one logged step, as every other route stores them), and each
-/// frame's write is awaited, so the server holds one chunk at a time however long the run.
+/// of `chunkTicks` (each chunk one logged step, as every other route stores them), and the
+/// frames go out through a `FrameWindow` (at most the channel's low water mark, 32 KiB, not yet
+/// taken by the socket), so the server holds one chunk and the window at a time however long
+/// the run or slow the reader.
 struct RunStreamController: Sendable {
     let repository: any SimulationRepository
     let now: @Sendable () -> Int64
@@ -33,9 +35,16 @@ struct RunStreamController: Sendable {
     /// A multi-step frame ends after the line that brings it to this many bytes.
     static var frameBytes: Int { 1 << 18 }
 
+    /// Frames go to the channel in batches of at most about this many bytes (one event-loop
+    /// turn, one flush), and at most the channel's low water mark (32 KiB) of them are handed to
+    /// it and not yet taken by the socket (`FrameWindow`).
+    static var batchBytes: Int { 1 << 14 }
+
     /// The WebSocket context of a run stream.
     struct Context: WebSocketContext {
         let logger: Logger
+        /// The connection, which the step frames are written to directly (`FrameWindow`).
+        let channel: any Channel
     }
 
     static let path = "/v1/simulations/run/stream"
@@ -45,7 +54,7 @@ struct RunStreamController: Sendable {
     /// 404), before any upgrade.
     /// Upgrades never pass the router's `RateLimitMiddleware`, so they are charged here to the
     /// same windows (class `create` per identity; failed credentials per address).
-    func accept(_ head: HTTPRequest, authenticator: Authenticator, rateLimits: RateLimitCharger, remoteAddress: String?,
+    func accept(_ head: HTTPRequest, channel: any Channel, authenticator: Authenticator, rateLimits: RateLimitCharger, remoteAddress: String?,
                 logger: Logger) async -> WebSocketUpgradeChannel.Decision {
         let request = Request(head: head, body: RequestBody(buffer: ByteBuffer()))
         let requestId = request.headers[.requestID].flatMap(APIResponseMiddleware.acceptable) ?? "req_" + APIKeyMaterial.randomBase62(20)
@@ -71,17 +80,17 @@ struct RunStreamController: Sendable {
         var sessionLogger = logger
         sessionLogger[metadataKey: "request.id"] = .string(requestId)
         sessionLogger[metadataKey: "identity"] = .string(identity.subject)
-        return .accept(WebSocketUpgradeChannel.session(context: Context(logger: sessionLogger), maxFrameSize: SimulationLimits.maxBodyBytes,
+        return .accept(WebSocketUpgradeChannel.session(context: Context(logger: sessionLogger, channel: channel), maxFrameSize: SimulationLimits.maxBodyBytes,
                                                               pingPeriod: pingPeriod) {
-            inbound, outbound, _ in
-            try await run(inbound: inbound, outbound: outbound, identity: identity, requestId: requestId)
+            inbound, outbound, context in
+            try await run(inbound: inbound, outbound: outbound, channel: context.channel, identity: identity, requestId: requestId)
         })
     }
 
     /// Reads the inbound stream for the whole session in a child task — reading it is what takes
     /// in the client's pongs (the automatic pings close a session whose pongs go unread) and its
     /// close — and hands the first message, the run request, to `stream`. Later messages are ignored.
-    private func run(inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter, identity: Identity,
+    private func run(inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter, channel: any Channel, identity: Identity,
                      requestId: String) async throws {
         let (firstMessage, delivery) = AsyncStream.makeStream(of: Result<WebSocketMessage?, any Error>.self)
         try await withThrowingTaskGroup(of: Void.self) { group in
@@ -97,13 +106,14 @@ struct RunStreamController: Sendable {
                 }
             }
             var first = firstMessage.makeAsyncIterator()
-            try await stream(first: await first.next() ?? .success(nil), outbound: outbound, identity: identity, requestId: requestId)
+            try await stream(first: await first.next() ?? .success(nil), outbound: outbound, channel: channel, identity: identity,
+                             requestId: requestId)
             try await group.waitForAll()
         }
     }
 
     private func stream(first received: Result<WebSocketMessage?, any Error>, outbound: WebSocketOutboundWriter,
-                        identity: Identity, requestId: String) async throws {
+                        channel: any Channel, identity: Identity, requestId: String) async throws {
         let first: WebSocketMessage?
         do {
             first = try received.get()
@@ -149,6 +159,13 @@ struct RunStreamController: Sendable {
         let id = start.record.id
         var digest = TraceDigest()
         var done = 0
+        // No more outstanding than the channel's low water mark: then the stream's own frames
+        // never make the channel unwritable for long, and WSCore's pings — its NIOAsyncWriter
+        // holds them while the channel is unwritable — go out behind at most that much.
+        // (A window above the high water mark kept the channel unwritable for as long as the
+        // reader was slow, the pings never left, and the session closed as a dead peer.)
+        let waterMark = try await channel.getOption(ChannelOptions.writeBufferWaterMark).get()
+        var window = FrameWindow(channel: channel, limit: max(waterMark.low, 1 << 12))
         do {
             while done < ticks {
                 let count = min(Self.chunkTicks, ticks - done)
@@ -157,27 +174,33 @@ struct RunStreamController: Sendable {
                     let change = try SimulationDriver.advanceStreamed(current, ticks: count, now: time)
                     return (change, change.segment)
                 }), let segment else { throw APIError.simulationNotFound }
-                if stepsPerFrame == 1 {
-                    // One text frame per line, found byte by byte. (Splitting the chunk with
-                    // `frames` first made a slow one-frame-a-step reader cost the server ~0.9 KB
-                    // per tick until the session ended — ws-stream-memory, 76 MiB more at 10^5
-                    // ticks; this loop keeps it flat. See docs/performance.md.)
-                    var lineStart = 0
-                    for (i, byte) in segment.lines.enumerated() where byte == 0x0A {
-                        let line = segment.lines[lineStart ..< i]
-                        try await outbound.write(.text(String(decoding: line, as: UTF8.self)))
-                        digest.add(line: Array(line))
-                        lineStart = i + 1
+                // The chunk's lines, split with `memchr`; each frame a slice of one copy of the
+                // chunk. The window, not the awaited write, bounds how far the server runs ahead
+                // of a slow reader (`FrameWindow`).
+                segment.lines.withUnsafeBytes { digest.add(lines: $0) }
+                let chunk = ByteBuffer(bytes: segment.lines)
+                var batch: [WebSocketFrame] = []
+                var batchBytes = 0
+                for frame in Self.frames(segment.lines, stepsPerFrame: stepsPerFrame) {
+                    if stepsPerFrame == 1 {
+                        // A text frame: the line without its newline.
+                        batch.append(WebSocketFrame(fin: true, opcode: .text,
+                                                    data: chunk.getSlice(at: frame.lowerBound, length: frame.count - 1)!))
+                    } else {
+                        batch.append(WebSocketFrame(fin: true, opcode: .binary, data: chunk.getSlice(at: frame.lowerBound, length: frame.count)!))
                     }
-                } else {
-                    for frame in Self.frames(segment.lines, stepsPerFrame: stepsPerFrame) {
-                        let bytes = segment.lines[frame]
-                        bytes.withUnsafeBytes { digest.add(lines: $0) }
-                        try await outbound.write(.binary(ByteBuffer(bytes: bytes)))
+                    batchBytes += frame.count
+                    if batchBytes >= min(Self.batchBytes, window.limit / 2) {
+                        try await window.write(batch, bytes: batchBytes)
+                        batch.removeAll(keepingCapacity: true)
+                        batchBytes = 0
                     }
                 }
+                if !batch.isEmpty { try await window.write(batch, bytes: batchBytes) }
                 done += count
             }
+            // Every step frame is with the kernel before the last frame goes through WSCore's writer.
+            try await window.drain()
             let time = now()
             _ = try await repository.update(id: id) { current in
                 guard current.tick >= SimulationLimits.maxTicks else { return (SimulationChange(record: current), ()) }
@@ -238,5 +261,59 @@ struct RunStreamController: Sendable {
                         close code: WebSocketErrorCode) async throws {
         try await outbound.write(.text(String(decoding: error.envelopeJSON(requestId: requestId), as: UTF8.self)))
         try await outbound.close(code, reason: error.code.rawValue)
+    }
+}
+
+/// Writes a run's step frames to the channel directly, a batch per event-loop turn with one
+/// flush, and waits before a batch that would leave more than `limit` bytes handed to the
+/// channel but not yet written to the socket.
+///
+/// Why not `WebSocketOutboundWriter.write`: its awaited write returns as soon as the frame is
+/// queued for the event loop (NIOAsyncWriter hops with `eventLoop.execute` and suspends only once
+/// the channel has reported itself unwritable). The channel's writability counts the bytes it
+/// has been given (64 KiB high-water mark), not the frames still queued on the event loop, so
+/// a producer faster than the event loop — a run's frames come ~1 µs apart — queues frames
+/// there without bound while the channel still looks writable, ~0.9 KB a tick for one step a
+/// frame. A write's promise completes only when its bytes are in the socket, so awaiting the
+/// promises bounds both queues. Frames reach the same pipeline (WebSocketFrameEncoder) as
+/// WSCore's; its pings and close may come between them, never inside one.
+struct FrameWindow {
+    let channel: any Channel
+    let limit: Int
+    private var pending: [(bytes: Int, written: EventLoopFuture<Void>)] = []
+    private var pendingBytes = 0
+
+    init(channel: any Channel, limit: Int) {
+        self.channel = channel
+        self.limit = limit
+    }
+
+    /// Bytes handed to the channel whose writes have not completed (as last seen).
+    var outstanding: Int { pendingBytes }
+
+    mutating func write(_ frames: [WebSocketFrame], bytes: Int) async throws {
+        while !pending.isEmpty, pendingBytes + bytes > limit {
+            let first = pending.removeFirst()
+            try await first.written.get()
+            pendingBytes -= first.bytes
+        }
+        let channel = channel
+        let promise = channel.eventLoop.makePromise(of: Void.self)
+        channel.eventLoop.execute {
+            for frame in frames.dropLast() { channel.write(frame, promise: nil) }
+            if let last = frames.last { channel.write(last, promise: promise) } else { promise.succeed() }
+            channel.flush()
+        }
+        pending.append((bytes, promise.futureResult))
+        pendingBytes += bytes
+    }
+
+    /// Waits until every frame written is with the kernel.
+    mutating func drain() async throws {
+        while !pending.isEmpty {
+            let first = pending.removeFirst()
+            try await first.written.get()
+            pendingBytes -= first.bytes
+        }
     }
 }
