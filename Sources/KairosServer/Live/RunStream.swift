@@ -4,6 +4,7 @@ import Hummingbird
 import HummingbirdWebSocket
 import KairosAPI
 import KairosEngine
+import NIOConcurrencyHelpers
 import NIOCore
 import NIOWebSocket
 import Logging
@@ -39,6 +40,16 @@ struct RunStreamController: Sendable {
     /// turn, one flush), and at most the channel's low water mark (32 KiB) of them are handed to
     /// it and not yet taken by the socket (`FrameWindow`).
     static var batchBytes: Int { 1 << 14 }
+
+    /// The slowest reader a run stream serves: the stream runs at most a ping period's worth of
+    /// it ahead of what the client has read (`creditBytes`), so the client's pong to the
+    /// server's automatic ping comes back within the period as long as it reads this fast.
+    static let minimumReadRate = 64 << 10
+
+    static func creditBytes(pingPeriod: Duration) -> Int {
+        let seconds = Double(pingPeriod.components.seconds) + Double(pingPeriod.components.attoseconds) / 1e18
+        return max(minimumReadRate, Int(seconds * Double(minimumReadRate)))
+    }
 
     /// The WebSocket context of a run stream.
     struct Context: WebSocketContext {
@@ -165,7 +176,14 @@ struct RunStreamController: Sendable {
         // (A window above the high water mark kept the channel unwritable for as long as the
         // reader was slow, the pings never left, and the session closed as a dead peer.)
         let waterMark = try await channel.getOption(ChannelOptions.writeBufferWaterMark).get()
-        var window = FrameWindow(channel: channel, limit: max(waterMark.low, 1 << 12))
+        // And no more than `creditBytes` beyond what the client has read (`PongCredit`), so the
+        // automatic pings are never queued behind more than a ping period's worth of a reader
+        // at `minimumReadRate`: a slow reader is not taken for a dead one.
+        let credit = try? await channel.eventLoop.submit {
+            try channel.pipeline.syncOperations.handler(type: PongCreditObserver.self).ledger
+        }.get()
+        var window = FrameWindow(channel: channel, limit: max(waterMark.low, 1 << 12), credit: credit,
+                                 creditBytes: Self.creditBytes(pingPeriod: pingPeriod))
         do {
             while done < ticks {
                 let count = min(Self.chunkTicks, ticks - done)
@@ -280,28 +298,56 @@ struct RunStreamController: Sendable {
 struct FrameWindow {
     let channel: any Channel
     let limit: Int
+    /// Pongs of the credit pings (nil: no credit, only the channel window).
+    let credit: PongCredit?
+    let creditBytes: Int
     private var pending: [(bytes: Int, written: EventLoopFuture<Void>)] = []
     private var pendingBytes = 0
+    /// Bytes of frames written so far, where each unanswered credit ping was sent, and how far
+    /// the client has read (the offset of the last ping it answered).
+    private var offset = 0
+    private var marks: [(sequence: UInt64, offset: Int)] = []
+    private var readOffset = 0
+    private var nextSequence: UInt64 = 1
 
-    init(channel: any Channel, limit: Int) {
+    init(channel: any Channel, limit: Int, credit: PongCredit? = nil, creditBytes: Int = .max) {
         self.channel = channel
         self.limit = limit
+        self.credit = credit
+        self.creditBytes = creditBytes
     }
 
     /// Bytes handed to the channel whose writes have not completed (as last seen).
     var outstanding: Int { pendingBytes }
 
     mutating func write(_ frames: [WebSocketFrame], bytes: Int) async throws {
+        if let credit {
+            // Wait for the client to read up to a ping, while it is more than `creditBytes` behind.
+            while let mark = marks.first, offset + bytes - readOffset > creditBytes {
+                try await credit.wait(for: mark.sequence)
+                readOffset = mark.offset
+                marks.removeFirst()
+            }
+        }
         while !pending.isEmpty, pendingBytes + bytes > limit {
             let first = pending.removeFirst()
             try await first.written.get()
             pendingBytes -= first.bytes
+        }
+        offset += bytes
+        // A credit ping after every half of the credit, behind the frames it follows.
+        var ping: WebSocketFrame?
+        if credit != nil, offset - (marks.last?.offset ?? readOffset) >= creditBytes / 2 {
+            ping = WebSocketFrame(fin: true, opcode: .ping, data: PongCredit.payload(nextSequence))
+            marks.append((nextSequence, offset))
+            nextSequence += 1
         }
         let channel = channel
         let promise = channel.eventLoop.makePromise(of: Void.self)
         channel.eventLoop.execute {
             for frame in frames.dropLast() { channel.write(frame, promise: nil) }
             if let last = frames.last { channel.write(last, promise: promise) } else { promise.succeed() }
+            if let ping { channel.write(ping, promise: nil) }
             channel.flush()
         }
         pending.append((bytes, promise.futureResult))
@@ -315,5 +361,94 @@ struct FrameWindow {
             try await first.written.get()
             pendingBytes -= first.bytes
         }
+    }
+}
+
+/// How far the client has read a run stream: the server sends a ping with a sequence number
+/// (`payload`) after every half credit of frames, and the client's pong (RFC 6455: same
+/// payload, sent when the client's WebSocket reads that far) acknowledges it.
+/// `PongCreditObserver` sees the pongs in the channel; the stream waits here.
+final class PongCredit: Sendable {
+    private struct State {
+        var acknowledged: UInt64 = 0
+        var closed = false
+        var waiters: [(sequence: UInt64, continuation: CheckedContinuation<Void, any Error>)] = []
+    }
+
+    private let state = NIOLockedValueBox(State())
+
+    static let prefix: [UInt8] = Array("kairos-credit:".utf8)
+
+    static func payload(_ sequence: UInt64) -> ByteBuffer {
+        var buffer = ByteBuffer(bytes: prefix)
+        buffer.writeInteger(sequence)
+        return buffer
+    }
+
+    /// The sequence number of a pong payload of ours.
+    static func sequence(_ payload: ByteBuffer) -> UInt64? {
+        guard payload.readableBytes == prefix.count + 8,
+              payload.getBytes(at: payload.readerIndex, length: prefix.count) == prefix else { return nil }
+        return payload.getInteger(at: payload.readerIndex + prefix.count, as: UInt64.self)
+    }
+
+    func acknowledge(_ sequence: UInt64) {
+        let ready = state.withLockedValue { state -> [CheckedContinuation<Void, any Error>] in
+            state.acknowledged = max(state.acknowledged, sequence)
+            let ready = state.waiters.filter { $0.sequence <= state.acknowledged }.map(\.continuation)
+            state.waiters.removeAll { $0.sequence <= state.acknowledged }
+            return ready
+        }
+        for continuation in ready { continuation.resume() }
+    }
+
+    /// The connection ended: nothing more will be acknowledged.
+    func close() {
+        let waiting = state.withLockedValue { state -> [CheckedContinuation<Void, any Error>] in
+            state.closed = true
+            defer { state.waiters.removeAll() }
+            return state.waiters.map(\.continuation)
+        }
+        for continuation in waiting { continuation.resume(throwing: ChannelError.ioOnClosedChannel) }
+    }
+
+    func wait(for sequence: UInt64) async throws {
+        try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+                let resume: Result<Void, any Error>? = state.withLockedValue { state in
+                    if state.acknowledged >= sequence { return .success(()) }
+                    if state.closed { return .failure(ChannelError.ioOnClosedChannel) }
+                    state.waiters.append((sequence, continuation))
+                    return nil
+                }
+                if let resume { continuation.resume(with: resume) }
+            }
+        } onCancel: {
+            close()
+        }
+    }
+}
+
+/// In a WebSocket connection's pipeline, in front of the session: hands the pongs of credit
+/// pings to `ledger` (and passes every frame on).
+final class PongCreditObserver: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = WebSocketFrame
+    typealias InboundOut = WebSocketFrame
+
+    let ledger = PongCredit()
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let frame = unwrapInboundIn(data)
+        if frame.opcode == .pong, let sequence = PongCredit.sequence(frame.unmaskedData) { ledger.acknowledge(sequence) }
+        context.fireChannelRead(data)
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        ledger.close()
+        context.fireChannelInactive()
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        ledger.close()
     }
 }

@@ -94,6 +94,8 @@ struct WebSocketUpgradeChannel: ServerChildChannel, HTTPChannelHandler {
                         if let guardHandler = try? channel.pipeline.syncOperations.handler(type: HTTPRequestGuard.self) {
                             _ = channel.pipeline.syncOperations.removeHandler(guardHandler)
                         }
+                        // Sees the pongs of a run stream's credit pings (`PongCredit`).
+                        try channel.pipeline.syncOperations.addHandler(PongCreditObserver())
                         let asyncChannel = try NIOAsyncChannel<WebSocketFrame, WebSocketFrame>(
                             wrappingChannelSynchronously: channel, configuration: .init(isOutboundHalfClosureEnabled: true))
                         guard case .accept(let session) = chosen.withLockedValue({ $0 }) else {
