@@ -272,7 +272,10 @@ enum OpenAPIDocument {
                                        "schema": .object(["type": "string", "minLength": 1, "maxLength": 128, "pattern": "^[!-~]+$"])]),
                 "IdempotencyKey": .object(["name": "Idempotency-Key", "in": "header", "required": false,
                                            "description": "Makes retries safe: 1–255 printable ASCII characters (else 400, path `Idempotency-Key`); scope identity + method + path; kept 24 h. The same key and body replay the stored status, Content-Type, Location and body (NDJSON too) with `Idempotency-Replayed: true`; another body → 409 IDEMPOTENCY_KEY_REUSE; while the first is executing → 409 IDEMPOTENCY_REQUEST_IN_PROGRESS. A key left executing by a server that stopped answers a stored 500 (outcome unknown).",
-                                           "schema": .object(["type": "string", "minLength": 1, "maxLength": 255])]),
+                                           // Printable ASCII with one non-space at least (a header's
+                                           // surrounding spaces are not part of its value).
+                                           "schema": .object(["type": "string", "minLength": 1, "maxLength": 255,
+                                                              "pattern": "^[ -~]*[!-~][ -~]*$"])]),
                 "Accept": .object(["name": "Accept", "in": "header", "required": false,
                                    "description": "`application/x-ndjson` (anywhere in the header) for NDJSON; anything else, or none, gets `application/json`.",
                                    "schema": .object(["type": "string", "examples": ["application/json", "application/x-ndjson"]])]),

@@ -86,8 +86,8 @@ import Glibc
     }
 
     static func request(_ port: Int, _ method: HTTPRequest.Method, _ uri: String, headers extra: HTTPFields = [:],
-                        body: String? = nil) async throws -> LiveResponse {
-        try await TestClient.withClient(host: "127.0.0.1", port: port) { client in
+                        body: String? = nil, timeout: Duration = .seconds(15)) async throws -> LiveResponse {
+        try await TestClient.withClient(host: "127.0.0.1", port: port, configuration: .init(timeout: timeout)) { client in
             var headers = extra
             if body != nil { headers[.contentType] = "application/json" }
             let response = try await client.execute(TestClient.Request(uri, method: method, authority: "127.0.0.1",

@@ -183,7 +183,7 @@ struct RunStreamController: Sendable {
             try channel.pipeline.syncOperations.handler(type: PongCreditObserver.self).ledger
         }.get()
         var window = FrameWindow(channel: channel, limit: max(waterMark.low, 1 << 12), credit: credit,
-                                 creditBytes: Self.creditBytes(pingPeriod: pingPeriod))
+                                 creditBytes: Self.creditBytes(pingPeriod: pingPeriod), creditWait: pingPeriod * 2)
         do {
             while done < ticks {
                 let count = min(Self.chunkTicks, ticks - done)
@@ -301,6 +301,9 @@ struct FrameWindow {
     /// Pongs of the credit pings (nil: no credit, only the channel window).
     let credit: PongCredit?
     let creditBytes: Int
+    /// How long to wait for a credit pong before going on regardless: the credit paces a slow
+    /// reader, it never stalls a session (a dead peer is the automatic ping's to find).
+    let creditWait: Duration
     private var pending: [(bytes: Int, written: EventLoopFuture<Void>)] = []
     private var pendingBytes = 0
     /// Bytes of frames written so far, where each unanswered credit ping was sent, and how far
@@ -310,11 +313,12 @@ struct FrameWindow {
     private var readOffset = 0
     private var nextSequence: UInt64 = 1
 
-    init(channel: any Channel, limit: Int, credit: PongCredit? = nil, creditBytes: Int = .max) {
+    init(channel: any Channel, limit: Int, credit: PongCredit? = nil, creditBytes: Int = .max, creditWait: Duration = .seconds(30)) {
         self.channel = channel
         self.limit = limit
         self.credit = credit
         self.creditBytes = creditBytes
+        self.creditWait = creditWait
     }
 
     /// Bytes handed to the channel whose writes have not completed (as last seen).
@@ -324,7 +328,7 @@ struct FrameWindow {
         if let credit {
             // Wait for the client to read up to a ping, while it is more than `creditBytes` behind.
             while let mark = marks.first, offset + bytes - readOffset > creditBytes {
-                try await credit.wait(for: mark.sequence)
+                try await credit.wait(for: mark.sequence, atMost: creditWait)
                 readOffset = mark.offset
                 marks.removeFirst()
             }
@@ -372,7 +376,6 @@ final class PongCredit: Sendable {
     private struct State {
         var acknowledged: UInt64 = 0
         var closed = false
-        var waiters: [(sequence: UInt64, continuation: CheckedContinuation<Void, any Error>)] = []
     }
 
     private let state = NIOLockedValueBox(State())
@@ -393,38 +396,24 @@ final class PongCredit: Sendable {
     }
 
     func acknowledge(_ sequence: UInt64) {
-        let ready = state.withLockedValue { state -> [CheckedContinuation<Void, any Error>] in
-            state.acknowledged = max(state.acknowledged, sequence)
-            let ready = state.waiters.filter { $0.sequence <= state.acknowledged }.map(\.continuation)
-            state.waiters.removeAll { $0.sequence <= state.acknowledged }
-            return ready
-        }
-        for continuation in ready { continuation.resume() }
+        state.withLockedValue { $0.acknowledged = max($0.acknowledged, sequence) }
     }
 
     /// The connection ended: nothing more will be acknowledged.
     func close() {
-        let waiting = state.withLockedValue { state -> [CheckedContinuation<Void, any Error>] in
-            state.closed = true
-            defer { state.waiters.removeAll() }
-            return state.waiters.map(\.continuation)
-        }
-        for continuation in waiting { continuation.resume(throwing: ChannelError.ioOnClosedChannel) }
+        state.withLockedValue { $0.closed = true }
     }
 
-    func wait(for sequence: UInt64) async throws {
-        try await withTaskCancellationHandler {
-            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
-                let resume: Result<Void, any Error>? = state.withLockedValue { state in
-                    if state.acknowledged >= sequence { return .success(()) }
-                    if state.closed { return .failure(ChannelError.ioOnClosedChannel) }
-                    state.waiters.append((sequence, continuation))
-                    return nil
-                }
-                if let resume { continuation.resume(with: resume) }
-            }
-        } onCancel: {
-            close()
+    /// Returns once ping `sequence` is acknowledged or `timeout` has passed; throws once the
+    /// connection has ended. Polls every 2 ms (only while a reader is a credit behind).
+    func wait(for sequence: UInt64, atMost timeout: Duration) async throws {
+        let deadline = ContinuousClock.now + timeout
+        while true {
+            let (acknowledged, closed) = state.withLockedValue { ($0.acknowledged >= sequence, $0.closed) }
+            if acknowledged { return }
+            if closed { throw ChannelError.ioOnClosedChannel }
+            if ContinuousClock.now >= deadline { return }
+            try await Task.sleep(for: .milliseconds(2))
         }
     }
 }
