@@ -44,21 +44,26 @@ enum SimulationDriver {
         min(SimulationLimits.maxTicks, stepRecordBudgetPerSimulation / (scenario.agents.count + 1))
     }
 
-    static func checkOutput(_ scenario: Scenario, ticks: Int) throws(APIError) {
+    /// Refuses `ticks` ticks of `scenario` over `budget` step records; `limited` says what the
+    /// budget bounds ("one request may compute", "a simulation may hold").
+    private static func checkRecords(_ scenario: Scenario, ticks: Int, budget: Int, limited: String, detail: String)
+        throws(APIError)
+    {
         let perTick = scenario.agents.count + 1
-        guard perTick * ticks > stepRecordBudgetPerRequest else { return }
-        throw APIError.validation(path: "ticks", "with \(scenario.agents.count) agents one request may compute at most "
-            + "\(stepRecordBudgetPerRequest / perTick) ticks (\(stepRecordBudgetPerRequest) step records: a tick's world plus one per agent)")
+        guard perTick * ticks > budget else { return }
+        throw APIError.validation(path: "ticks", "with \(scenario.agents.count) agents \(limited) at most \(budget / perTick) ticks "
+            + "(\(budget) step records\(detail))")
     }
 
-    /// Refuses a request for `ticks` ticks of `scenario` over either budget: engine work
-    /// (`workBudgetPerRequest`) and, when the steps are kept (`output`), step records.
+    /// Refuses a request for `ticks` ticks of `scenario` over any budget: step records a request
+    /// keeps (`output`: when the steps are kept), step records a simulation holds, engine work
+    /// (`workBudgetPerRequest`).
     static func checkWork(_ scenario: Scenario, ticks: Int, path: String, output: Bool = true) throws(APIError) {
-        if output { try checkOutput(scenario, ticks: ticks) }
-        if (scenario.agents.count + 1) * ticks > stepRecordBudgetPerSimulation {
-            throw APIError.validation(path: "ticks", "with \(scenario.agents.count) agents a simulation may hold at most "
-                + "\(stepRecordBudgetPerSimulation / (scenario.agents.count + 1)) ticks (\(stepRecordBudgetPerSimulation) step records)")
+        if output {
+            try checkRecords(scenario, ticks: ticks, budget: stepRecordBudgetPerRequest, limited: "one request may compute",
+                             detail: ": a tick's world plus one per agent")
         }
+        try checkRecords(scenario, ticks: ticks, budget: stepRecordBudgetPerSimulation, limited: "a simulation may hold", detail: "")
         let perTick = workPerTick(scenario)
         guard perTick * Double(ticks) > workBudgetPerRequest else { return }
         let allowed = Int(workBudgetPerRequest / perTick)
@@ -178,8 +183,8 @@ enum SimulationDriver {
         return SimulationChange(record: updated, log: [entry])
     }
 
+    /// `record` (not completed: `advance` checked) has room for `ticks` more below `limit`.
     static func checkRoom(_ record: SimulationRecord, ticks: Int, limit: Int, agents: Int) throws(APIError) {
-        if record.status == .completed { throw APIError.completed(record) }
         if record.tick + ticks > limit {
             let why = limit < SimulationLimits.maxTicks
                 ? " (with \(agents) agents: \(stepRecordBudgetPerSimulation) step records, a tick's world plus one per agent)" : ""
