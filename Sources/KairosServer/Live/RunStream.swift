@@ -321,9 +321,6 @@ struct FrameWindow {
         self.creditWait = creditWait
     }
 
-    /// Bytes handed to the channel whose writes have not completed (as last seen).
-    var outstanding: Int { pendingBytes }
-
     mutating func write(_ frames: [WebSocketFrame], bytes: Int) async throws {
         if let credit {
             // Wait for the client to read up to a ping, while it is more than `creditBytes` behind.
