@@ -272,6 +272,11 @@ enum DashboardAssets {
     return v.toFixed(digits == null ? 3 : digits);
   }
 
+  /** A difference: three decimals, or two significant digits when that would show 0.000. */
+  function formatGap(v) {
+    return v !== 0 && Math.abs(v) < 0.0005 ? Math.abs(v).toPrecision(2) : formatNumber(Math.abs(v));
+  }
+
   const state = {
     key: null,
     health: null,
@@ -412,7 +417,7 @@ enum DashboardAssets {
     const legend = $("stability-legend");
     legend.replaceChildren();
     const swatch = color => { const s = el("span", { className: "swatch" }); s.style.background = color; return s; };
-    legend.append(el("span", null, swatch("#1b2230"), "stability"));
+    legend.append(el("span", null, swatch("#1b2230"), el("span", { id: "legend-stability-name" }, "stability")));
     for (const band of BANDS) legend.append(el("span", null, swatch(band.color), band.label));
     for (const m of MARKERS) legend.append(el("span", null, swatch(m.color), m.label + " (marker row)"));
     // The comparison's entries, shown while a fork is compared with its origin.
@@ -496,7 +501,7 @@ enum DashboardAssets {
       const list = [{ tick: this.forkTick, label: `fork at tick ${this.forkTick}`, row: 0, ...FORK_MARK }];
       if (this.divergence !== null) list.push({ tick: this.divergence, label: `branches part at tick ${this.divergence}`, row: 1, ...PART_MARK });
       if (this.maxGapTick !== null) {
-        list.push({ tick: this.maxGapTick, label: `largest gap ${formatNumber(this.maxGap)} at tick ${this.maxGapTick}`, row: 2,
+        list.push({ tick: this.maxGapTick, label: `largest gap ${formatGap(this.maxGap)} at tick ${this.maxGapTick}`, row: 2,
           from: this.series.data[this.maxGapTick], to: this.view.stability.data[this.maxGapTick], color: PART_MARK.color, width: 3 });
       }
       return list;
@@ -515,11 +520,11 @@ enum DashboardAssets {
       else {
         const i = this.divergence;
         const by = this.view.stability.data[i] - this.series.data[i];
-        parts = `branches part at tick ${i} (origin ${formatNumber(this.series.data[i])}, fork ${formatNumber(this.view.stability.data[i])}, ${by >= 0 ? "+" : "−"}${formatNumber(Math.abs(by))})`;
+        parts = `branches part at tick ${i} (origin ${formatNumber(this.series.data[i])}, fork ${formatNumber(this.view.stability.data[i])}, ${by >= 0 ? "+" : "−"}${formatGap(by)})`;
       }
       const gap = this.maxGapTick === null
         ? `0 over ${this.compared} common ticks${liveNote}`
-        : `${formatNumber(this.maxGap)} at tick ${this.maxGapTick} (over ${this.compared} common ticks${liveNote})`;
+        : `${formatGap(this.maxGap)} at tick ${this.maxGapTick} (over ${this.compared} common ticks${liveNote})`;
       return { parts, gap };
     }
   }
@@ -533,6 +538,7 @@ enum DashboardAssets {
     $("compare-toggle").checked = state.compare;
     for (const node of document.querySelectorAll(".compare-legend, .compare-fact")) node.hidden = !on;
     if (c) $("legend-origin-name").textContent = `origin ${c.originId.slice(0, 8)} (dashed)`;
+    $("legend-stability-name").textContent = on ? "this fork's stability (solid)" : "stability";
     stabilityChart.setSeries(view ? (on ? [view.stability, c.series] : [view.stability]) : []);
     stabilityChart.setAnnotations(on ? c.annotations() : []);
     if (view) view.factsDirty = true;
@@ -1004,6 +1010,7 @@ enum DashboardAssets {
     if (state.view) state.view.close();
     const view = new SimulationView(id);
     state.view = view;
+    applyComparison();
     history.replaceState(null, "", "#simulation=" + encodeURIComponent(id));
     $("sim-panel").hidden = false;
     for (const row of $("sim-rows").children) row.classList.toggle("current", row.dataset.id === id);
