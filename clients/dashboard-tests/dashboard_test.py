@@ -507,7 +507,7 @@ def compare_fork(driver, api, output, sim_id, fork_id):
     check(gap is not None and abs(float(gap[1]) - largest) <= max(0.0005, largest * 0.01) and gap[2] == str(at) and gap[3] == str(common),
           f"the facts give the largest gap {largest:.6g} at tick {at} over {common} ticks: {text(driver, 'sim-gap')!r}")
     check(int(figure_data(driver, "originDrawn") or 0) > 0, "the origin's line is still drawn")
-    driver.execute_script("document.getElementById('stability-chart').scrollIntoView()")
+    driver.execute_script("document.getElementById('sim-panel').scrollIntoView()")
     shoot(driver, output, "03b-fork-compared.png")
 
     # The toggle, by keyboard.
@@ -548,7 +548,7 @@ def compare_fork(driver, api, output, sim_id, fork_id):
           "no divergence tick, no gap marked")
     check(text(driver, "sim-gap").startswith(f"0 over {common} common ticks"), f"gap: {text(driver, 'sim-gap')!r}")
     check(int(figure_data(driver, "originDrawn") or 0) > 0, "the origin's line is drawn (under the fork's)")
-    driver.execute_script("document.getElementById('stability-chart').scrollIntoView()")
+    driver.execute_script("document.getElementById('sim-panel').scrollIntoView()")
     shoot(driver, output, "03c-fork-no-divergence.png")
 
 
@@ -626,7 +626,7 @@ def measure_performance(driver, base, api, output, figures):
     wait(driver, lambda d: points(d) > 97050, 20, "the fork plays")
     frames, draws, first, last = measure_frames(driver)
     overlay_drawn = int(figure_data(driver, "originDrawn") or 0)
-    driver.execute_script("document.getElementById('stability-chart').scrollIntoView()")
+    driver.execute_script("document.getElementById('sim-panel').scrollIntoView()")
     shoot(driver, output, "08-fork-97k-overlay-playing.png")
     driver.find_element(By.ID, "pause").click()
     wait(driver, lambda d: text(d, "sim-status") == "paused", 10, "the fork pauses")
