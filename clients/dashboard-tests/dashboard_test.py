@@ -8,7 +8,9 @@ decree and see it in the log and as a marker, reload and see the same history, c
 JSON (validation errors next to the field; an agent named `<img src=x onerror=alert(1)>` shown
 as text), the large-type option, and no CSP violation or script error. It then measures time
 to first paint, the page's total bytes and the frame time while a 98 000-tick simulation plays
-at 100 ticks/s, and writes them to figures.json beside the screenshots.
+at 100 ticks/s (and again for a fork of it with its origin's line overlaid), and writes them to
+figures.json beside the screenshots. Forks are compared with their origin: the overlay, where
+the branches part (checked against the two traces from the API), the toggle.
 
 Exit status 0 when every check passed; each failure is printed with what was seen.
 """
@@ -345,6 +347,7 @@ def run(base, api, output, skip_perf, restart=None, community_key=None):
         wait(driver, lambda d: d.find_elements(By.CSS_SELECTOR, f"#sim-rows tr[data-id='{fork_id}']"), 10, "the fork is listed")
         check("fork of " + sim_id[:8] in driver.find_element(By.CSS_SELECTOR, f"#sim-rows tr[data-id='{fork_id}']").text,
               "the list names what it forked")
+        compare_fork(driver, api, output, sim_id, fork_id)
 
         # Create from JSON: a validation error next to the field, then the XSS agent name as text.
         driver.find_element(By.CSS_SELECTOR, "#json-panel summary").click()
@@ -439,6 +442,136 @@ def run(base, api, output, skip_perf, restart=None, community_key=None):
     return figures
 
 
+def stabilities(api, sim_id):
+    """The stability of each tick of a simulation's trace (NDJSON from the API)."""
+    _, _, body = api.request("GET", f"/v1/simulations/{sim_id}/trace", accept="application/x-ndjson")
+    return [json.loads(line)["state"]["stability"] for line in body.split(b"\n") if line]
+
+
+def divergence(a, b):
+    """The language's `diff` on two stability lists, over the ticks both hold: the first index whose
+    values differ (None: none), the largest absolute difference and its first index (None: 0)."""
+    common = min(len(a), len(b))
+    first = next((i for i in range(common) if a[i] != b[i]), None)
+    largest, at = 0.0, None
+    for i in range(common):
+        if abs(b[i] - a[i]) > largest:
+            largest, at = abs(b[i] - a[i]), i
+    return first, largest, at, common
+
+
+def comparison_shown(driver):
+    return (figure_data(driver, "compare") == "on" and driver.find_element(By.ID, "legend-origin").is_displayed()
+            and driver.find_element(By.ID, "sim-divergence").is_displayed())
+
+
+def compare_fork(driver, api, output, sim_id, fork_id):
+    """The open fork (at tick 100 of `sim_id`, which had a decree later) beside its origin: the overlay,
+    then a different decree on the fork and where the branches part, the toggle, and a second fork with
+    no new decree that does not part."""
+    origin_ticks = api.json("GET", f"/v1/simulations/{sim_id}")["tick"]
+    wait(driver, lambda d: figure_data(d, "originState") == "loaded", 20, "the fork reads its origin's trace")
+    check(figure_data(driver, "originPoints") == str(origin_ticks), f"the overlay holds the origin's {origin_ticks} ticks "
+          f"({figure_data(driver, 'originPoints')})")
+    wait(driver, lambda d: int(figure_data(d, "originDrawn") or 0) > 0, 10,
+         f"the origin's line is drawn ({figure_data(driver, 'originDrawn')} vertices)")
+    check(comparison_shown(driver), "the comparison, its legend and facts are shown")
+    check(sim_id[:8] in driver.find_element(By.ID, "legend-origin").text, f"the legend names the origin: "
+          f"{driver.find_element(By.ID, 'legend-origin').text!r}")
+    check(figure_data(driver, "forkTick") == "100", f"the fork tick is marked ({figure_data(driver, 'forkTick')})")
+    wait(driver, lambda d: text(d, "sim-divergence") == "no divergence yet" and figure_data(d, "divergenceTick") == "none", 10,
+         "the copied ticks do not part")
+
+    # A decree the origin never had (a shock), then 200 ticks.
+    Select(driver.find_element(By.ID, "decree-kind")).select_by_value("shock")
+    Select(driver.find_element(By.ID, "decree-target")).select_by_value("")
+    magnitude = driver.find_element(By.ID, "decree-magnitude")
+    magnitude.clear()
+    magnitude.send_keys("0.3")
+    driver.find_element(By.CSS_SELECTOR, "#decree-form button[type=submit]").click()
+    wait(driver, lambda d: d.find_elements(By.CSS_SELECTOR, "#event-log li[data-kind=decree]"), 10, "the fork's decree is logged")
+    driver.find_element(By.ID, "step-count").clear()
+    driver.find_element(By.ID, "step-count").send_keys("200")
+    driver.find_element(By.ID, "advance").click()
+    wait(driver, lambda d: points(d) == 300, 15, "the fork advances 200 ticks")
+    first, largest, at, common = divergence(stabilities(api, sim_id), stabilities(api, fork_id))
+    check(first is not None and first >= 100, f"the traces part at tick {first}, not before the fork tick 100")
+    wait(driver, lambda d: figure_data(d, "comparedTicks") == str(common), 10, f"the page compared the {common} common ticks")
+    shown = figure_data(driver, "divergenceTick")
+    check(shown == str(first), f"the divergence tick on the page ({shown}) is the traces' ({first})")
+    check(f"branches part at tick {first} " in text(driver, "sim-divergence"), f"facts: {text(driver, 'sim-divergence')!r}")
+    check(driver.find_element(By.ID, "sim-divergence").get_attribute("aria-live") == "polite", "the divergence is announced politely")
+    check(figure_data(driver, "maxGapTick") == str(at), f"the largest gap's tick on the page ({figure_data(driver, 'maxGapTick')}) "
+          f"is the traces' ({at}, {largest:.6f})")
+    gap = re.match(r"([0-9.e+-]+) at tick (\d+) \(over (\d+) common ticks", text(driver, "sim-gap"))
+    check(gap is not None and abs(float(gap[1]) - largest) <= max(0.0005, largest * 0.01) and gap[2] == str(at) and gap[3] == str(common),
+          f"the facts give the largest gap {largest:.6g} at tick {at} over {common} ticks: {text(driver, 'sim-gap')!r}")
+    check(int(figure_data(driver, "originDrawn") or 0) > 0, "the origin's line is still drawn")
+    driver.execute_script("document.getElementById('sim-panel').scrollIntoView()")
+    shoot(driver, output, "03b-fork-compared.png")
+
+    # The toggle, by keyboard.
+    toggle = driver.find_element(By.ID, "compare-toggle")
+    check(toggle.is_displayed() and "Compare with the origin" in driver.execute_script("return arguments[0].labels[0].textContent", toggle),
+          "the toggle is shown and labelled")
+    toggle.send_keys(Keys.SPACE)
+    wait(driver, lambda d: figure_data(d, "compare") == "off" and figure_data(d, "originDrawn") == "0", 5, "the toggle hides the overlay")
+    check(not driver.find_element(By.ID, "legend-origin").is_displayed() and not driver.find_element(By.ID, "sim-divergence").is_displayed(),
+          "and its legend and facts")
+    drawn_alone = int(figure_data(driver, "drawn") or 0)
+    toggle.send_keys(Keys.SPACE)
+    wait(driver, lambda d: figure_data(d, "compare") == "on" and int(figure_data(d, "originDrawn") or 0) > 0, 5, "and shows it again")
+    check(int(figure_data(driver, "drawn") or 0) > drawn_alone, "the chart draws more vertices with the overlay")
+    check(comparison_shown(driver), "with its legend and facts")
+
+    # A fork after the origin's last decree and policy change, stepped with no new decree: no divergence.
+    driver.execute_script("location.hash = arguments[0]", "simulation=" + sim_id)
+    wait(driver, lambda d: text(d, "sim-id") == sim_id and points(d) == origin_ticks, 20, "the origin reopens")
+    check(not driver.find_element(By.ID, "compare-toggle").is_displayed(), "no comparison toggle on a simulation that is not a fork")
+    fork_tick = origin_ticks - 120
+    driver.find_element(By.ID, "fork-tick").clear()
+    driver.find_element(By.ID, "fork-tick").send_keys(str(fork_tick))
+    driver.find_element(By.ID, "fork").click()
+    wait(driver, lambda d: text(d, "sim-id") not in ("", sim_id, fork_id) and points(d) == fork_tick, 15,
+         f"a second fork opens at tick {fork_tick}")
+    same_id = text(driver, "sim-id")
+    driver.find_element(By.ID, "step-count").clear()
+    driver.find_element(By.ID, "step-count").send_keys("100")
+    driver.find_element(By.ID, "advance").click()
+    wait(driver, lambda d: points(d) == fork_tick + 100, 15, "it advances 100 ticks with no new decree")
+    first, largest, at, common = divergence(stabilities(api, sim_id), stabilities(api, same_id))
+    check(first is None and largest == 0 and common == fork_tick + 100, f"its trace repeats the origin's ({first}, {largest}, {common})")
+    wait(driver, lambda d: figure_data(d, "originState") == "loaded" and figure_data(d, "comparedTicks") == str(common), 20,
+         f"the page compared the {common} common ticks")
+    check(text(driver, "sim-divergence") == "no divergence yet", f"facts: {text(driver, 'sim-divergence')!r}")
+    check(figure_data(driver, "divergenceTick") == "none" and figure_data(driver, "maxGapTick") == "",
+          "no divergence tick, no gap marked")
+    check(text(driver, "sim-gap").startswith(f"0 over {common} common ticks"), f"gap: {text(driver, 'sim-gap')!r}")
+    check(int(figure_data(driver, "originDrawn") or 0) > 0, "the origin's line is drawn (under the fork's)")
+    driver.execute_script("document.getElementById('sim-panel').scrollIntoView()")
+    shoot(driver, output, "03c-fork-no-divergence.png")
+
+
+def measure_frames(driver, seconds=8):
+    """Frame intervals for `seconds` while the open simulation plays, the chart draws meanwhile, and the
+    stored ticks before and after."""
+    driver.execute_script("performance.clearMeasures('kairos-stability-draw'); performance.clearMeasures('kairos-agent-draw')")
+    first = points(driver)
+    frames = driver.execute_async_script("""
+        const done = arguments[arguments.length - 1];
+        const deltas = []; let last = performance.now(); const end = last + arguments[0];
+        function frame(now) { deltas.push(now - last); last = now; if (now < end) requestAnimationFrame(frame); else done(deltas); }
+        requestAnimationFrame(frame);""", seconds * 1000)
+    last = points(driver)
+    draws = driver.execute_script("""
+        return ['kairos-stability-draw', 'kairos-agent-draw'].map(n => performance.getEntriesByName(n).map(e => e.duration));""")
+    return frames, draws, first, last
+
+
+def pct(values, p):
+    return round(values[min(len(values) - 1, int(len(values) * p))], 2) if values else None
+
+
 def measure_performance(driver, base, api, output, figures):
     """A 98 000-tick simulation, opened from its trace, then playing at 100 ticks/s (8 s: up to ~98 800,
     short of the 100 000 where playback completes)."""
@@ -454,16 +587,7 @@ def measure_performance(driver, base, api, output, figures):
     Select(driver.find_element(By.ID, "speed")).select_by_value("10")
     driver.find_element(By.ID, "play").click()
     wait(driver, lambda d: points(d) > 98050, 20, "ticks arrive after 98 000")
-    driver.execute_script("performance.clearMeasures('kairos-stability-draw'); performance.clearMeasures('kairos-agent-draw')")
-    first = points(driver)
-    frames = driver.execute_async_script("""
-        const done = arguments[arguments.length - 1];
-        const deltas = []; let last = performance.now(); const end = last + 8000;
-        function frame(now) { deltas.push(now - last); last = now; if (now < end) requestAnimationFrame(frame); else done(deltas); }
-        requestAnimationFrame(frame);""")
-    last = points(driver)
-    draws = driver.execute_script("""
-        return ['kairos-stability-draw', 'kairos-agent-draw'].map(n => performance.getEntriesByName(n).map(e => e.duration));""")
+    frames, draws, first, last = measure_frames(driver)
     shoot(driver, output, "06-98k-ticks-playing.png")
     # Playing on to tick 100 000 completes it; a completed simulation is drawn from its trace.
     wait(driver, lambda d: text(d, "sim-status") == "completed", 60, "playback completes at tick 100 000")
@@ -477,7 +601,6 @@ def measure_performance(driver, base, api, output, figures):
     frames = sorted(frames[1:])
     stability_draws = sorted(draws[0])
     agent_draws = sorted(draws[1])
-    pct = lambda values, p: round(values[min(len(values) - 1, int(len(values) * p))], 2) if values else None
     figures["frames"] = {"count": len(frames), "medianMs": pct(frames, 0.5), "p95Ms": pct(frames, 0.95), "maxMs": round(frames[-1], 2),
                          "ticksDuring": last - first, "storedTicks": last}
     figures["stabilityDrawMs"] = {"count": len(stability_draws), "median": pct(stability_draws, 0.5), "p95": pct(stability_draws, 0.95)}
@@ -487,6 +610,45 @@ def measure_performance(driver, base, api, output, figures):
     check(figures["frames"]["medianMs"] < 50, f"median frame {figures['frames']['medianMs']} ms at 100 ticks/s over ~98 000 ticks")
     check(figures["stabilityDrawMs"]["median"] is not None and figures["stabilityDrawMs"]["median"] < 30,
           f"median chart draw {figures['stabilityDrawMs']['median']} ms")
+
+    # The same with the overlay: a fork at tick 97 000 of the completed 100 000-tick simulation, a
+    # shock on the fork, playing at 100 ticks/s beside its origin's 100 000 ticks.
+    fork = api.json("POST", f"/v1/simulations/{sim['id']}/fork", {"tick": 97000})
+    api.json("POST", f"/v1/simulations/{fork['id']}/decrees", {"kind": "shock", "magnitude": 0.2})
+    started = time.monotonic()
+    driver.get(base + "/dashboard#simulation=" + fork["id"])
+    wait(driver, lambda d: points(d) == 97000 and figure_data(d, "originState") == "loaded" and figure_data(d, "originPoints") == "100000",
+         300, "the 97 000-tick fork and its origin's 100 000 ticks load")
+    figures["fork97kAndOrigin100kLoadSeconds"] = round(time.monotonic() - started, 1)
+    wait(driver, lambda d: text(d, "feed-state") == "live", 30, "the fork's feed connects")
+    Select(driver.find_element(By.ID, "speed")).select_by_value("10")
+    driver.find_element(By.ID, "play").click()
+    wait(driver, lambda d: points(d) > 97050, 20, "the fork plays")
+    frames, draws, first, last = measure_frames(driver)
+    overlay_drawn = int(figure_data(driver, "originDrawn") or 0)
+    driver.execute_script("document.getElementById('sim-panel').scrollIntoView()")
+    shoot(driver, output, "08-fork-97k-overlay-playing.png")
+    driver.find_element(By.ID, "pause").click()
+    wait(driver, lambda d: text(d, "sim-status") == "paused", 10, "the fork pauses")
+    check(overlay_drawn > 0, f"the origin's 100 000 ticks are drawn, decimated ({overlay_drawn} vertices)")
+    div_first, _, div_at, common = divergence(stabilities(api, sim["id"]), stabilities(api, fork["id"]))
+    wait(driver, lambda d: figure_data(d, "comparedTicks") == str(common), 10, f"the page compared the {common} common ticks")
+    check(figure_data(driver, "divergenceTick") == ("none" if div_first is None else str(div_first)),
+          f"the divergence tick on the page ({figure_data(driver, 'divergenceTick')}) is the traces' ({div_first})")
+    check(figure_data(driver, "maxGapTick") == ("" if div_at is None else str(div_at)),
+          f"so is the largest gap's ({figure_data(driver, 'maxGapTick')}, {div_at})")
+    frames = sorted(frames[1:])
+    stability_draws = sorted(draws[0])
+    figures["framesWithOverlay"] = {"count": len(frames), "medianMs": pct(frames, 0.5), "p95Ms": pct(frames, 0.95),
+                                    "maxMs": round(frames[-1], 2), "ticksDuring": last - first, "storedTicks": last,
+                                    "originTicks": 100000, "originVerticesDrawn": overlay_drawn}
+    figures["stabilityDrawWithOverlayMs"] = {"count": len(stability_draws), "median": pct(stability_draws, 0.5),
+                                             "p95": pct(stability_draws, 0.95)}
+    check(last - first > 300, f"~100 ticks/s arrived while measuring with the overlay ({last - first} in 8 s)")
+    check(figures["framesWithOverlay"]["medianMs"] < 50,
+          f"median frame {figures['framesWithOverlay']['medianMs']} ms at 100 ticks/s with the overlay")
+    check(figures["stabilityDrawWithOverlayMs"]["median"] is not None and figures["stabilityDrawWithOverlayMs"]["median"] < 30,
+          f"median chart draw with the overlay {figures['stabilityDrawWithOverlayMs']['median']} ms")
 
 
 def main():

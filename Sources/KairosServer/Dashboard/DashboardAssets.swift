@@ -85,6 +85,8 @@ enum DashboardAssets {
       <div><dt>Basin</dt><dd id="sim-basin">–</dd></div>
       <div><dt>Engine</dt><dd id="sim-engine"></dd></div>
       <div><dt>Forked from</dt><dd id="sim-origin">–</dd></div>
+      <div class="compare-fact" hidden><dt>Compared with the origin</dt><dd id="sim-divergence" aria-live="polite">–</dd></div>
+      <div class="compare-fact" hidden><dt>Largest stability gap</dt><dd id="sim-gap">–</dd></div>
       <div><dt>Feed</dt><dd id="feed-state">–</dd></div>
     </dl>
 
@@ -113,6 +115,7 @@ enum DashboardAssets {
         <option value="1000">last 1 000</option>
         <option value="10000">last 10 000</option>
       </select>
+      <label class="inline" id="compare-toggle-label" hidden><input type="checkbox" id="compare-toggle" checked> Compare with the origin</label>
     </div>
     <p id="control-error" class="field-error" role="alert"></p>
     <p id="fork-error" class="field-error" role="alert"></p>
@@ -223,6 +226,7 @@ enum DashboardAssets {
 
   const KEY_STORAGE = "kairos.dashboard.apiKey";
   const LARGE_STORAGE = "kairos.dashboard.largeType";
+  const COMPARE_STORAGE = "kairos.dashboard.compare";
   /** Resuming after this index of a tick group means "after every event of that group". */
   const WHOLE_GROUP = 1000000000;
   /** The newest entries kept in the event log's list (all are counted). */
@@ -241,6 +245,11 @@ enum DashboardAssets {
     { y: 0.15, label: "collapse 0.15 (basin loss)", color: "#b3261e" },
   ];
   const AGENT_COLORS = ["#2a4fb5", "#c2185b", "#2e7d32", "#ef6c00", "#6a3d9a", "#00838f", "#6d4c41", "#455a64"];
+  // A fork's comparison with its origin (Okabe–Ito colours, told apart by dash and label too).
+  const ORIGIN_COLOR = "#0072b2";
+  const ORIGIN_STYLE = { dash: [9, 5], width: 2, alpha: 0.8 };
+  const FORK_MARK = { color: "#3d4654", dash: [2, 4], width: 1.5 };
+  const PART_MARK = { color: "#d55e00", width: 2 };
   const MAGNITUDE_KINDS = new Set(["capability_jump", "alignment_breakthrough", "guardrail_failure", "guardrail_upgrade", "shock", "reinforce"]);
 
   const $ = id => document.getElementById(id);
@@ -263,6 +272,11 @@ enum DashboardAssets {
     return v.toFixed(digits == null ? 3 : digits);
   }
 
+  /** A difference: three decimals, or two significant digits when that would show 0.000. */
+  function formatGap(v) {
+    return v !== 0 && Math.abs(v) < 0.0005 ? Math.abs(v).toPrecision(2) : formatNumber(Math.abs(v));
+  }
+
   const state = {
     key: null,
     health: null,
@@ -273,6 +287,7 @@ enum DashboardAssets {
     listTimer: null,
     view: null,
     jsonTouched: false,
+    compare: true,
   };
 
   // MARK: API
@@ -374,6 +389,7 @@ enum DashboardAssets {
     renderPending = false;
     const view = state.view;
     if (!view) return;
+    if (view.comparison) view.comparison.refresh();
     if (view.factsDirty) view.renderFacts();
     if (view.logDirty) view.renderLog();
     stabilityChart.drawIfDirty();
@@ -383,6 +399,15 @@ enum DashboardAssets {
     figure.dataset.drawn = String(stabilityChart.drawn);
     for (const m of MARKERS) figure.dataset[m.kind + "Markers"] = String(markers.count(m.kind));
     figure.dataset.pendingDecrees = String(markers.pending.length);
+    const c = view.comparison;
+    figure.dataset.compare = c ? (state.compare ? "on" : "off") : "";
+    figure.dataset.originPoints = c ? String(c.series.length) : "";
+    figure.dataset.originDrawn = c && state.compare ? String(stabilityChart.drawnBySeries[1] || 0) : "0";
+    figure.dataset.originState = c ? c.state : "";
+    figure.dataset.forkTick = c ? String(c.forkTick) : "";
+    figure.dataset.comparedTicks = c ? String(c.compared) : "";
+    figure.dataset.divergenceTick = c && c.state === "loaded" ? (c.divergence === null ? "none" : String(c.divergence)) : "";
+    figure.dataset.maxGapTick = c && c.maxGapTick !== null ? String(c.maxGapTick) : "";
     document.body.dataset.duplicatesDropped = String(view.duplicates);
     document.body.dataset.gaps = String(view.gaps);
     document.body.dataset.connects = String(view.connects);
@@ -392,9 +417,132 @@ enum DashboardAssets {
     const legend = $("stability-legend");
     legend.replaceChildren();
     const swatch = color => { const s = el("span", { className: "swatch" }); s.style.background = color; return s; };
-    legend.append(el("span", null, swatch("#1b2230"), "stability"));
+    legend.append(el("span", null, swatch("#1b2230"), el("span", { id: "legend-stability-name" }, "stability")));
     for (const band of BANDS) legend.append(el("span", null, swatch(band.color), band.label));
     for (const m of MARKERS) legend.append(el("span", null, swatch(m.color), m.label + " (marker row)"));
+    // The comparison's entries, shown while a fork is compared with its origin.
+    const line = (className, color) => { const s = el("span", { className: "swatch line " + className }); s.style.borderColor = color; return s; };
+    legend.append(
+      el("span", { className: "compare-legend", id: "legend-origin" }, line("dashed", ORIGIN_COLOR), el("span", { id: "legend-origin-name" }, "origin")),
+      el("span", { className: "compare-legend" }, line("dotted", FORK_MARK.color), "fork tick (dotted line)"),
+      el("span", { className: "compare-legend" }, line("solid", PART_MARK.color), "branches part (line), largest gap (bar)"));
+  }
+
+  /**
+   * A fork beside the simulation it was forked from: the origin's stability (read once from
+   * its trace, as it was when the fork was opened — following it live would take a second
+   * event stream, which a community key does not have), and where the two part.
+   *
+   * "Part" is the language's `diff` on the two stability lists: the first tick whose values
+   * differ (`!==`, as Swift's `!=` on Double: bit for bit for any number JSON carries but
+   * 0 and -0), and the largest absolute difference with its first tick, over the ticks both
+   * hold. A fork running past the origin's last tick read is not a divergence.
+   */
+  class Comparison {
+    constructor(view, forkedFrom) {
+      this.view = view;
+      this.originId = String(forkedFrom.simulationId);
+      this.forkTick = forkedFrom.tick;
+      this.series = new Series("origin", ORIGIN_COLOR, ORIGIN_STYLE);
+      this.state = "loading";
+      this.error = null;
+      this.originRecord = null;
+      this.compared = 0;
+      this.divergence = null;
+      this.maxGap = 0;
+      this.maxGapTick = null;
+      this.marked = null;
+    }
+
+    async load() {
+      const signal = this.view.controller.signal;
+      try {
+        this.originRecord = await apiJSON("GET", simulationPath(this.originId), { signal });
+        if (this.originRecord.tick > 0) {
+          await readTrace(this.originId, signal, step => this.series.push(step.state.stability), () => {
+            this.view.factsDirty = true;
+            stabilityChart.invalidate();
+            scheduleRender();
+          });
+        }
+        if (this.view.closed) return;
+        this.state = "loaded";
+      } catch (e) {
+        if (this.view.closed) return;
+        this.state = "unavailable";
+        this.error = e instanceof ApiError ? `${e.code || "HTTP " + e.status}: ${e.message}` : String(e.message || e);
+      }
+      this.view.factsDirty = true;
+      stabilityChart.invalidate();
+      scheduleRender();
+    }
+
+    /** Compares the ticks both now hold that were not compared yet (both only grow). */
+    refresh() {
+      const a = this.series, b = this.view.stability;
+      const common = Math.min(a.length, b.length);
+      if (common <= this.compared) return;
+      const x = a.data, y = b.data;
+      for (let i = this.compared; i < common; i++) {
+        if (this.divergence === null && x[i] !== y[i]) this.divergence = i;
+        const gap = Math.abs(y[i] - x[i]);
+        if (gap > this.maxGap) { this.maxGap = gap; this.maxGapTick = i; }
+      }
+      this.compared = common;
+      this.view.factsDirty = true;
+      const key = `${this.divergence}/${this.maxGapTick}`;
+      if (key !== this.marked) {
+        this.marked = key;
+        if (state.compare) stabilityChart.setAnnotations(this.annotations());
+      }
+    }
+
+    annotations() {
+      const list = [{ tick: this.forkTick, label: `fork at tick ${this.forkTick}`, row: 0, ...FORK_MARK }];
+      if (this.divergence !== null) list.push({ tick: this.divergence, label: `branches part at tick ${this.divergence}`, row: 1, ...PART_MARK });
+      if (this.maxGapTick !== null) {
+        list.push({ tick: this.maxGapTick, label: `largest gap ${formatGap(this.maxGap)} at tick ${this.maxGapTick}`, row: 2,
+          from: this.series.data[this.maxGapTick], to: this.view.stability.data[this.maxGapTick], color: PART_MARK.color, width: 3 });
+      }
+      return list;
+    }
+
+    /** The facts panel's two lines. */
+    describe() {
+      const origin = this.originId.slice(0, 8);
+      if (this.state === "unavailable") return { parts: `origin ${origin} unavailable (${this.error})`, gap: "–" };
+      const read = this.series.length;
+      const liveNote = this.originRecord && this.originRecord.status !== "completed" && this.view.nextTick > read
+        ? `; the origin's ${read} ticks as read when this fork was opened (reopen to read more)` : "";
+      let parts;
+      if (this.state === "loading") parts = `reading the origin's trace… ${read} ticks`;
+      else if (this.divergence === null) parts = "no divergence yet";
+      else {
+        const i = this.divergence;
+        const by = this.view.stability.data[i] - this.series.data[i];
+        parts = `branches part at tick ${i} (origin ${formatNumber(this.series.data[i])}, fork ${formatNumber(this.view.stability.data[i])}, ${by >= 0 ? "+" : "−"}${formatGap(by)})`;
+      }
+      const gap = this.maxGapTick === null
+        ? `0 over ${this.compared} common ticks${liveNote}`
+        : `${formatGap(this.maxGap)} at tick ${this.maxGapTick} (over ${this.compared} common ticks${liveNote})`;
+      return { parts, gap };
+    }
+  }
+
+  /** Shows or hides the open fork's comparison (the toggle), on the chart, legend and facts. */
+  function applyComparison() {
+    const view = state.view;
+    const c = view ? view.comparison : null;
+    const on = Boolean(c) && state.compare;
+    $("compare-toggle-label").hidden = !c;
+    $("compare-toggle").checked = state.compare;
+    for (const node of document.querySelectorAll(".compare-legend, .compare-fact")) node.hidden = !on;
+    if (c) $("legend-origin-name").textContent = `origin ${c.originId.slice(0, 8)} (dashed)`;
+    $("legend-stability-name").textContent = on ? "this fork's stability (solid)" : "stability";
+    stabilityChart.setSeries(view ? (on ? [view.stability, c.series] : [view.stability]) : []);
+    stabilityChart.setAnnotations(on ? c.annotations() : []);
+    if (view) view.factsDirty = true;
+    scheduleRender();
   }
 
   new ResizeObserver(() => { stabilityChart.invalidate(); agentChart.invalidate(); scheduleRender(); })
@@ -440,8 +588,10 @@ enum DashboardAssets {
       this.stream = null;
       this.factsDirty = true;
       this.logDirty = true;
+      this.comparison = null;
       markers.clear();
       stabilityChart.setSeries([this.stability]);
+      stabilityChart.setAnnotations([]);
       agentChart.setSeries([]);
       $("event-log").replaceChildren();
       $("digest").textContent = "–";
@@ -462,6 +612,11 @@ enum DashboardAssets {
       $("sim-origin").textContent = sim.forkedFrom ? `${sim.forkedFrom.simulationId} at tick ${sim.forkedFrom.tick}` : "–";
       this.snapshot = sim.state;
       this.ensureAgents(sim.state.agents);
+      if (sim.forkedFrom && !this.comparison) {
+        this.comparison = new Comparison(this, sim.forkedFrom);
+        this.comparison.load();
+      }
+      applyComparison();
       this.factsDirty = true;
       scheduleRender();
     }
@@ -608,10 +763,18 @@ enum DashboardAssets {
           cell.textContent = formatNumber(values[field], field === "capability" || field === "pressure" ? 2 : 3);
         }
       }
+      const c = this.comparison;
+      let compared = "";
+      if (c) {
+        const { parts, gap } = c.describe();
+        if ($("sim-divergence").textContent !== parts) $("sim-divergence").textContent = parts;
+        $("sim-gap").textContent = gap;
+        if (state.compare) compared = `; the origin's stability dashed, ${parts}`;
+      }
       const canvas = $("stability-chart");
       if (!this.labelled || performance.now() - this.labelled > 1000) {
         this.labelled = performance.now();
-        canvas.setAttribute("aria-label", `Stability over ${this.nextTick} ticks; now ${formatNumber(st.stability)} (${st.phase})`);
+        canvas.setAttribute("aria-label", `Stability over ${this.nextTick} ticks; now ${formatNumber(st.stability)} (${st.phase})${compared}`);
       }
     }
 
@@ -622,26 +785,13 @@ enum DashboardAssets {
     // Loading the history: the trace (NDJSON, read line by line as it arrives).
     async loadTrace() {
       setFeedState("loading the trace…");
-      const response = await api("GET", simulationPath(this.id, "/trace"), { accept: "application/x-ndjson", signal: this.controller.signal });
-      const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
-      let buffer = "", lines = 0;
-      for (;;) {
-        const { value, done } = await reader.read();
-        if (done) break;
-        buffer += value;
-        let start = 0, newline;
-        while ((newline = buffer.indexOf("\n", start)) >= 0) {
-          const line = buffer.slice(start, newline);
-          start = newline + 1;
-          if (line) { this.traceLine(JSON.parse(line)); lines++; }
-        }
-        buffer = buffer.slice(start);
-        if (this.closed) return;
+      const read = await readTrace(this.id, this.controller.signal, step => this.traceLine(step), lines => {
+        if (this.closed) return false;
         setFeedState(`loading the trace… ${lines} ticks`);
         scheduleRender();
-      }
-      if (buffer.trim()) { this.traceLine(JSON.parse(buffer)); lines++; }
-      this.setDigest(response.headers.get("X-Trace-Digest"), lines);
+        return true;
+      });
+      if (read) this.setDigest(read.digest, read.lines);
     }
 
     traceLine(step) {
@@ -829,12 +979,38 @@ enum DashboardAssets {
     }
   }
 
+  /**
+   * `GET …/trace` as NDJSON, each step handed to `onStep` as its line arrives; `progress(lines)`
+   * after each chunk (false stops reading). The digest and line count, or null when stopped.
+   */
+  async function readTrace(id, signal, onStep, progress) {
+    const response = await api("GET", simulationPath(id, "/trace"), { accept: "application/x-ndjson", signal });
+    const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
+    let buffer = "", lines = 0;
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      buffer += value;
+      let start = 0, newline;
+      while ((newline = buffer.indexOf("\n", start)) >= 0) {
+        const line = buffer.slice(start, newline);
+        start = newline + 1;
+        if (line) { onStep(JSON.parse(line)); lines++; }
+      }
+      buffer = buffer.slice(start);
+      if (progress(lines) === false) { reader.cancel().catch(() => {}); return null; }
+    }
+    if (buffer.trim()) { onStep(JSON.parse(buffer)); lines++; }
+    return { digest: response.headers.get("X-Trace-Digest"), lines };
+  }
+
   function setFeedState(text) { $("feed-state").textContent = text; }
 
   async function openSimulation(id) {
     if (state.view) state.view.close();
     const view = new SimulationView(id);
     state.view = view;
+    applyComparison();
     history.replaceState(null, "", "#simulation=" + encodeURIComponent(id));
     $("sim-panel").hidden = false;
     for (const row of $("sim-rows").children) row.classList.toggle("current", row.dataset.id === id);
@@ -1183,6 +1359,13 @@ enum DashboardAssets {
       scheduleRender();
     });
     renderLegends();
+    state.compare = localStorage.getItem(COMPARE_STORAGE) !== "0";
+    $("compare-toggle").addEventListener("change", () => {
+      state.compare = $("compare-toggle").checked;
+      localStorage.setItem(COMPARE_STORAGE, state.compare ? "1" : "0");
+      applyComparison();
+    });
+    applyComparison();
     $("key-form").addEventListener("submit", event => {
       event.preventDefault();
       $("key-error").textContent = "";
@@ -1239,15 +1422,18 @@ enum DashboardAssets {
 // Every value is kept (typed arrays that grow by doubling); what is drawn is decimated to
 // at most four vertices per pixel column (first, min, max, last of the ticks the column
 // covers), so a frame costs O(ticks in view) reads and O(width) canvas operations however
-// long the simulation runs.
+// long the simulation runs. A series may be drawn as an overlay (dashed, thinner, translucent:
+// `style`), and annotations (vertical lines and gap bars, each labelled) mark ticks on the plot.
 "use strict";
 
 (function () {
   /** Values indexed by tick (tick i at index i), growing as ticks arrive. */
   class Series {
-    constructor(name, color) {
+    /** style (optional): { dash: [on, off], width, alpha } for an overlay line. */
+    constructor(name, color, style) {
       this.name = name;
       this.color = color;
+      this.style = style || null;
       this.data = new Float64Array(1024);
       this.length = 0;
     }
@@ -1310,6 +1496,8 @@ enum DashboardAssets {
       this.ctx = canvas.getContext("2d");
       this.options = options;
       this.series = [];
+      this.annotations = [];
+      this.drawnBySeries = [];
       this.markers = options.markers || null;
       this.windowTicks = 0;
       this.dirty = true;
@@ -1320,6 +1508,12 @@ enum DashboardAssets {
     }
 
     setSeries(list) { this.series = list; this.dirty = true; }
+    /**
+     * Ticks to mark: [{tick, color, label, dash, width, from, to}]. With `from` and `to`
+     * (values), a bar between them at `tick`; without, a line across the plot. Labels go on
+     * the plot's top edge, each in its own row (`row`, 0 first).
+     */
+    setAnnotations(list) { this.annotations = list; this.dirty = true; }
     setWindow(ticks) { this.windowTicks = ticks; this.dirty = true; }
     invalidate() { this.dirty = true; }
 
@@ -1363,9 +1557,12 @@ enum DashboardAssets {
       plot.width = Math.max(1, plot.right - plot.left);
       plot.height = Math.max(1, plot.bottom - plot.top);
 
+      // All ticks: as far as the longest series reaches. A window: the last ticks of the first
+      // series (the live one), whatever an overlay holds beyond it.
       const n = this.points;
-      const start = this.windowTicks > 0 ? Math.max(0, n - this.windowTicks) : 0;
-      const end = Math.max(n, start + 1);
+      const live = this.series.length ? this.series[0].length : 0;
+      const start = this.windowTicks > 0 ? Math.max(0, live - this.windowTicks) : 0;
+      const end = this.windowTicks > 0 ? Math.max(live, start + 1) : Math.max(n, start + 1);
       const span = Math.max(1, end - start - 1);
 
       // Vertical range.
@@ -1444,11 +1641,19 @@ enum DashboardAssets {
       ctx.clip();
       let drawn = 0;
       const columns = Math.max(1, Math.floor(plot.width * ratio));
-      for (const s of this.series) {
+      // Overlays first, so the live line is drawn over them.
+      const order = this.series.map((s, i) => i).sort((a, b) => (this.series[a].style ? 0 : 1) - (this.series[b].style ? 0 : 1) || a - b);
+      this.drawnBySeries = this.series.map(() => 0);
+      for (const index of order) {
+        const s = this.series[index];
+        const before = drawn;
         const count = Math.min(s.length, end);
         if (count - start < 1) continue;
+        const style = s.style || {};
+        ctx.globalAlpha = style.alpha != null ? style.alpha : 1;
+        ctx.setLineDash(style.dash || []);
         ctx.strokeStyle = s.color;
-        ctx.lineWidth = 1.6;
+        ctx.lineWidth = style.width || 1.6;
         ctx.beginPath();
         const d = s.data;
         if (count - start === 1) {
@@ -1456,6 +1661,7 @@ enum DashboardAssets {
           ctx.arc(x(start), y(d[start]), 3, 0, Math.PI * 2);
           ctx.fill();
           drawn += 1;
+          this.drawnBySeries[index] = 1;
           continue;
         }
         if (count - start <= columns * 2) {
@@ -1483,8 +1689,43 @@ enum DashboardAssets {
           }
         }
         ctx.stroke();
+        this.drawnBySeries[index] = drawn - before;
       }
+      ctx.globalAlpha = 1;
+      ctx.setLineDash([]);
       ctx.restore();
+
+      // Annotations: lines across the plot or bars between two values, labelled on top.
+      for (const a of this.annotations) {
+        if (a.tick < start || a.tick > end - 1 + 1e-9) continue;
+        const px = Math.round(x(a.tick)) + 0.5;
+        ctx.strokeStyle = a.color;
+        ctx.fillStyle = a.color;
+        ctx.lineWidth = a.width || 1.5;
+        ctx.setLineDash(a.dash || []);
+        ctx.beginPath();
+        if (a.from != null && a.to != null) {
+          const y1 = y(a.from), y2 = y(a.to), cap = Math.round(small * 0.35);
+          ctx.moveTo(px, y1); ctx.lineTo(px, y2);
+          ctx.moveTo(px - cap, y1); ctx.lineTo(px + cap, y1);
+          ctx.moveTo(px - cap, y2); ctx.lineTo(px + cap, y2);
+        } else {
+          ctx.moveTo(px, plot.top); ctx.lineTo(px, plot.bottom);
+        }
+        ctx.stroke();
+        ctx.setLineDash([]);
+        if (a.label) {
+          const ly = plot.top + 2 + (a.row || 0) * Math.round(small * 1.25);
+          const width = ctx.measureText(a.label).width;
+          const left = px + 4 + width <= plot.right ? px + 4 : px - 4 - width;
+          ctx.fillStyle = "rgba(255,255,255,0.85)";
+          ctx.fillRect(left - 2, ly - 1, width + 4, small + 3);
+          ctx.fillStyle = a.color;
+          ctx.textAlign = "left";
+          ctx.textBaseline = "top";
+          ctx.fillText(a.label, left, ly);
+        }
+      }
 
       // Marker lanes above the plot.
       if (this.markers) {
@@ -1558,6 +1799,7 @@ enum DashboardAssets {
 }
 html.large { font-size: 22px; }
 * { box-sizing: border-box; }
+[hidden] { display: none !important; }
 body { margin: 0; font: 1rem/1.45 system-ui, -apple-system, "Segoe UI", sans-serif; color: var(--fg); background: var(--bg); }
 code, .mono, textarea { font-family: ui-monospace, Menlo, Consolas, monospace; font-size: 0.9em; }
 h1 { font-size: 1.3rem; margin: 0; } h2 { font-size: 1.2rem; margin: 0.6rem 0; } h3 { font-size: 1.05rem; margin: 0.8rem 0 0.4rem; }
@@ -1600,6 +1842,8 @@ html.large figure.chart canvas { height: 460px; }
 figure.chart.small canvas { height: 200px; } html.large figure.chart.small canvas { height: 280px; }
 .legend { display: flex; flex-wrap: wrap; gap: 0.3rem 1rem; font-size: 0.85rem; margin-top: 0.3rem; }
 .swatch { display: inline-block; width: 0.9em; height: 0.9em; border-radius: 2px; margin-right: 0.3em; vertical-align: -0.1em; border: 1px solid rgba(0,0,0,.25); }
+.swatch.line { width: 1.8em; height: 0; border: 0; border-top: 3px solid; border-radius: 0; vertical-align: 0.25em; }
+.swatch.line.dashed { border-top-style: dashed; } .swatch.line.dotted { border-top-style: dotted; }
 .columns { display: grid; grid-template-columns: minmax(0, 3fr) minmax(16rem, 2fr); gap: 1.5rem; }
 @media (max-width: 900px) { .columns { grid-template-columns: 1fr; } }
 .log { list-style: none; padding: 0; margin: 0; max-height: 22rem; overflow: auto; border: 1px solid var(--line); border-radius: 6px; font-size: 0.9rem; }

@@ -2,15 +2,18 @@
 // Every value is kept (typed arrays that grow by doubling); what is drawn is decimated to
 // at most four vertices per pixel column (first, min, max, last of the ticks the column
 // covers), so a frame costs O(ticks in view) reads and O(width) canvas operations however
-// long the simulation runs.
+// long the simulation runs. A series may be drawn as an overlay (dashed, thinner, translucent:
+// `style`), and annotations (vertical lines and gap bars, each labelled) mark ticks on the plot.
 "use strict";
 
 (function () {
   /** Values indexed by tick (tick i at index i), growing as ticks arrive. */
   class Series {
-    constructor(name, color) {
+    /** style (optional): { dash: [on, off], width, alpha } for an overlay line. */
+    constructor(name, color, style) {
       this.name = name;
       this.color = color;
+      this.style = style || null;
       this.data = new Float64Array(1024);
       this.length = 0;
     }
@@ -73,6 +76,8 @@
       this.ctx = canvas.getContext("2d");
       this.options = options;
       this.series = [];
+      this.annotations = [];
+      this.drawnBySeries = [];
       this.markers = options.markers || null;
       this.windowTicks = 0;
       this.dirty = true;
@@ -83,6 +88,12 @@
     }
 
     setSeries(list) { this.series = list; this.dirty = true; }
+    /**
+     * Ticks to mark: [{tick, color, label, dash, width, from, to}]. With `from` and `to`
+     * (values), a bar between them at `tick`; without, a line across the plot. Labels go on
+     * the plot's top edge, each in its own row (`row`, 0 first).
+     */
+    setAnnotations(list) { this.annotations = list; this.dirty = true; }
     setWindow(ticks) { this.windowTicks = ticks; this.dirty = true; }
     invalidate() { this.dirty = true; }
 
@@ -126,9 +137,12 @@
       plot.width = Math.max(1, plot.right - plot.left);
       plot.height = Math.max(1, plot.bottom - plot.top);
 
+      // All ticks: as far as the longest series reaches. A window: the last ticks of the first
+      // series (the live one), whatever an overlay holds beyond it.
       const n = this.points;
-      const start = this.windowTicks > 0 ? Math.max(0, n - this.windowTicks) : 0;
-      const end = Math.max(n, start + 1);
+      const live = this.series.length ? this.series[0].length : 0;
+      const start = this.windowTicks > 0 ? Math.max(0, live - this.windowTicks) : 0;
+      const end = this.windowTicks > 0 ? Math.max(live, start + 1) : Math.max(n, start + 1);
       const span = Math.max(1, end - start - 1);
 
       // Vertical range.
@@ -207,11 +221,19 @@
       ctx.clip();
       let drawn = 0;
       const columns = Math.max(1, Math.floor(plot.width * ratio));
-      for (const s of this.series) {
+      // Overlays first, so the live line is drawn over them.
+      const order = this.series.map((s, i) => i).sort((a, b) => (this.series[a].style ? 0 : 1) - (this.series[b].style ? 0 : 1) || a - b);
+      this.drawnBySeries = this.series.map(() => 0);
+      for (const index of order) {
+        const s = this.series[index];
+        const before = drawn;
         const count = Math.min(s.length, end);
         if (count - start < 1) continue;
+        const style = s.style || {};
+        ctx.globalAlpha = style.alpha != null ? style.alpha : 1;
+        ctx.setLineDash(style.dash || []);
         ctx.strokeStyle = s.color;
-        ctx.lineWidth = 1.6;
+        ctx.lineWidth = style.width || 1.6;
         ctx.beginPath();
         const d = s.data;
         if (count - start === 1) {
@@ -219,6 +241,7 @@
           ctx.arc(x(start), y(d[start]), 3, 0, Math.PI * 2);
           ctx.fill();
           drawn += 1;
+          this.drawnBySeries[index] = 1;
           continue;
         }
         if (count - start <= columns * 2) {
@@ -246,8 +269,43 @@
           }
         }
         ctx.stroke();
+        this.drawnBySeries[index] = drawn - before;
       }
+      ctx.globalAlpha = 1;
+      ctx.setLineDash([]);
       ctx.restore();
+
+      // Annotations: lines across the plot or bars between two values, labelled on top.
+      for (const a of this.annotations) {
+        if (a.tick < start || a.tick > end - 1 + 1e-9) continue;
+        const px = Math.round(x(a.tick)) + 0.5;
+        ctx.strokeStyle = a.color;
+        ctx.fillStyle = a.color;
+        ctx.lineWidth = a.width || 1.5;
+        ctx.setLineDash(a.dash || []);
+        ctx.beginPath();
+        if (a.from != null && a.to != null) {
+          const y1 = y(a.from), y2 = y(a.to), cap = Math.round(small * 0.35);
+          ctx.moveTo(px, y1); ctx.lineTo(px, y2);
+          ctx.moveTo(px - cap, y1); ctx.lineTo(px + cap, y1);
+          ctx.moveTo(px - cap, y2); ctx.lineTo(px + cap, y2);
+        } else {
+          ctx.moveTo(px, plot.top); ctx.lineTo(px, plot.bottom);
+        }
+        ctx.stroke();
+        ctx.setLineDash([]);
+        if (a.label) {
+          const ly = plot.top + 2 + (a.row || 0) * Math.round(small * 1.25);
+          const width = ctx.measureText(a.label).width;
+          const left = px + 4 + width <= plot.right ? px + 4 : px - 4 - width;
+          ctx.fillStyle = "rgba(255,255,255,0.85)";
+          ctx.fillRect(left - 2, ly - 1, width + 4, small + 3);
+          ctx.fillStyle = a.color;
+          ctx.textAlign = "left";
+          ctx.textBaseline = "top";
+          ctx.fillText(a.label, left, ly);
+        }
+      }
 
       // Marker lanes above the plot.
       if (this.markers) {

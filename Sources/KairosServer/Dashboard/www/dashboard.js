@@ -8,6 +8,7 @@
 
   const KEY_STORAGE = "kairos.dashboard.apiKey";
   const LARGE_STORAGE = "kairos.dashboard.largeType";
+  const COMPARE_STORAGE = "kairos.dashboard.compare";
   /** Resuming after this index of a tick group means "after every event of that group". */
   const WHOLE_GROUP = 1000000000;
   /** The newest entries kept in the event log's list (all are counted). */
@@ -26,6 +27,11 @@
     { y: 0.15, label: "collapse 0.15 (basin loss)", color: "#b3261e" },
   ];
   const AGENT_COLORS = ["#2a4fb5", "#c2185b", "#2e7d32", "#ef6c00", "#6a3d9a", "#00838f", "#6d4c41", "#455a64"];
+  // A fork's comparison with its origin (Okabe–Ito colours, told apart by dash and label too).
+  const ORIGIN_COLOR = "#0072b2";
+  const ORIGIN_STYLE = { dash: [9, 5], width: 2, alpha: 0.8 };
+  const FORK_MARK = { color: "#3d4654", dash: [2, 4], width: 1.5 };
+  const PART_MARK = { color: "#d55e00", width: 2 };
   const MAGNITUDE_KINDS = new Set(["capability_jump", "alignment_breakthrough", "guardrail_failure", "guardrail_upgrade", "shock", "reinforce"]);
 
   const $ = id => document.getElementById(id);
@@ -48,6 +54,11 @@
     return v.toFixed(digits == null ? 3 : digits);
   }
 
+  /** A difference: three decimals, or two significant digits when that would show 0.000. */
+  function formatGap(v) {
+    return v !== 0 && Math.abs(v) < 0.0005 ? Math.abs(v).toPrecision(2) : formatNumber(Math.abs(v));
+  }
+
   const state = {
     key: null,
     health: null,
@@ -58,6 +69,7 @@
     listTimer: null,
     view: null,
     jsonTouched: false,
+    compare: true,
   };
 
   // MARK: API
@@ -159,6 +171,7 @@
     renderPending = false;
     const view = state.view;
     if (!view) return;
+    if (view.comparison) view.comparison.refresh();
     if (view.factsDirty) view.renderFacts();
     if (view.logDirty) view.renderLog();
     stabilityChart.drawIfDirty();
@@ -168,6 +181,15 @@
     figure.dataset.drawn = String(stabilityChart.drawn);
     for (const m of MARKERS) figure.dataset[m.kind + "Markers"] = String(markers.count(m.kind));
     figure.dataset.pendingDecrees = String(markers.pending.length);
+    const c = view.comparison;
+    figure.dataset.compare = c ? (state.compare ? "on" : "off") : "";
+    figure.dataset.originPoints = c ? String(c.series.length) : "";
+    figure.dataset.originDrawn = c && state.compare ? String(stabilityChart.drawnBySeries[1] || 0) : "0";
+    figure.dataset.originState = c ? c.state : "";
+    figure.dataset.forkTick = c ? String(c.forkTick) : "";
+    figure.dataset.comparedTicks = c ? String(c.compared) : "";
+    figure.dataset.divergenceTick = c && c.state === "loaded" ? (c.divergence === null ? "none" : String(c.divergence)) : "";
+    figure.dataset.maxGapTick = c && c.maxGapTick !== null ? String(c.maxGapTick) : "";
     document.body.dataset.duplicatesDropped = String(view.duplicates);
     document.body.dataset.gaps = String(view.gaps);
     document.body.dataset.connects = String(view.connects);
@@ -177,9 +199,132 @@
     const legend = $("stability-legend");
     legend.replaceChildren();
     const swatch = color => { const s = el("span", { className: "swatch" }); s.style.background = color; return s; };
-    legend.append(el("span", null, swatch("#1b2230"), "stability"));
+    legend.append(el("span", null, swatch("#1b2230"), el("span", { id: "legend-stability-name" }, "stability")));
     for (const band of BANDS) legend.append(el("span", null, swatch(band.color), band.label));
     for (const m of MARKERS) legend.append(el("span", null, swatch(m.color), m.label + " (marker row)"));
+    // The comparison's entries, shown while a fork is compared with its origin.
+    const line = (className, color) => { const s = el("span", { className: "swatch line " + className }); s.style.borderColor = color; return s; };
+    legend.append(
+      el("span", { className: "compare-legend", id: "legend-origin" }, line("dashed", ORIGIN_COLOR), el("span", { id: "legend-origin-name" }, "origin")),
+      el("span", { className: "compare-legend" }, line("dotted", FORK_MARK.color), "fork tick (dotted line)"),
+      el("span", { className: "compare-legend" }, line("solid", PART_MARK.color), "branches part (line), largest gap (bar)"));
+  }
+
+  /**
+   * A fork beside the simulation it was forked from: the origin's stability (read once from
+   * its trace, as it was when the fork was opened — following it live would take a second
+   * event stream, which a community key does not have), and where the two part.
+   *
+   * "Part" is the language's `diff` on the two stability lists: the first tick whose values
+   * differ (`!==`, as Swift's `!=` on Double: bit for bit for any number JSON carries but
+   * 0 and -0), and the largest absolute difference with its first tick, over the ticks both
+   * hold. A fork running past the origin's last tick read is not a divergence.
+   */
+  class Comparison {
+    constructor(view, forkedFrom) {
+      this.view = view;
+      this.originId = String(forkedFrom.simulationId);
+      this.forkTick = forkedFrom.tick;
+      this.series = new Series("origin", ORIGIN_COLOR, ORIGIN_STYLE);
+      this.state = "loading";
+      this.error = null;
+      this.originRecord = null;
+      this.compared = 0;
+      this.divergence = null;
+      this.maxGap = 0;
+      this.maxGapTick = null;
+      this.marked = null;
+    }
+
+    async load() {
+      const signal = this.view.controller.signal;
+      try {
+        this.originRecord = await apiJSON("GET", simulationPath(this.originId), { signal });
+        if (this.originRecord.tick > 0) {
+          await readTrace(this.originId, signal, step => this.series.push(step.state.stability), () => {
+            this.view.factsDirty = true;
+            stabilityChart.invalidate();
+            scheduleRender();
+          });
+        }
+        if (this.view.closed) return;
+        this.state = "loaded";
+      } catch (e) {
+        if (this.view.closed) return;
+        this.state = "unavailable";
+        this.error = e instanceof ApiError ? `${e.code || "HTTP " + e.status}: ${e.message}` : String(e.message || e);
+      }
+      this.view.factsDirty = true;
+      stabilityChart.invalidate();
+      scheduleRender();
+    }
+
+    /** Compares the ticks both now hold that were not compared yet (both only grow). */
+    refresh() {
+      const a = this.series, b = this.view.stability;
+      const common = Math.min(a.length, b.length);
+      if (common <= this.compared) return;
+      const x = a.data, y = b.data;
+      for (let i = this.compared; i < common; i++) {
+        if (this.divergence === null && x[i] !== y[i]) this.divergence = i;
+        const gap = Math.abs(y[i] - x[i]);
+        if (gap > this.maxGap) { this.maxGap = gap; this.maxGapTick = i; }
+      }
+      this.compared = common;
+      this.view.factsDirty = true;
+      const key = `${this.divergence}/${this.maxGapTick}`;
+      if (key !== this.marked) {
+        this.marked = key;
+        if (state.compare) stabilityChart.setAnnotations(this.annotations());
+      }
+    }
+
+    annotations() {
+      const list = [{ tick: this.forkTick, label: `fork at tick ${this.forkTick}`, row: 0, ...FORK_MARK }];
+      if (this.divergence !== null) list.push({ tick: this.divergence, label: `branches part at tick ${this.divergence}`, row: 1, ...PART_MARK });
+      if (this.maxGapTick !== null) {
+        list.push({ tick: this.maxGapTick, label: `largest gap ${formatGap(this.maxGap)} at tick ${this.maxGapTick}`, row: 2,
+          from: this.series.data[this.maxGapTick], to: this.view.stability.data[this.maxGapTick], color: PART_MARK.color, width: 3 });
+      }
+      return list;
+    }
+
+    /** The facts panel's two lines. */
+    describe() {
+      const origin = this.originId.slice(0, 8);
+      if (this.state === "unavailable") return { parts: `origin ${origin} unavailable (${this.error})`, gap: "–" };
+      const read = this.series.length;
+      const liveNote = this.originRecord && this.originRecord.status !== "completed" && this.view.nextTick > read
+        ? `; the origin's ${read} ticks as read when this fork was opened (reopen to read more)` : "";
+      let parts;
+      if (this.state === "loading") parts = `reading the origin's trace… ${read} ticks`;
+      else if (this.divergence === null) parts = "no divergence yet";
+      else {
+        const i = this.divergence;
+        const by = this.view.stability.data[i] - this.series.data[i];
+        parts = `branches part at tick ${i} (origin ${formatNumber(this.series.data[i])}, fork ${formatNumber(this.view.stability.data[i])}, ${by >= 0 ? "+" : "−"}${formatGap(by)})`;
+      }
+      const gap = this.maxGapTick === null
+        ? `0 over ${this.compared} common ticks${liveNote}`
+        : `${formatGap(this.maxGap)} at tick ${this.maxGapTick} (over ${this.compared} common ticks${liveNote})`;
+      return { parts, gap };
+    }
+  }
+
+  /** Shows or hides the open fork's comparison (the toggle), on the chart, legend and facts. */
+  function applyComparison() {
+    const view = state.view;
+    const c = view ? view.comparison : null;
+    const on = Boolean(c) && state.compare;
+    $("compare-toggle-label").hidden = !c;
+    $("compare-toggle").checked = state.compare;
+    for (const node of document.querySelectorAll(".compare-legend, .compare-fact")) node.hidden = !on;
+    if (c) $("legend-origin-name").textContent = `origin ${c.originId.slice(0, 8)} (dashed)`;
+    $("legend-stability-name").textContent = on ? "this fork's stability (solid)" : "stability";
+    stabilityChart.setSeries(view ? (on ? [view.stability, c.series] : [view.stability]) : []);
+    stabilityChart.setAnnotations(on ? c.annotations() : []);
+    if (view) view.factsDirty = true;
+    scheduleRender();
   }
 
   new ResizeObserver(() => { stabilityChart.invalidate(); agentChart.invalidate(); scheduleRender(); })
@@ -225,8 +370,10 @@
       this.stream = null;
       this.factsDirty = true;
       this.logDirty = true;
+      this.comparison = null;
       markers.clear();
       stabilityChart.setSeries([this.stability]);
+      stabilityChart.setAnnotations([]);
       agentChart.setSeries([]);
       $("event-log").replaceChildren();
       $("digest").textContent = "–";
@@ -247,6 +394,11 @@
       $("sim-origin").textContent = sim.forkedFrom ? `${sim.forkedFrom.simulationId} at tick ${sim.forkedFrom.tick}` : "–";
       this.snapshot = sim.state;
       this.ensureAgents(sim.state.agents);
+      if (sim.forkedFrom && !this.comparison) {
+        this.comparison = new Comparison(this, sim.forkedFrom);
+        this.comparison.load();
+      }
+      applyComparison();
       this.factsDirty = true;
       scheduleRender();
     }
@@ -393,10 +545,18 @@
           cell.textContent = formatNumber(values[field], field === "capability" || field === "pressure" ? 2 : 3);
         }
       }
+      const c = this.comparison;
+      let compared = "";
+      if (c) {
+        const { parts, gap } = c.describe();
+        if ($("sim-divergence").textContent !== parts) $("sim-divergence").textContent = parts;
+        $("sim-gap").textContent = gap;
+        if (state.compare) compared = `; the origin's stability dashed, ${parts}`;
+      }
       const canvas = $("stability-chart");
       if (!this.labelled || performance.now() - this.labelled > 1000) {
         this.labelled = performance.now();
-        canvas.setAttribute("aria-label", `Stability over ${this.nextTick} ticks; now ${formatNumber(st.stability)} (${st.phase})`);
+        canvas.setAttribute("aria-label", `Stability over ${this.nextTick} ticks; now ${formatNumber(st.stability)} (${st.phase})${compared}`);
       }
     }
 
@@ -407,26 +567,13 @@
     // Loading the history: the trace (NDJSON, read line by line as it arrives).
     async loadTrace() {
       setFeedState("loading the trace…");
-      const response = await api("GET", simulationPath(this.id, "/trace"), { accept: "application/x-ndjson", signal: this.controller.signal });
-      const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
-      let buffer = "", lines = 0;
-      for (;;) {
-        const { value, done } = await reader.read();
-        if (done) break;
-        buffer += value;
-        let start = 0, newline;
-        while ((newline = buffer.indexOf("\n", start)) >= 0) {
-          const line = buffer.slice(start, newline);
-          start = newline + 1;
-          if (line) { this.traceLine(JSON.parse(line)); lines++; }
-        }
-        buffer = buffer.slice(start);
-        if (this.closed) return;
+      const read = await readTrace(this.id, this.controller.signal, step => this.traceLine(step), lines => {
+        if (this.closed) return false;
         setFeedState(`loading the trace… ${lines} ticks`);
         scheduleRender();
-      }
-      if (buffer.trim()) { this.traceLine(JSON.parse(buffer)); lines++; }
-      this.setDigest(response.headers.get("X-Trace-Digest"), lines);
+        return true;
+      });
+      if (read) this.setDigest(read.digest, read.lines);
     }
 
     traceLine(step) {
@@ -614,12 +761,38 @@
     }
   }
 
+  /**
+   * `GET …/trace` as NDJSON, each step handed to `onStep` as its line arrives; `progress(lines)`
+   * after each chunk (false stops reading). The digest and line count, or null when stopped.
+   */
+  async function readTrace(id, signal, onStep, progress) {
+    const response = await api("GET", simulationPath(id, "/trace"), { accept: "application/x-ndjson", signal });
+    const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
+    let buffer = "", lines = 0;
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      buffer += value;
+      let start = 0, newline;
+      while ((newline = buffer.indexOf("\n", start)) >= 0) {
+        const line = buffer.slice(start, newline);
+        start = newline + 1;
+        if (line) { onStep(JSON.parse(line)); lines++; }
+      }
+      buffer = buffer.slice(start);
+      if (progress(lines) === false) { reader.cancel().catch(() => {}); return null; }
+    }
+    if (buffer.trim()) { onStep(JSON.parse(buffer)); lines++; }
+    return { digest: response.headers.get("X-Trace-Digest"), lines };
+  }
+
   function setFeedState(text) { $("feed-state").textContent = text; }
 
   async function openSimulation(id) {
     if (state.view) state.view.close();
     const view = new SimulationView(id);
     state.view = view;
+    applyComparison();
     history.replaceState(null, "", "#simulation=" + encodeURIComponent(id));
     $("sim-panel").hidden = false;
     for (const row of $("sim-rows").children) row.classList.toggle("current", row.dataset.id === id);
@@ -968,6 +1141,13 @@
       scheduleRender();
     });
     renderLegends();
+    state.compare = localStorage.getItem(COMPARE_STORAGE) !== "0";
+    $("compare-toggle").addEventListener("change", () => {
+      state.compare = $("compare-toggle").checked;
+      localStorage.setItem(COMPARE_STORAGE, state.compare ? "1" : "0");
+      applyComparison();
+    });
+    applyComparison();
     $("key-form").addEventListener("submit", event => {
       event.preventDefault();
       $("key-error").textContent = "";
