@@ -344,6 +344,8 @@ def run(base, api, output, skip_perf, restart=None, community_key=None):
         expected = "sha256:" + hashlib.sha256(b"".join(line + b"\n" for line in original_lines)).hexdigest()
         wait(driver, lambda d: expected in text(d, "digest"), 10, "its digest is that of the original's first 100 trace lines")
         fork_id = text(driver, "sim-id")
+        check(text(driver, "policy-gamma-error") == "" and text(driver, "fork-error") == "",
+              "the fork's view does not show its origin's refusals")
         wait(driver, lambda d: d.find_elements(By.CSS_SELECTOR, f"#sim-rows tr[data-id='{fork_id}']"), 10, "the fork is listed")
         check("fork of " + sim_id[:8] in driver.find_element(By.CSS_SELECTOR, f"#sim-rows tr[data-id='{fork_id}']").text,
               "the list names what it forked")

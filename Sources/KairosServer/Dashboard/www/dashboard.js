@@ -792,6 +792,7 @@
     if (state.view) state.view.close();
     const view = new SimulationView(id);
     state.view = view;
+    clearErrors($("sim-panel")); // the last view's refusals are not this one's
     applyComparison();
     history.replaceState(null, "", "#simulation=" + encodeURIComponent(id));
     $("sim-panel").hidden = false;
