@@ -70,7 +70,7 @@ struct ClusterTests {
     /// Every SSE client — on each replica directly and through HAProxy — receives every event of
     /// a playing simulation once, in order, with the same ids.
     @Test func eventsReachEveryReplicaWithNothingLost() async throws {
-        let cluster = try TestCluster(multiplier: 100)
+        let cluster = try await offCooperativePool { try TestCluster(multiplier: 100) }
         defer { cluster.down() }
         let created = try await cluster.request(.post, "/v1/simulations", body: #"{"scenarioId": "capability-divergence"}"#)
         let id = try #require(try created.json["id"]?.stringValue)
@@ -110,7 +110,7 @@ struct ClusterTests {
 
     /// Twenty clients send one Idempotency-Key at once through HAProxy: one simulation.
     @Test func idempotencyRaceCreatesOneSimulation() async throws {
-        let cluster = try TestCluster(tier: "strategic")
+        let cluster = try await offCooperativePool { try TestCluster(tier: "strategic") }
         defer { cluster.down() }
         let responses = try await withThrowingTaskGroup(of: LiveServerTests.LiveResponse.self) { group in
             for _ in 0 ..< 20 {
@@ -132,7 +132,7 @@ struct ClusterTests {
     /// `kill -9` of the replica playing a simulation: another takes over within seconds, and
     /// the trace is exactly an embedded run of the same ticks.
     @Test func killNineOfThePlayerHandsPlaybackOver() async throws {
-        let cluster = try TestCluster(multiplier: 100)
+        let cluster = try await offCooperativePool { try TestCluster(multiplier: 100) }
         defer { cluster.down() }
         let created = try await cluster.request(.post, "/v1/simulations", body: #"{"scenarioId": "capability-divergence"}"#)
         let id = try #require(try created.json["id"]?.stringValue)
@@ -169,7 +169,7 @@ struct ClusterTests {
     /// Every replica restarted in turn (SIGTERM, drain, start) while clients keep sending
     /// requests through HAProxy: not one fails.
     @Test func rollingRestartUnderLoadFailsNothing() async throws {
-        let cluster = try TestCluster(tier: "strategic", multiplier: 100)
+        let cluster = try await offCooperativePool { try TestCluster(tier: "strategic", multiplier: 100) }
         defer { cluster.down() }
         let created = try await cluster.request(.post, "/v1/simulations", body: #"{"scenarioId": "capability-divergence"}"#)
         let id = try #require(try created.json["id"]?.stringValue)
@@ -219,7 +219,7 @@ struct ClusterTests {
 
     /// A community key spread over three replicas: the 121st read of the minute is refused.
     @Test func rateLimitsHoldAcrossTheCluster() async throws {
-        let cluster = try TestCluster(tier: "community")
+        let cluster = try await offCooperativePool { try TestCluster(tier: "community") }
         defer { cluster.down() }
         var statuses: [Int] = []
         for n in 0 ..< 121 {

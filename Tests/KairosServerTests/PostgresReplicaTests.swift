@@ -8,6 +8,7 @@ import NIOConcurrencyHelpers
 import NIOCore
 import NIOSSL
 import PostgresNIO
+import KairosTestSupport
 import Testing
 @testable import KairosServer
 
@@ -281,7 +282,7 @@ import Testing
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle.nullDevice
         try process.run()
-        process.waitUntilExit()
+        ChildProcess.waitForExit(process)
         guard process.terminationStatus == 0 else { throw StorageError("\(executable) \(arguments.joined(separator: " ")) failed") }
     }
 
