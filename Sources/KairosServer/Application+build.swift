@@ -171,7 +171,9 @@ public func buildLiveApplication(
     // before anything else, so other replicas leave its idempotency keys alone.
     let cluster = stored.postgres.map { ClusterCoordinator(database: $0, replicaId: owner, logger: log, now: environment.now) }
     if let cluster { try await cluster.heartbeat() }
-    let hub = SimulationEventHub(repository: stored.simulations, heartbeatSeconds: configuration.sseHeartbeatSeconds,
+    // The engine's threads (off the cooperative pool); a service, started first and stopped last.
+    let engine = EnginePool()
+    let hub = SimulationEventHub(repository: stored.simulations, engine: engine, heartbeatSeconds: configuration.sseHeartbeatSeconds,
                                  follows: cluster)
     let metrics = ServerMetrics()
     let usage = UsageRecorder(repository: stored.simulations)
@@ -179,8 +181,8 @@ public func buildLiveApplication(
     var repositories = stored
     repositories.simulations = publishing(metered(stored.simulations, metrics: metrics, usage: usage), hub: hub)
     let tokens: TokenAuthority? = if let secret = configuration.jwtSecret { try await TokenAuthority(secret: secret) } else { nil }
-    let playback = PlaybackScheduler(repository: repositories.simulations, now: environment.now, logger: log, leases: cluster)
-    let live = LiveServices(hub: hub, playback: playback, rateLimitMultiplier: configuration.rateLimitMultiplier, cluster: cluster)
+    let playback = PlaybackScheduler(repository: repositories.simulations, engine: engine, now: environment.now, logger: log, leases: cluster)
+    let live = LiveServices(hub: hub, playback: playback, engine: engine, rateLimitMultiplier: configuration.rateLimitMultiplier, cluster: cluster)
     // Keys a previous process left executing are settled before the first request (see IdempotencyMiddleware.abandoned).
     let settled = try await repositories.idempotency.settleAbandoned(
         exceptOwner: owner, response: IdempotencyMiddleware.abandoned(requestId: "req_" + APIKeyMaterial.randomBase62(20)))
@@ -197,7 +199,7 @@ public func buildLiveApplication(
     let router = buildRouter(parts)
     let authenticator = Authenticator(identities: repositories.identities, tokens: tokens,
                                       provisionOrganizations: configuration.provisionOrganizations, now: environment.now)
-    let runStream = RunStreamController(repository: simulations, now: environment.now,
+    let runStream = RunStreamController(repository: simulations, engine: engine, now: environment.now,
                                         defaultEngineVersion: environment.defaultEngineVersion,
                                         pingPeriod: .milliseconds(Int((configuration.webSocketPingSeconds * 1000).rounded())))
     let rateLimits = parts.rateLimits
@@ -205,6 +207,7 @@ public func buildLiveApplication(
     let logger = log
     let storageName = simulations.storageName
     var services: [any Service] = [
+        engine,
         UsageFlushService(recorder: usage, interval: environment.usageFlushInterval, logger: log),
         IdempotencyExpiryService(store: parts.repositories.idempotency, interval: .seconds(600), now: environment.now, logger: log),
         PlaybackShutdown(playback: playback),

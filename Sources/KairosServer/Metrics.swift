@@ -123,7 +123,7 @@ struct MeteredSimulationRepository<Base: SimulationRepository>: SimulationReposi
     }
 
     func update<Result: Sendable>(
-        id: String, _ body: @Sendable (SimulationRecord) throws -> (SimulationChange, Result)
+        id: String, _ body: @Sendable (SimulationRecord) async throws -> (SimulationChange, Result)
     ) async throws -> Result? {
         guard let (result, change) = try await base.updateReturningChange(id: id, body) else { return nil }
         counted(change)

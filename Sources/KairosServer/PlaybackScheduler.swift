@@ -15,6 +15,9 @@ public actor PlaybackScheduler {
     private let repository: any SimulationRepository
     private let now: @Sendable () -> Int64
     private let logger: Logger
+    /// Where the ticks are computed (off the cooperative pool: the lease keeper and every
+    /// other task go on while a step computes).
+    private let engine: EnginePool
     private var players: [String: Task<Void, Never>] = [:]
     private let playing = NIOLockedValueBox(0)
     /// The shortest sleep between two stored steps of one simulation.
@@ -23,9 +26,10 @@ public actor PlaybackScheduler {
     /// On PostgreSQL, the leases that make one replica at a time play a simulation.
     private let leases: (any PlaybackLeases)?
 
-    init(repository: any SimulationRepository, now: @escaping @Sendable () -> Int64, logger: Logger,
+    init(repository: any SimulationRepository, engine: EnginePool, now: @escaping @Sendable () -> Int64, logger: Logger,
          leases: (any PlaybackLeases)? = nil) {
         self.repository = repository
+        self.engine = engine
         self.now = now
         self.logger = logger
         self.leases = leases
@@ -41,6 +45,7 @@ public actor PlaybackScheduler {
         let now = now
         let logger = logger
         let leases = leases
+        let engine = engine
         playing.withLockedValue { $0 += 1 }
         players[id] = Task { [weak self] in
             // Shared storage: play only while holding the simulation's lease (another replica
@@ -53,13 +58,13 @@ public actor PlaybackScheduler {
             }
             if let leases {
                 await Self.playHoldingLease(id, leases: leases) { lease in
-                    await Self.advance(id, repository: repository, now: now, logger: logger, lease: lease)
+                    await Self.advance(id, repository: repository, engine: engine, now: now, logger: logger, lease: lease)
                 }
                 // Given back even when stopping (a cancelled task's query would be cancelled too),
                 // so another replica takes over at once rather than when the lease expires.
                 await Task { await leases.releaseLease(id) }.value
             } else {
-                await Self.advance(id, repository: repository, now: now, logger: logger)
+                await Self.advance(id, repository: repository, engine: engine, now: now, logger: logger)
             }
             await self?.finished(id)
         }
@@ -131,7 +136,8 @@ public actor PlaybackScheduler {
         }
     }
 
-    private static func advance(_ id: String, repository: any SimulationRepository, now: @escaping @Sendable () -> Int64,
+    private static func advance(_ id: String, repository: any SimulationRepository, engine: EnginePool,
+                                now: @escaping @Sendable () -> Int64,
                                 logger: Logger, lease: HeldLease? = nil) async {
         let clock = ContinuousClock()
         var speed = -1.0
@@ -173,7 +179,7 @@ public actor PlaybackScheduler {
                 _ = try await repository.update(id: id) { current in
                     // Not stored once the lease is lost (the new holder computes these ticks).
                     guard current.status == .playing, lease?.isHeld ?? true else { return (SimulationChange(record: current), ()) }
-                    return (try SimulationDriver.advance(current, ticks: ticks, now: time, clamped: true), ())
+                    return (try await engine.compute { try SimulationDriver.advance(current, ticks: ticks, now: time, clamped: true) }, ())
                 }
                 done += ticks
             } catch is CancellationError {

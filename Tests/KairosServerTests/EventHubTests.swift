@@ -13,7 +13,7 @@ import Testing
     @Test(arguments: [false, true])
     func resumeAfterAnyIdGivesExactlyTheRest(costly: Bool) async throws {
         let base = InMemorySimulationRepository()
-        let hub = SimulationEventHub(repository: base, heartbeatSeconds: 3600, bufferCapacity: 8)
+        let hub = SimulationEventHub(repository: base, engine: EnginePool(), heartbeatSeconds: 3600, bufferCapacity: 8)
         let body: JSONValue = costly ? try JSONParser.parse(ForkTests.costlyScenario) : .object(["scenarioId": "capability-divergence"])
         let request = try ScenarioRequest.parse(body)
         let start = try SimulationDriver.start(id: "sim-r", organizationId: "acme", request: request, version: EngineRegistry.latest,
@@ -42,7 +42,7 @@ import Testing
 @Suite struct EventHubTests {
     @Test func aSubscriberBehindTheBufferReplaysFromTheRecord() async throws {
         let base = InMemorySimulationRepository()
-        let hub = SimulationEventHub(repository: base, heartbeatSeconds: 3600, bufferCapacity: 8)
+        let hub = SimulationEventHub(repository: base, engine: EnginePool(), heartbeatSeconds: 3600, bufferCapacity: 8)
         let repository = PublishingSimulationRepository(base: base, hub: hub)
         let request = try ScenarioRequest.parse(.object(["scenarioId": "capability-divergence"]))
         let start = try SimulationDriver.start(id: "sim-1", organizationId: "acme", request: request, version: EngineRegistry.latest,

@@ -69,12 +69,12 @@ import Glibc
         /// `kill -9`: no shutdown, no flush, nothing but what is already on disk survives.
         func kill9() {
             kill(process.processIdentifier, SIGKILL)
-            process.waitUntilExit()
+            ChildProcess.waitForExit(process)
         }
 
         func stop() {
             if process.isRunning { process.terminate() }
-            process.waitUntilExit()
+            ChildProcess.waitForExit(process)
         }
     }
 

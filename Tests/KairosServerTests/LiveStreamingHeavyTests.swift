@@ -68,7 +68,7 @@ struct LiveStreamingHeavyTests {
         }
         out.fileHandleForReading.readabilityHandler = nil
         if process.isRunning { kill(process.processIdentifier, SIGKILL) }
-        process.waitUntilExit()
+        ChildProcess.waitForExit(process)
         let text = received.text
         let ticks = text.split(separator: "\n").filter { $0.hasPrefix("{'t': ") && $0.contains("'lastMove'") }
         #expect(ticks.count >= 20, "the example printed tick events: \(text.prefix(300))")

@@ -8,6 +8,7 @@ import NIOConcurrencyHelpers
 import NIOCore
 import NIOSSL
 import PostgresNIO
+import KairosTestSupport
 import Testing
 @testable import KairosServer
 
@@ -167,7 +168,7 @@ import Testing
         try await replicas[0].simulations.insert(start)
         _ = try await replicas[0].simulations.update(id: "sim_slow") { (SimulationDriver.setStatus(.playing, speed: 1, record: $0, now: 0), ()) }
         let slow = SlowSteps(base: PostgresSimulationRepository(database: replicas[0].postgres!), delay: .milliseconds(4500))
-        let player = PlaybackScheduler(repository: slow, now: { 0 }, logger: Self.quiet, leases: coordinators[0])
+        let player = PlaybackScheduler(repository: slow, engine: EnginePool(), now: { 0 }, logger: Self.quiet, leases: coordinators[0])
         await player.play("sim_slow")
         var waited = 0
         while slow.stepsStarted == 0, waited < 100 {
@@ -281,7 +282,7 @@ import Testing
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle.nullDevice
         try process.run()
-        process.waitUntilExit()
+        ChildProcess.waitForExit(process)
         guard process.terminationStatus == 0 else { throw StorageError("\(executable) \(arguments.joined(separator: " ")) failed") }
     }
 
@@ -351,7 +352,7 @@ struct SlowSteps<Base: SimulationRepository>: SimulationRepositoryDecorator {
     var stepsStarted: Int { started.withLockedValue { $0 } }
 
     func update<Result: Sendable>(
-        id: String, _ body: @Sendable (SimulationRecord) throws -> (SimulationChange, Result)
+        id: String, _ body: @Sendable (SimulationRecord) async throws -> (SimulationChange, Result)
     ) async throws -> Result? {
         started.withLockedValue { $0 += 1 }
         try await Task.sleep(for: delay)

@@ -74,9 +74,19 @@ public enum ChildProcess {
         case .mergedIntoOutput: process.standardError = output
         }
         try process.run()
-        process.waitUntilExit()
+        waitForExit(process)
         return ChildProcessResult(status: process.terminationStatus, output: try Data(contentsOf: outURL),
                                   stderr: String(decoding: try Data(contentsOf: errURL), as: UTF8.self))
+    }
+
+    /// Waits for `process` to end without spinning. Foundation's `waitUntilExit` runs the current
+    /// run loop for 50 ms at a time, and on a thread with no run-loop source (every cooperative
+    /// thread, and `offCooperativePool`'s) that returns at once: a busy loop that burned a whole
+    /// core for as long as the child ran (seconds for `scripts/cluster up`, minutes once
+    /// when the child's exit went unnoticed), on a 2-core machine where the tests' servers,
+    /// pongs and lease renewals need it. `isRunning` is kept by Foundation's own monitor.
+    public static func waitForExit(_ process: Process) {
+        while process.isRunning { usleep(5_000) }
     }
 
     /// `run` from async code, waiting off the cooperative pool.

@@ -44,10 +44,15 @@ struct SimulationsController<Repository: SimulationRepository>: Sendable {
         return try CreationBody.parse(json, identity: identity, source: source)
     }
 
+    /// Where the engine's work and the layout of large answers run (`EnginePool`, off the
+    /// cooperative pool).
+    private var engine: EnginePool { live.engine }
+
     private func insert(_ parsed: ScenarioRequest, organizationId: String, ticks: Int) async throws -> SimulationChange {
-        let change = try SimulationDriver.start(
-            id: UUID().uuidString.lowercased(), organizationId: organizationId, request: parsed,
-            version: parsed.engineVersion ?? defaultEngineVersion, ticks: ticks, now: now())
+        let (id, version, time) = (UUID().uuidString.lowercased(), parsed.engineVersion ?? defaultEngineVersion, now())
+        let change = try await engine.compute {
+            try SimulationDriver.start(id: id, organizationId: organizationId, request: parsed, version: version, ticks: ticks, now: time)
+        }
         try await repository.insert(change)
         return change
     }
@@ -70,12 +75,15 @@ struct SimulationsController<Repository: SimulationRepository>: Sendable {
         let segments = change.segment.map { [$0] } ?? []
         var headers: HTTPFields = [:]
         headers[.simulationID] = change.record.id
+        let record = change.record
         if RequestReading.wantsNDJSON(request) {
             headers[.traceDigest] = digest
-            return JSONResponse.buffer(TraceDocument.ndjsonBuffer(segments), contentType: "application/x-ndjson", headers: headers)
+            let body = try await engine.compute { TraceDocument.ndjsonBuffer(segments) }
+            return JSONResponse.buffer(body, contentType: "application/x-ndjson", headers: headers)
         }
         // Laid out once, from the stored lines, in the buffer NIO writes (no intermediate copies).
-        return JSONResponse.buffer(TraceDocument.runAnswer(change.record, segments: segments, digest: digest), headers: headers)
+        let body = try await engine.compute { TraceDocument.runAnswer(record, segments: segments, digest: digest) }
+        return JSONResponse.buffer(body, headers: headers)
     }
 
     /// Starts and computes a run, or takes what an identical earlier run computed (`RunMemo`):
@@ -97,9 +105,10 @@ struct SimulationsController<Repository: SimulationRepository>: Sendable {
             try await repository.insert(change)
             return (change, entry.digest)
         }
-        let (change, digest) = try SimulationDriver.startRun(id: id, organizationId: organizationId, request: parsed,
-                                                             scenarioJSON: key.scenario, version: key.version,
-                                                             ticks: ticks, now: time)
+        let (change, digest) = try await engine.compute {
+            try SimulationDriver.startRun(id: id, organizationId: organizationId, request: parsed, scenarioJSON: key.scenario,
+                                          version: key.version, ticks: ticks, now: time)
+        }
         try await repository.insert(change)
         runs.remember(RunMemo.Entry(change: change, digest: digest), for: key)
         return (change, digest)
@@ -116,7 +125,8 @@ struct SimulationsController<Repository: SimulationRepository>: Sendable {
         guard let original = try await repository.find(id: id) else { throw APIError.simulationNotFound }
         guard identity.belongs(to: original.organizationId) else { throw APIError.otherOrganization }
         let log = try await repository.log(simulationId: id, from: 0)
-        let change = try SimulationDriver.fork(original, log: log, at: tick, id: UUID().uuidString.lowercased(), now: now())
+        let (forkId, time) = (UUID().uuidString.lowercased(), now())
+        let change = try await engine.compute { try SimulationDriver.fork(original, log: log, at: tick, id: forkId, now: time) }
         try await repository.insert(change)
         return try JSONResponse.make(Self.resource(change.record).jsonValue, status: .created)
     }
@@ -170,10 +180,12 @@ struct SimulationsController<Repository: SimulationRepository>: Sendable {
         var headers: HTTPFields = [:]
         headers[.simulationID] = record.id
         if RequestReading.wantsNDJSON(request) {
-            headers[.traceDigest] = TraceDocument.digest(segments)
-            return JSONResponse.bytes(TraceDocument.ndjson(segments), contentType: "application/x-ndjson", headers: headers)
+            let (digest, body) = try await engine.compute { (TraceDocument.digest(segments), TraceDocument.ndjson(segments)) }
+            headers[.traceDigest] = digest
+            return JSONResponse.bytes(body, contentType: "application/x-ndjson", headers: headers)
         }
-        return JSONResponse.bytes(TraceDocument.json(record, segments: segments), headers: headers)
+        let body = try await engine.compute { TraceDocument.json(record, segments: segments) }
+        return JSONResponse.bytes(body, headers: headers)
     }
 
     /// The trace as of `record` from tick `fromTick` on: stored segments, or the log replayed up
@@ -183,8 +195,8 @@ struct SimulationsController<Repository: SimulationRepository>: Sendable {
             return try await repository.traceSegments(simulationId: record.id, fromTick: fromTick).compactMap { $0.from(tick: fromTick) }
         }
         let log = try await repository.log(simulationId: record.id, from: 0)
-        return [TraceSegment(firstTick: fromTick, tickCount: record.tick - fromTick,
-                             lines: try SimulationDriver.replay(record, log: log, fromTick: fromTick))]
+        let lines = try await engine.compute { try SimulationDriver.replay(record, log: log, fromTick: fromTick) }
+        return [TraceSegment(firstTick: fromTick, tickCount: record.tick - fromTick, lines: lines)]
     }
 
     @Sendable func prophecies(_ request: Request, context: KairosRequestContext) async throws -> Response {
@@ -220,8 +232,9 @@ struct SimulationsController<Repository: SimulationRepository>: Sendable {
         try RequestReading.noQuery(request)
         let body = try await RequestReading.body(request, StepRequest.parse)
         let time = now()
+        let engine = engine
         guard let updated = try await repository.update(id: record.id, { current in
-            let change = try SimulationDriver.advance(current, ticks: body.ticks, now: time)
+            let change = try await engine.compute { try SimulationDriver.advance(current, ticks: body.ticks, now: time) }
             return (change, change.record)
         }) else { throw APIError.simulationNotFound }
         let result = StepResult(state: try Self.json(updated.state), ticks: body.ticks, tick: updated.tick)
@@ -283,6 +296,7 @@ struct SimulationsController<Repository: SimulationRepository>: Sendable {
         try RequestReading.noQuery(request)
         let body = try await RequestReading.body(request, TimeControlRequest.parse)
         let time = now()
+        let engine = engine
         guard let updated = try await repository.update(id: record.id, { current in
             switch body.action {
             case .play:
@@ -295,7 +309,8 @@ struct SimulationsController<Repository: SimulationRepository>: Sendable {
                 return (change, change.record)
             case .step:
                 var change = SimulationDriver.setStatus(.paused, speed: body.speed, record: current, now: time)
-                let stepped = try SimulationDriver.advance(change.record, ticks: 1, now: time)
+                let paused = change.record
+                let stepped = try await engine.compute { try SimulationDriver.advance(paused, ticks: 1, now: time) }
                 change.record = stepped.record
                 change.log += stepped.log
                 change.segment = stepped.segment

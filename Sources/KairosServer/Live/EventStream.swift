@@ -10,6 +10,8 @@ import ServiceLifecycle
 public final class LiveServices: Sendable {
     let hub: SimulationEventHub
     let playback: PlaybackScheduler
+    /// Where the engine's work runs (`EnginePool`).
+    let engine: EnginePool
     let streams: StreamSlots
     let rateLimitMultiplier: Int
     /// On PostgreSQL: SSE slots are counted there, across every live replica.
@@ -21,7 +23,9 @@ public final class LiveServices: Sendable {
     public var openConnections: Int { connections.current }
     public var peakConnections: Int { connections.highest }
 
-    init(hub: SimulationEventHub, playback: PlaybackScheduler, rateLimitMultiplier: Int, cluster: ClusterCoordinator? = nil) {
+    init(hub: SimulationEventHub, playback: PlaybackScheduler, engine: EnginePool, rateLimitMultiplier: Int,
+         cluster: ClusterCoordinator? = nil) {
+        self.engine = engine
         self.cluster = cluster
         self.hub = hub
         self.playback = playback

@@ -23,6 +23,8 @@ import Logging
 /// the run or slow the reader.
 struct RunStreamController: Sendable {
     let repository: any SimulationRepository
+    /// Where each chunk is computed, hashed and split into frames (`EnginePool`).
+    let engine: EnginePool
     let now: @Sendable () -> Int64
     /// The version of a request that names none (`ServerEnvironment.defaultEngineVersion`).
     let defaultEngineVersion: EngineVersion
@@ -160,11 +162,13 @@ struct RunStreamController: Sendable {
         }
         let start: SimulationChange
         do {
-            start = try SimulationDriver.start(
-                id: UUID().uuidString.lowercased(), organizationId: organizationId, request: request,
-                version: request.engineVersion ?? defaultEngineVersion, ticks: 0, now: now())
+            let (id, version, time) = (UUID().uuidString.lowercased(), request.engineVersion ?? defaultEngineVersion, now())
+            start = try await engine.compute {
+                try SimulationDriver.start(id: id, organizationId: organizationId, request: request, version: version, ticks: 0, now: time)
+            }
         } catch {
-            return try await refuse(error, outbound: outbound, requestId: requestId, close: .policyViolation)
+            let error = APIResponseMiddleware.apiError(for: error)
+            return try await refuse(error, outbound: outbound, requestId: requestId, close: Self.closeCode(error))
         }
         try await repository.insert(start)
         let id = start.record.id
@@ -188,18 +192,23 @@ struct RunStreamController: Sendable {
             while done < ticks {
                 let count = min(Self.chunkTicks, ticks - done)
                 let time = now()
+                let engine = engine
                 guard let segment = try await repository.update(id: id, { current in
-                    let change = try SimulationDriver.advanceStreamed(current, ticks: count, now: time)
+                    let change = try await engine.compute { try SimulationDriver.advanceStreamed(current, ticks: count, now: time) }
                     return (change, change.segment)
                 }), let segment else { throw APIError.simulationNotFound }
-                // The chunk's lines, split with `memchr`; each frame a slice of one copy of the
-                // chunk. The window, not the awaited write, bounds how far the server runs ahead
-                // of a slow reader (`FrameWindow`).
-                segment.lines.withUnsafeBytes { digest.add(lines: $0) }
-                let chunk = ByteBuffer(bytes: segment.lines)
+                // The chunk's lines, hashed and split with `memchr` on the engine pool; each
+                // frame a slice of one copy of the chunk. The window, not the awaited write,
+                // bounds how far the server runs ahead of a slow reader (`FrameWindow`).
+                let (hashed, chunk, frames) = try await engine.compute { [digest] in
+                    var hashed = digest
+                    segment.lines.withUnsafeBytes { hashed.add(lines: $0) }
+                    return (hashed, ByteBuffer(bytes: segment.lines), Self.frames(segment.lines, stepsPerFrame: stepsPerFrame))
+                }
+                digest = hashed
                 var batch: [WebSocketFrame] = []
                 var batchBytes = 0
-                for frame in Self.frames(segment.lines, stepsPerFrame: stepsPerFrame) {
+                for frame in frames {
                     if stepsPerFrame == 1 {
                         // A text frame: the line without its newline.
                         batch.append(WebSocketFrame(fin: true, opcode: .text,
@@ -225,8 +234,7 @@ struct RunStreamController: Sendable {
                 return (SimulationDriver.setStatus(.completed, speed: nil, record: current, now: time), ())
             }
         } catch let error as APIError {
-            return try await refuse(error, outbound: outbound, requestId: requestId,
-                                    close: error.code == .internalError ? .unexpectedServerError : .policyViolation)
+            return try await refuse(error, outbound: outbound, requestId: requestId, close: Self.closeCode(error))
         }
         let doneFrame: JSONValue = .object(["done": .bool(true), "simulationId": .string(id),
                                             "engineVersion": .string(start.record.engineVersion.description),
@@ -272,6 +280,15 @@ struct RunStreamController: Sendable {
         }
         if start < lines.count { frames.append(start ..< lines.count) }
         return frames
+    }
+
+    /// The close code of a run refused with `error`.
+    static func closeCode(_ error: APIError) -> WebSocketErrorCode {
+        switch error.code {
+        case .internalError: .unexpectedServerError
+        case .serviceUnavailable: .goingAway
+        default: .policyViolation
+        }
     }
 
     /// One error frame (the API's envelope), then close.
@@ -337,11 +354,13 @@ struct FrameWindow {
         }
         offset += bytes
         // A credit ping after every half of the credit, behind the frames it follows.
-        var ping: WebSocketFrame?
+        let ping: WebSocketFrame?
         if credit != nil, offset - (marks.last?.offset ?? readOffset) >= creditBytes / 2 {
             ping = WebSocketFrame(fin: true, opcode: .ping, data: PongCredit.payload(nextSequence))
             marks.append((nextSequence, offset))
             nextSequence += 1
+        } else {
+            ping = nil
         }
         let channel = channel
         let promise = channel.eventLoop.makePromise(of: Void.self)

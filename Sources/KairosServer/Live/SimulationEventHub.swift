@@ -67,8 +67,12 @@ final class SimulationEventHub: Sendable {
     /// changes keep the steps the live events need (`event_segment`).
     let follows: (any EventFollows)?
 
-    init(repository: any SimulationRepository, heartbeatSeconds: Double, bufferCapacity: Int = 4096,
+    /// Where replays from the log and the frames they make are computed.
+    let engine: EnginePool
+
+    init(repository: any SimulationRepository, engine: EnginePool, heartbeatSeconds: Double, bufferCapacity: Int = 4096,
          follows: (any EventFollows)? = nil) {
+        self.engine = engine
         self.follows = follows
         self.repository = repository
         self.bufferCapacity = bufferCapacity
@@ -197,13 +201,24 @@ final class SimulationEventHub: Sendable {
         let log = try await repository.log(simulationId: id, from: 0).filter { $0.sequence < record.logLength }
         var firstTick = after?.tick ?? 0
         if let entry = log.first(where: { $0.sequence >= fromSequence }) { firstTick = max(firstTick, entry.tick) }
+        let needsSteps = record.tick > firstTick && log.contains(where: { $0.sequence >= fromSequence && $0.kind == .step })
+        let stored = needsSteps && record.storesTrace
+            ? try await repository.traceSegments(simulationId: id, fromTick: firstTick).filter { $0.firstTick < record.tick } : []
+        let frames = try await engine.compute { [firstTick] in
+            try Self.frames(of: record, log: log, stored: stored, needsSteps: needsSteps, id: id, fromSequence: fromSequence,
+                            after: after, firstTick: firstTick)
+        }
+        return (frames, record.logLength)
+    }
+
+    /// `durableFrames`' CPU part (on the engine pool): the steps' lines (`stored`, or the log
+    /// replayed) and the events of the log entries.
+    private static func frames(of record: SimulationRecord, log: [SimulationLogEntry], stored: [TraceSegment], needsSteps: Bool,
+                               id: String, fromSequence: Int, after: SimulationEventID?, firstTick: Int) throws -> [EventFrame] {
         var lines = TraceLines()
-        if record.tick > firstTick, log.contains(where: { $0.sequence >= fromSequence && $0.kind == .step }) {
+        if needsSteps {
             if record.storesTrace {
-                for segment in try await repository.traceSegments(simulationId: id, fromTick: firstTick)
-                where segment.firstTick < record.tick {
-                    lines.add(segment)
-                }
+                for segment in stored { lines.add(segment) }
             } else {
                 // Replayed from tick 0 (the engine is cheap), encoded only from the resume point.
                 lines.add(TraceSegment(firstTick: firstTick, tickCount: record.tick - firstTick,
@@ -225,7 +240,7 @@ final class SimulationEventHub: Sendable {
                 frames.append(EventFrame(event))
             }
         }
-        return (frames, record.logLength)
+        return frames
     }
 }
 
@@ -415,7 +430,7 @@ struct PublishingSimulationRepository<Base: SimulationRepository>: SimulationRep
     let hub: SimulationEventHub
 
     func update<Result: Sendable>(
-        id: String, _ body: @Sendable (SimulationRecord) throws -> (SimulationChange, Result)
+        id: String, _ body: @Sendable (SimulationRecord) async throws -> (SimulationChange, Result)
     ) async throws -> Result? {
         try await hub.gate.withLock(id) {
             guard let (result, change) = try await base.updateReturningChange(id: id, body) else { return nil }

@@ -56,13 +56,20 @@ public actor InMemorySimulationRepository: SimulationRepository {
     }
 
     public func update<Result: Sendable>(
-        id: String, _ body: @Sendable (SimulationRecord) throws -> (SimulationChange, Result)
-    ) throws -> Result? {
-        guard var stored = simulations[id] else { return nil }
-        let (change, result) = try body(stored.record)
-        apply(change, to: &stored)
-        simulations[id] = stored
-        return result
+        id: String, _ body: @Sendable (SimulationRecord) async throws -> (SimulationChange, Result)
+    ) async throws -> Result? {
+        // `body` may suspend (the engine runs on the `EnginePool`), letting other calls in:
+        // stored only if the simulation did not change meanwhile, as the other repositories do.
+        for _ in 0 ..< 64 {
+            guard let current = simulations[id]?.record else { return nil }
+            let (change, result) = try await body(current)
+            guard var stored = simulations[id] else { return nil }
+            guard stored.record == current else { continue }
+            apply(change, to: &stored)
+            simulations[id] = stored
+            return result
+        }
+        throw StorageError("simulation \(id) kept changing while being updated")
     }
 
     public func traceSegments(simulationId: String) -> [TraceSegment] { simulations[simulationId]?.segments ?? [] }

@@ -54,14 +54,14 @@ public struct PostgresSimulationRepository: SimulationRepository, EventSegmentSo
     }
 
     public func update<Result: Sendable>(
-        id: String, _ body: @Sendable (SimulationRecord) throws -> (SimulationChange, Result)
+        id: String, _ body: @Sendable (SimulationRecord) async throws -> (SimulationChange, Result)
     ) async throws -> Result? {
         // Within this process requests on one simulation queue at the gate, so only another
         // replica's write can make the optimistic write miss; then read again and retry.
         try await gate.withLock(id) {
             for attempt in 0 ..< 64 {
                 guard let current = try await find(id: id) else { return nil }
-                let (change, result) = try body(current)
+                let (change, result) = try await body(current)
                 if change.log.isEmpty, change.record == current { return result }
                 let r = change.record
                 let stored = try await database.transaction { c -> Bool in

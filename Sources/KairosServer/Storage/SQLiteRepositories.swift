@@ -211,7 +211,7 @@ public struct SQLiteSimulationRepository: SimulationRepository {
     }
 
     public func update<Result: Sendable>(
-        id: String, _ body: @Sendable (SimulationRecord) throws -> (SimulationChange, Result)
+        id: String, _ body: @Sendable (SimulationRecord) async throws -> (SimulationChange, Result)
     ) async throws -> Result? {
         // The engine runs outside the write transaction so a long step never holds up writes
         // to other simulations; the write then succeeds only if nobody changed the simulation
@@ -221,7 +221,7 @@ public struct SQLiteSimulationRepository: SimulationRepository {
         try await gate.withLock(id) {
             for _ in 0 ..< 16 {
                 guard let current = try await find(id: id) else { return nil }
-                let (change, result) = try body(current)
+                let (change, result) = try await body(current)
                 let stored = try await database.writer.write { db -> Bool in
                     let r = change.record
                     try db.execute(sql: """

@@ -161,7 +161,7 @@ public protocol SimulationRepository: Sendable {
     /// there is no such simulation. `body` may run more than once, so it must depend on the
     /// record alone. Errors thrown by `body` store nothing.
     func update<Result: Sendable>(
-        id: String, _ body: @Sendable (SimulationRecord) throws -> (SimulationChange, Result)
+        id: String, _ body: @Sendable (SimulationRecord) async throws -> (SimulationChange, Result)
     ) async throws -> Result?
 
     /// The stored trace, in tick order (empty unless the record `storesTrace`).
@@ -255,7 +255,7 @@ extension SimulationRepositoryDecorator {
     }
 
     func update<Result: Sendable>(
-        id: String, _ body: @Sendable (SimulationRecord) throws -> (SimulationChange, Result)
+        id: String, _ body: @Sendable (SimulationRecord) async throws -> (SimulationChange, Result)
     ) async throws -> Result? {
         try await base.update(id: id, body)
     }
@@ -287,11 +287,11 @@ extension SimulationRepository {
     /// `update`, also answering the change it stored (of `body`'s last run, since `body` may
     /// run more than once); nil when there is no such simulation.
     func updateReturningChange<Result: Sendable>(
-        id: String, _ body: @Sendable (SimulationRecord) throws -> (SimulationChange, Result)
+        id: String, _ body: @Sendable (SimulationRecord) async throws -> (SimulationChange, Result)
     ) async throws -> (result: Result, change: SimulationChange)? {
         let stored = NIOLockedValueBox<SimulationChange?>(nil)
         let result = try await update(id: id) { record in
-            let (change, result) = try body(record)
+            let (change, result) = try await body(record)
             stored.withLockedValue { $0 = change }
             return (change, result)
         }
