@@ -171,6 +171,77 @@ final class Checks: @unchecked Sendable {
         #expect(failures.isEmpty, "\(failures)")
     }
 
+    /// A large answer to a slow reader goes out whole: past the idle timeout (the idle clock
+    /// starts when a response's last bytes are out, not when the handler has handed them over),
+    /// and through a SIGTERM drain (the connection closes after its response, not under it).
+    /// Both cut a 200's body off mid-way before: ~20 MB read at ~4 MB/s with a 1 s idle timeout,
+    /// and SIGTERM a moment into the body.
+    @Test func slowReadersGetWholeBodiesPastTheIdleTimeoutAndThroughADrain() async throws {
+        let failures = try await offCooperativePool { () throws -> [String] in
+            let check = Checks()
+            let (server, db) = try Self.server(["--idle-timeout", "1", "--drain-timeout", "30"])
+            defer { server.stop(); LiveServerTests.removeDatabase(db) }
+            let key = try LiveServerTests.createKey(database: db, ["--tier", "strategic"])
+            // 40 agents × 4 000 ticks: ~25 MB of NDJSON, far more than the loopback buffers hold.
+            let agents = (0 ..< 40).map {
+                #"{"id":"a\#($0)","policy":{"lambda":0.5,"gamma":0.3},"state":{"capability":600,"alignment":0.7,"guardrail":0.6},"growth":0.0004}"#
+            }
+            let body = #"{"scenario":{"seed":7,"initialState":{"stability":0.85},"agents":["# + agents.joined(separator: ",") + #"]},"ticks":4000}"#
+            func start() throws -> (RawConnection, Int, [UInt8]) {
+                let c = try RawConnection(port: server.port)
+                c.send("POST /v1/simulations/run HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Api-Key: \(key)\r\n"
+                       + "Accept: application/x-ndjson\r\nContent-Type: application/json\r\n"
+                       + "Content-Length: \(body.utf8.count)\r\n\r\n\(body)")
+                var got: [UInt8] = []
+                var chunk = [UInt8](repeating: 0, count: 65536)
+                while got.firstRange(of: Array("\r\n\r\n".utf8)) == nil, c.readable(within: 30) {
+                    let n = chunk.withUnsafeMutableBytes { recv(c.fd, $0.baseAddress, $0.count, 0) }
+                    if n <= 0 { break }
+                    got += chunk[0 ..< n]
+                }
+                let end = try check.require(got.firstRange(of: Array("\r\n\r\n".utf8)), "a response head")
+                let head = String(decoding: got[..<end.lowerBound], as: UTF8.self)
+                check.that(head.hasPrefix("HTTP/1.1 200"), head)
+                let length = try check.require(head.split(separator: "\r\n").first { $0.lowercased().hasPrefix("content-length:") }
+                    .flatMap { Int($0.split(separator: ":")[1].trimmingCharacters(in: .whitespaces)) }, head)
+                check.that(length > 15_000_000, "a body larger than the socket buffers (\(length) bytes)")
+                return (c, length, Array(got[end.upperBound...]))
+            }
+            /// Reads at ~4 MB/s (64 KiB every 16 ms) until `length` bytes or the close.
+            func readSlowly(_ c: RawConnection, _ length: Int, _ got: inout [UInt8]) {
+                var chunk = [UInt8](repeating: 0, count: 65536)
+                while got.count < length, c.readable(within: 30) {
+                    let n = chunk.withUnsafeMutableBytes { recv(c.fd, $0.baseAddress, $0.count, 0) }
+                    if n <= 0 { break }
+                    got += chunk[0 ..< n]
+                    Thread.sleep(forTimeInterval: 0.016)
+                }
+            }
+            let expected = try check.require(Self.request(server.port, "POST", "/v1/simulations/run",
+                                                          headers: ["X-Api-Key: \(key)", "Accept: application/x-ndjson"], body: body))
+
+            let (idle, idleLength, idleStart) = try start()
+            var idleBody = idleStart
+            let began = Date()
+            readSlowly(idle, idleLength, &idleBody)
+            check.that(Date().timeIntervalSince(began) > 2, "the read outlasted the 1 s idle timeout")
+            check.that(idleBody.count == idleLength && idleBody == expected.body,
+                       "past the idle timeout: \(idleBody.count) of \(idleLength) bytes, the same bytes as a fast read")
+
+            let (draining, length, drainStart) = try start()
+            var drained = drainStart
+            kill(server.process.processIdentifier, SIGTERM)
+            readSlowly(draining, length, &drained)
+            check.that(drained.count == length && drained == expected.body, "through SIGTERM: \(drained.count) of \(length) bytes")
+            check.that(draining.readAll(within: 10).closed, "the connection closes after its response")
+            let deadline = Date().addingTimeInterval(20)
+            while server.process.isRunning, Date() < deadline { Thread.sleep(forTimeInterval: 0.02) }
+            check.that(!server.process.isRunning, "the server exits once the response is out")
+            return check.failures
+        }
+        #expect(failures.isEmpty, "\(failures)")
+    }
+
     @Test func serveRefusesBadLimits() throws {
         for arguments in [["--idle-timeout", "0"], ["--read-timeout", "-1"], ["--idle-timeout", "nan"], ["--max-connections", "0"],
                           ["--drain-timeout", "0"], ["--drain-timeout", "inf"]] {

@@ -100,8 +100,13 @@ final class HTTPRequestGuard: ChannelDuplexHandler, RemovableChannelHandler {
     private let logger: Logger
     /// A request head was read and its end not yet.
     private var requestOpen = false
-    /// Requests read whose response has not ended.
+    /// Requests read whose response has not ended: its end not yet written, or written and not
+    /// yet handed to the kernel (a large body goes out long after the handler has returned).
     private var awaitingResponse = 0
+    /// The server drains (SIGTERM): close as soon as nothing is under way.
+    private var quiescing = false
+    /// A response was written whole on this connection.
+    private var answered = false
     /// A response head was written and its end not yet.
     private var responseOpen = false
     /// When the idle period began (no request in progress).
@@ -202,13 +207,32 @@ final class HTTPRequestGuard: ChannelDuplexHandler, RemovableChannelHandler {
     /// The server drains (SIGTERM): a connection with no request under way is closed at once —
     /// one a client opened and never used (browsers open spare ones) would otherwise hold the
     /// drain until its idle timeout. A request being read or answered is left to finish.
+    /// A response under way — its last bytes included, which may still be queued long after the
+    /// handler returned (a 168 MB run answer) — is left to finish, then the connection closes.
+    /// The event stops here: Hummingbird's connection handler behind this one would close the
+    /// connection as soon as the response's end was handed over, failing the bytes still queued
+    /// (the client got a 200 with a cut body). An upgrade being decided passes it on as before.
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
-        if event is ChannelShouldQuiesceEvent, !closing, awaitingResponse == 0, !requestOpen, readingSince == nil, !upgradePending {
+        guard event is ChannelShouldQuiesceEvent, !upgradePending else {
+            context.fireUserInboundEventTriggered(event)
+            return
+        }
+        quiescing = true
+        closeIfDrained(context)
+    }
+
+    private func closeIfDrained(_ context: ChannelHandlerContext) {
+        guard quiescing, !closing, awaitingResponse == 0, !requestOpen, readingSince == nil, !upgradePending else { return }
+        closing = true
+        timer?.cancel()
+        timer = nil
+        if answered {
+            logger.debug("closing the connection: its last response is out and the server drains")
+            Self.linger(context)
+        } else {
             logger.debug("closing an unused connection: the server drains")
-            closing = true
             context.close(promise: nil)
         }
-        context.fireUserInboundEventTriggered(event)
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
@@ -226,8 +250,20 @@ final class HTTPRequestGuard: ChannelDuplexHandler, RemovableChannelHandler {
             break
         case .end:
             responseOpen = false
-            awaitingResponse = max(0, awaitingResponse - 1)
-            if awaitingResponse == 0 { idleSince = .now() }
+            // The response has ended once its last bytes are in the kernel: until then a drain
+            // must not close the connection under it (the client would get a cut body).
+            let written = promise ?? context.eventLoop.makePromise(of: Void.self)
+            context.write(data, promise: written)
+            let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+            written.futureResult.whenComplete { _ in
+                let (handler, context) = loopBound.value
+                handler.answered = true
+                handler.awaitingResponse = max(0, handler.awaitingResponse - 1)
+                guard handler.awaitingResponse == 0 else { return }
+                handler.idleSince = .now()
+                handler.closeIfDrained(context)
+            }
+            return
         }
         context.write(data, promise: promise)
     }
