@@ -142,7 +142,8 @@ final class Checks: @unchecked Sendable {
     /// SIGTERM with connections a client opened and never used (browsers keep spare ones) and a
     /// request whose bytes stopped coming: the unused ones are closed at once, the stalled
     /// request is cut at `--drain-timeout`, and the server exits 0 (it used to wait for the idle
-    /// and read timeouts, 60 and 30 s, or hang while a dashboard was open).
+    /// and read timeouts, 60 and 30 s, or hang while a dashboard was open). A request answered
+    /// before its body came whole (413) does not hold the drain either.
     @Test(arguments: [false, true])
     func sigtermDrainsEvenWithUnusedAndStalledConnections(stalled: Bool) async throws {
         let failures = try await offCooperativePool { () throws -> [String] in
@@ -155,6 +156,11 @@ final class Checks: @unchecked Sendable {
             check.that(idle.response(within: 10)?.status == 200, "a kept-alive request is answered")
             let half = try RawConnection(port: server.port)
             if stalled { half.send("GET /v1/health HTTP/1.1\r\nHost: 127.0.0.1\r\n") }
+            // Answered before its body came whole (an oversize body: 413), the rest never read.
+            let early = try RawConnection(port: server.port)
+            early.send("POST /v1/simulations HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                       + "Content-Length: 4194304\r\n\r\n" + String(repeating: " ", count: 1_100_000))
+            check.that(early.response(within: 10).map { $0.status >= 400 } == true, "an oversize body is refused early")
             Thread.sleep(forTimeInterval: 0.3)
             let started = Date()
             kill(server.process.processIdentifier, SIGTERM)
@@ -165,7 +171,7 @@ final class Checks: @unchecked Sendable {
             if !server.process.isRunning { check.that(server.process.terminationStatus == 0, "exit status 0") }
             // Unused connections alone do not hold the drain; a stalled request holds it until the deadline.
             check.that(stalled ? took >= 1.9 : took < 1.9, "stalled \(stalled): exited after \(took) s")
-            withExtendedLifetime((unused, idle, half)) {}
+            withExtendedLifetime((unused, idle, half, early)) {}
             return check.failures
         }
         #expect(failures.isEmpty, "\(failures)")

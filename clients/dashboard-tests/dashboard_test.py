@@ -28,7 +28,7 @@ import time
 import urllib.request
 
 from selenium import webdriver
-from selenium.common.exceptions import NoAlertPresentException, TimeoutException
+from selenium.common.exceptions import NoAlertPresentException, StaleElementReferenceException, TimeoutException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
@@ -105,7 +105,9 @@ def browser(output):
 
 def wait(driver, condition, seconds, message):
     try:
-        result = WebDriverWait(driver, seconds, poll_frequency=0.1).until(lambda d: condition(d))
+        # The page re-renders rows and logs while it is read: a stale element is tried again.
+        result = WebDriverWait(driver, seconds, poll_frequency=0.1,
+                               ignored_exceptions=[StaleElementReferenceException]).until(lambda d: condition(d))
         check(True, message)
         return result
     except TimeoutException:
@@ -241,12 +243,7 @@ def run(base, api, output, skip_perf, restart=None, community_key=None):
             console += [e for e in browser_log(driver) if not RESTART_NOISE.search(e["message"])]
 
         # A decree: in the log, then as a marker once applied.
-        Select(driver.find_element(By.ID, "decree-kind")).select_by_value("guardrail_upgrade")
-        Select(driver.find_element(By.ID, "decree-target")).select_by_value("frontier_model")
-        magnitude = driver.find_element(By.ID, "decree-magnitude")
-        magnitude.clear()
-        magnitude.send_keys("0.4")
-        driver.find_element(By.CSS_SELECTOR, "#decree-form button[type=submit]").click()
+        submit_decree(driver, "guardrail_upgrade", "frontier_model", "0.4")
         wait(driver, lambda d: d.find_elements(By.CSS_SELECTOR, "#event-log li[data-kind=decree]"), 10, "the decree is in the log")
         wait(driver, lambda d: d.find_elements(By.CSS_SELECTOR, "#event-log li[data-kind=applied]"), 10, "its application is in the log")
         wait(driver, lambda d: int(figure_data(d, "decreeMarkers") or 0) >= 1, 10, "the decree is a marker on the chart")
@@ -256,9 +253,7 @@ def run(base, api, output, skip_perf, restart=None, community_key=None):
         check("guardrail_upgrade" in submitted and "frontier_model" in submitted, f"log: {submitted!r}")
         check("guardrail_upgrade" in applied.text, f"log: {applied.text!r}")
         # Invalid decree: the API's validation error next to the field.
-        magnitude.clear()
-        magnitude.send_keys("11")
-        driver.find_element(By.CSS_SELECTOR, "#decree-form button[type=submit]").click()
+        submit_decree(driver, "guardrail_upgrade", "frontier_model", "11")
         wait(driver, lambda d: text(d, "decree-magnitude-error") != "", 10, "a bad magnitude is refused next to its field")
         check("magnitude" in text(driver, "decree-magnitude-error"), f"magnitude error: {text(driver, 'decree-magnitude-error')!r}")
         time.sleep(1)
@@ -372,8 +367,9 @@ def run(base, api, output, skip_perf, restart=None, community_key=None):
         wait(driver, lambda d: XSS in text(d, "sim-scenario"), 10, "the new simulation opens, its name shown as text")
         xss_id = text(driver, "sim-id")
         wait(driver, lambda d: d.find_elements(By.CSS_SELECTOR, f"#sim-rows tr[data-id='{xss_id}']"), 10, "it is listed")
-        row = driver.find_element(By.CSS_SELECTOR, f"#sim-rows tr[data-id='{xss_id}']")
-        check(XSS in row.text, f"the list shows the name as text: {row.text!r}")
+        row_text = wait(driver, lambda d: d.find_element(By.CSS_SELECTOR, f"#sim-rows tr[data-id='{xss_id}']").text or None,
+                        10, "its row is read")
+        check(row_text is not None and XSS in row_text, f"the list shows the name as text: {row_text!r}")
         check(XSS in text(driver, "agent-rows"), "the agent table shows it as text")
         driver.find_element(By.ID, "step").click()
         wait(driver, lambda d: points(d) == 1, 10, "it steps")
@@ -467,6 +463,16 @@ def comparison_shown(driver):
             and driver.find_element(By.ID, "sim-divergence").is_displayed())
 
 
+def submit_decree(driver, kind, target, magnitude):
+    """Fills the decree form (target "" is every agent) and submits it."""
+    Select(driver.find_element(By.ID, "decree-kind")).select_by_value(kind)
+    Select(driver.find_element(By.ID, "decree-target")).select_by_value(target)
+    field = driver.find_element(By.ID, "decree-magnitude")
+    field.clear()
+    field.send_keys(magnitude)
+    driver.find_element(By.CSS_SELECTOR, "#decree-form button[type=submit]").click()
+
+
 def compare_fork(driver, api, output, sim_id, fork_id):
     """The open fork (at tick 100 of `sim_id`, which had a decree later) beside its origin: the overlay,
     then a different decree on the fork and where the branches part, the toggle, and a second fork with
@@ -485,12 +491,7 @@ def compare_fork(driver, api, output, sim_id, fork_id):
          "the copied ticks do not part")
 
     # A decree the origin never had (a shock), then 200 ticks.
-    Select(driver.find_element(By.ID, "decree-kind")).select_by_value("shock")
-    Select(driver.find_element(By.ID, "decree-target")).select_by_value("")
-    magnitude = driver.find_element(By.ID, "decree-magnitude")
-    magnitude.clear()
-    magnitude.send_keys("0.3")
-    driver.find_element(By.CSS_SELECTOR, "#decree-form button[type=submit]").click()
+    submit_decree(driver, "shock", "", "0.3")
     wait(driver, lambda d: d.find_elements(By.CSS_SELECTOR, "#event-log li[data-kind=decree]"), 10, "the fork's decree is logged")
     driver.find_element(By.ID, "step-count").clear()
     driver.find_element(By.ID, "step-count").send_keys("200")

@@ -222,7 +222,9 @@ final class HTTPRequestGuard: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     private func closeIfDrained(_ context: ChannelHandlerContext) {
-        guard quiescing, !closing, awaitingResponse == 0, !requestOpen, readingSince == nil, !upgradePending else { return }
+        // A request still open with every response out was answered before its body came whole
+        // (413 for an oversize body): nothing more will be answered on it.
+        guard quiescing, !closing, awaitingResponse == 0, requestOpen || readingSince == nil, !upgradePending else { return }
         closing = true
         timer?.cancel()
         timer = nil
