@@ -131,9 +131,7 @@ enum JSONResponse {
 
     static func bytes(_ bytes: [UInt8], status: HTTPResponse.Status = .ok, contentType: String = "application/json",
                       headers extra: HTTPFields = [:]) -> Response {
-        var headers = extra
-        headers[.contentType] = contentType
-        return buffer(ByteBuffer(bytes: bytes), status: status, contentType: contentType, headers: extra)
+        buffer(ByteBuffer(bytes: bytes), status: status, contentType: contentType, headers: extra)
     }
 
     /// A body already laid out in the buffer NIO writes from.

@@ -94,8 +94,8 @@ enum SimulationDriver {
     {
         let (simulation, record) = try begin(id: id, organizationId: organizationId, request: request,
                                              scenarioJSON: scenarioJSON, version: version, ticks: ticks, now: now)
-        var digest: TraceDigest? = TraceDigest()
         guard ticks > 0 else { return (SimulationChange(record: record), TraceDigest().finalize()) }
+        var digest: TraceDigest? = TraceDigest()
         let change = try compute(simulation, record: record, ticks: ticks, now: now, digest: &digest)
         return (change, digest.unsafelyUnwrapped.finalize())
     }

@@ -180,9 +180,10 @@ struct SimulationsController<Repository: SimulationRepository>: Sendable {
         var headers: HTTPFields = [:]
         headers[.simulationID] = record.id
         if RequestReading.wantsNDJSON(request) {
-            let (digest, body) = try await engine.compute { (TraceDocument.digest(segments), TraceDocument.ndjson(segments)) }
+            // The stored lines copied once, into the buffer NIO sends (as `run` does).
+            let (digest, body) = try await engine.compute { (TraceDocument.digest(segments), TraceDocument.ndjsonBuffer(segments)) }
             headers[.traceDigest] = digest
-            return JSONResponse.bytes(body, contentType: "application/x-ndjson", headers: headers)
+            return JSONResponse.buffer(body, contentType: "application/x-ndjson", headers: headers)
         }
         let body = try await engine.compute { TraceDocument.json(record, segments: segments) }
         return JSONResponse.bytes(body, headers: headers)

@@ -127,13 +127,8 @@ final class HTTPRequestGuard: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     private var tick: TimeAmount {
-        let shortest = min(limits.idleTimeout, limits.readTimeout)
-        let nanos = shortest.components.seconds * 1_000_000_000 + shortest.components.attoseconds / 1_000_000_000
+        let nanos = TimeAmount(min(limits.idleTimeout, limits.readTimeout)).nanoseconds
         return .nanoseconds(min(max(nanos / 4, 50_000_000), 5_000_000_000))
-    }
-
-    private static func amount(_ duration: Duration) -> TimeAmount {
-        .nanoseconds(duration.components.seconds * 1_000_000_000 + duration.components.attoseconds / 1_000_000_000)
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
@@ -173,11 +168,11 @@ final class HTTPRequestGuard: ChannelDuplexHandler, RemovableChannelHandler {
         if upgradePending {
             // Waiting for the server's decision, not for the client.
         } else if let since = readingSince, requestOpen || awaitingResponse == 0 {
-            if now - since >= Self.amount(limits.readTimeout) {
+            if now - since >= TimeAmount(limits.readTimeout) {
                 refuse(context, APIError(.requestTimeout, "The request did not arrive whole within \(limits.readTimeout)."))
                 return
             }
-        } else if awaitingResponse == 0, !requestOpen, now - idleSince >= Self.amount(limits.idleTimeout) {
+        } else if awaitingResponse == 0, !requestOpen, now - idleSince >= TimeAmount(limits.idleTimeout) {
             logger.debug("closing an idle connection")
             closing = true
             context.close(promise: nil)
