@@ -323,6 +323,9 @@ extension Interpreter {
             throw RuntimeError("\(f.name) takes \(plural(f.params.count, "argument")), got \(args.count)", at: site.range,
                                id: "arity")
         }
+        // A call is a step: recursion spends the budget and sees Ctrl-C as loops do (the fuzzer
+        // found `fib(n - 1) + fib(n - 1)`, 2^20 calls, running past its 20 s timeout unbudgeted).
+        try checkCancelled(site.range)
         guard callDepth < Interpreter.maxCallDepth else {
             throw RuntimeError("too many nested calls (more than \(Interpreter.maxCallDepth)); is the recursion missing a base case?",
                                at: site.range, id: "stack-overflow")

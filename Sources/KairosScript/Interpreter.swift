@@ -72,7 +72,7 @@ public final class Interpreter {
     /// Resource limits: unlimited loops, 10^8-long strings and lists, files allowed by
     /// default; `Limits.sandbox` for untrusted programs (the fuzzer).
     public struct Limits: Sendable {
-        /// Loop iterations, callbacks and step batches a program may take (nil: no budget).
+        /// Loop iterations, function calls, callbacks and step batches a program may take (nil: no budget).
         public var maxSteps: Int?
         /// The longest string (in characters) or list a `+` or a range may build.
         public var maxLength: Int

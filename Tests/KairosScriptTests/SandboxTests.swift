@@ -14,6 +14,10 @@ import Testing
         #expect(Self.run("while true { }").diagnostics.first?.id == "budget")
         #expect(Self.run("fn f(n) { return map(1..100, x => x) }\nfor i in 1..1000 { f(i) }").diagnostics.first?.id == "budget")
         #expect(Self.run("let n = 0\nfor i in 1..100 { n = n + i }\nprint(n)").succeeded)
+        // Calls are steps: exponential recursion without a loop ends on the budget too.
+        #expect(Self.run("fn fib(n) {\n  if n < 2 { return n }\n  return fib(n - 1) + fib(n - 1)\n}\nprint(fib(40))")
+            .diagnostics.first?.id == "budget")
+        #expect(Self.run("fn fib(n) { if n < 2 { return n }\n return fib(n - 1) + fib(n - 2) }\nprint(fib(10))").succeeded)
     }
 
     @Test func stringsAndListsStaySmall() {
